@@ -1,0 +1,995 @@
+//! Everything that talks to the `Client` (style rule 1: act in one place).
+//!
+//! Round trips are what a remote database multiplies, so the work is shaped
+//! into few simple-query messages: one read for the fast path; one message
+//! that takes the lock, creates or upgrades the tracking table and re-reads
+//! it; one message that applies every pending transactional migration, each
+//! between its own `BEGIN` and `COMMIT` with its tracking row inside.
+//! Simple-query messages cannot carry bind parameters, so every value is
+//! written with [`quote_literal`] and every name with [`quote_ident`].
+
+use futures_util::{pin_mut, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use crate::check::Body;
+use crate::error::{DbDetails, Error, Kind, Result};
+use crate::plan::AppliedRow;
+use crate::report::{AppliedMigration, Event, Reporter};
+use crate::source::{hex, SqlText};
+
+/// SQLSTATE of an undefined table: the tracking table does not exist yet.
+const UNDEFINED_TABLE: &str = "42P01";
+/// SQLSTATE of a lock wait that hit `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+/// SQLSTATE the shape check raises for a tracking table of another tool.
+const INCOMPATIBLE_SHAPE: &str = "TMK01";
+
+/// Quotes an identifier: `"name"`, inner quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a string literal so that it reads the same whatever
+/// `standard_conforming_strings` is: backslashes force the `E''` form.
+pub fn quote_literal(value: &str) -> String {
+    let quoted = value.replace('\'', "''");
+    if quoted.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
+}
+
+/// Milliseconds since the current transaction began, measured by the server
+/// (`now()` is the transaction's start; `clock_timestamp()` is the wall clock).
+const TX_DURATION_MS: &str =
+    "(round(extract(epoch FROM clock_timestamp() - now()) * 1000))::integer";
+
+/// Column name that marks tidemark's own result row at the end of an item.
+const DONE_MARKER: &str = "tidemark_done";
+
+/// The tracking tables and the lock that guards them.
+#[derive(Debug, Clone)]
+pub(crate) struct Tracking {
+    pub schema: String,
+    pub table: String,
+    /// `"schema"."table"`
+    pub qualified: String,
+    /// `"schema"."seeds_table"`
+    pub seeds_qualified: String,
+    pub lock_key: i64,
+}
+
+impl Tracking {
+    pub fn new(schema: &str, table: &str, seeds_table: &str) -> Tracking {
+        // The advisory lock key is decided once: the first 8 bytes of
+        // SHA-256("tidemark:" schema "." table). Advisory locks are scoped
+        // to the database already.
+        let digest = Sha256::digest(format!("tidemark:{schema}.{table}").as_bytes());
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&digest[..8]);
+        Tracking {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            qualified: format!("{}.{}", quote_ident(schema), quote_ident(table)),
+            seeds_qualified: format!("{}.{}", quote_ident(schema), quote_ident(seeds_table)),
+            lock_key: i64::from_be_bytes(key),
+        }
+    }
+
+    pub fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
+/// Session settings sent with the lock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionSettings {
+    pub lock_wait_timeout_ms: u64,
+    pub lock_timeout_ms: Option<u64>,
+    pub statement_timeout_ms: Option<u64>,
+}
+
+/// What the first read found.
+#[derive(Debug)]
+pub(crate) enum FirstRead {
+    /// The tracking table does not exist: nothing is applied.
+    NoTable,
+    Rows(Vec<AppliedRow>),
+    /// Rows of a shape tidemark does not know; the locked path decides.
+    Foreign,
+}
+
+fn json_str(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|x| x.as_str()).map(str::to_string)
+}
+
+fn json_u64(v: &serde_json::Value, key: &str) -> Option<u64> {
+    v.get(key).and_then(|x| x.as_u64())
+}
+
+/// Parses one `to_jsonb(row)`. `None` for rows of another tool's shape.
+fn parse_row(text: &str) -> Option<AppliedRow> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    if v.get("dirty").is_some() {
+        return None;
+    }
+    let version = v.get("version")?.as_str()?.to_string();
+    if v.get("checksum").is_none() && v.get("applied_at").is_none() {
+        return None;
+    }
+    Some(AppliedRow {
+        version,
+        name: json_str(&v, "name").or_else(|| json_str(&v, "description")),
+        checksum: json_str(&v, "checksum"),
+        applied_at: json_str(&v, "applied_at"),
+        duration_ms: json_u64(&v, "duration_ms"),
+        completed: json_str(&v, "status").is_none_or(|s| s == "completed"),
+        error_message: json_str(&v, "error_message"),
+        statements_done: json_u64(&v, "statements_done").map(|n| n as usize),
+        statements_checksum: json_str(&v, "statements_checksum"),
+    })
+}
+
+fn select_rows_sql(qualified: &str) -> String {
+    format!("SELECT to_jsonb(t)::text AS tidemark_row FROM {qualified} t")
+}
+
+/// The fast-path read: one message, no lock, no write.
+pub(crate) async fn first_read(client: &Client, t: &Tracking) -> Result<FirstRead> {
+    match client.simple_query(&select_rows_sql(&t.qualified)).await {
+        Ok(messages) => {
+            let mut rows = Vec::new();
+            for m in messages {
+                if let SimpleQueryMessage::Row(r) = m {
+                    match r.get(0).and_then(parse_row) {
+                        Some(row) => rows.push(row),
+                        None => return Ok(FirstRead::Foreign),
+                    }
+                }
+            }
+            Ok(FirstRead::Rows(rows))
+        }
+        Err(e) if DbDetails::from_error(&e).sql_state.as_deref() == Some(UNDEFINED_TABLE) => {
+            Ok(FirstRead::NoTable)
+        }
+        Err(e) => Err(Error::database(
+            &format!("could not read the tracking table {}", t.display()),
+            &e,
+        )),
+    }
+}
+
+/// Our columns, in order. Older tables get the missing ones added.
+const COLUMNS: &str = "version text PRIMARY KEY, name text, checksum text, \
+    applied_at timestamptz NOT NULL DEFAULT now(), duration_ms integer, \
+    status text NOT NULL DEFAULT 'completed' CHECK (status IN ('completed', 'failed')), \
+    error_message text, applied_by text DEFAULT current_user, \
+    statements_done integer, statements_checksum text";
+
+fn shape_sql(t: &Tracking) -> String {
+    let q = &t.qualified;
+    let schema = quote_literal(&t.schema);
+    let schema_ident = quote_ident(&t.schema);
+    let reg = quote_literal(q);
+    format!(
+        r#"DO $tidemark$
+DECLARE
+  rel regclass := to_regclass({reg});
+  cols text[];
+  vtype text;
+BEGIN
+  IF rel IS NULL THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {schema}) THEN
+      CREATE SCHEMA {schema_ident};
+    END IF;
+    CREATE TABLE {q} ({COLUMNS});
+    PERFORM set_config('tidemark.shape', 'created', true);
+    RETURN;
+  END IF;
+  SELECT array_agg(attname::text ORDER BY attnum),
+         max(format_type(atttypid, atttypmod)) FILTER (WHERE attname = 'version')
+    INTO cols, vtype
+    FROM pg_attribute WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped;
+  IF vtype IS NULL OR (vtype <> 'text' AND vtype NOT LIKE 'character varying%')
+     OR 'dirty' = ANY(cols) OR NOT (cols && ARRAY['checksum', 'applied_at']) THEN
+    RAISE EXCEPTION USING ERRCODE = '{INCOMPATIBLE_SHAPE}',
+      MESSAGE = 'incompatible tracking table',
+      DETAIL = array_to_string(cols, ', ') || ' / version ' || coalesce(vtype, 'missing');
+  END IF;
+  IF NOT cols @> ARRAY['name', 'checksum', 'applied_at', 'duration_ms', 'status',
+                       'error_message', 'applied_by', 'statements_done', 'statements_checksum'] THEN
+    ALTER TABLE {q}
+      ADD COLUMN IF NOT EXISTS name text,
+      ADD COLUMN IF NOT EXISTS checksum text,
+      ADD COLUMN IF NOT EXISTS applied_at timestamptz NOT NULL DEFAULT now(),
+      ADD COLUMN IF NOT EXISTS duration_ms integer,
+      ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'completed',
+      ADD COLUMN IF NOT EXISTS error_message text,
+      ADD COLUMN IF NOT EXISTS applied_by text DEFAULT current_user,
+      ADD COLUMN IF NOT EXISTS statements_done integer,
+      ADD COLUMN IF NOT EXISTS statements_checksum text;
+    IF 'description' = ANY(cols) THEN
+      EXECUTE format('UPDATE %s SET name = description WHERE name IS NULL', rel);
+      EXECUTE format('ALTER TABLE %s ALTER COLUMN description DROP NOT NULL', rel);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+                     ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                   WHERE i.indrelid = rel AND i.indisunique AND i.indnatts = 1
+                     AND a.attname = 'version') THEN
+      EXECUTE format('CREATE UNIQUE INDEX ON %s (version)', rel);
+    END IF;
+    PERFORM set_config('tidemark.shape', 'upgraded', true);
+  END IF;
+END
+$tidemark$;
+"#
+    )
+}
+
+fn describe_foreign_shape(t: &Tracking, detail: &str) -> Error {
+    let (cols, vtype) = detail.split_once(" / version ").unwrap_or((detail, "?"));
+    let cols_list: Vec<&str> = cols.split(", ").collect();
+    let looks_like = if cols_list.contains(&"dirty") {
+        " (golang-migrate's shape)"
+    } else if cols_list == ["version"] {
+        " (dbmate's shape)"
+    } else {
+        ""
+    };
+    Error::new(
+        Kind::TrackingTableIncompatible,
+        format!(
+            "the tracking table {} already exists with columns ({cols}; version is {vtype}){looks_like}, which tidemark cannot use; tidemark leaves another tool's table alone: choose another table with --table (for example --table tidemark_migrations)",
+            t.display()
+        ),
+    )
+}
+
+/// The locked read: takes the advisory lock (waiting up to the wait
+/// timeout), applies session settings, creates or upgrades the tracking
+/// table and re-reads it, all in one message.
+pub(crate) async fn lock_and_read<R: Reporter + ?Sized>(
+    client: &Client,
+    t: &Tracking,
+    s: SessionSettings,
+    reporter: &R,
+) -> Result<Vec<AppliedRow>> {
+    let mut sql = format!(
+        "SET lock_timeout = '{}ms';\nSELECT pg_advisory_lock({});\nRESET lock_timeout;\n",
+        s.lock_wait_timeout_ms.max(1),
+        t.lock_key
+    );
+    sql.push_str(&settings_sql(s));
+    sql.push_str(&shape_sql(t));
+    sql.push_str("SELECT current_setting('tidemark.shape', true) AS tidemark_shape;\n");
+    sql.push_str(&select_rows_sql(&t.qualified));
+    let messages = match client.simple_query(&sql).await {
+        Ok(m) => m,
+        Err(e) => {
+            let db = DbDetails::from_error(&e);
+            return Err(match db.sql_state.as_deref() {
+                Some(LOCK_NOT_AVAILABLE) => lock_timeout_error(client, t, s).await,
+                Some(INCOMPATIBLE_SHAPE) => {
+                    describe_foreign_shape(t, db.detail.as_deref().unwrap_or(""))
+                }
+                _ => Error::database(
+                    &format!("could not lock and read the tracking table {}", t.display()),
+                    &e,
+                ),
+            });
+        }
+    };
+    reporter.report(Event::LockAcquired);
+    let mut rows = Vec::new();
+    for m in messages {
+        let SimpleQueryMessage::Row(r) = m else {
+            continue;
+        };
+        match r.columns().first().map(|c| c.name()) {
+            Some("tidemark_shape") => match r.get(0) {
+                Some("created") => {
+                    reporter.report(Event::TrackingTableCreated { table: t.display() })
+                }
+                Some("upgraded") => {
+                    reporter.report(Event::TrackingTableUpgraded { table: t.display() })
+                }
+                _ => {}
+            },
+            Some("tidemark_row") => {
+                if let Some(row) = r.get(0).and_then(parse_row) {
+                    rows.push(row);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(rows)
+}
+
+/// Takes the lock and makes sure the seeds table exists, then reads it.
+pub(crate) async fn lock_and_read_seeds<R: Reporter + ?Sized>(
+    client: &Client,
+    t: &Tracking,
+    s: SessionSettings,
+    reporter: &R,
+) -> Result<Vec<(String, String)>> {
+    let sql = format!(
+        "SET lock_timeout = '{}ms';\nSELECT pg_advisory_lock({});\nRESET lock_timeout;\n{}\
+         CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, checksum text NOT NULL, \
+         ran_at timestamptz NOT NULL DEFAULT now(), duration_ms integer);\n\
+         SELECT name, checksum FROM {};",
+        s.lock_wait_timeout_ms.max(1),
+        t.lock_key,
+        settings_sql(s),
+        t.seeds_qualified,
+        t.seeds_qualified
+    );
+    let messages = match client.simple_query(&sql).await {
+        Ok(m) => m,
+        Err(e) => {
+            return Err(match DbDetails::from_error(&e).sql_state.as_deref() {
+                Some(LOCK_NOT_AVAILABLE) => lock_timeout_error(client, t, s).await,
+                _ => Error::database("could not lock and read the seeds table", &e),
+            })
+        }
+    };
+    reporter.report(Event::LockAcquired);
+    Ok(messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some((r.get(0)?.to_string(), r.get(1)?.to_string())),
+            _ => None,
+        })
+        .collect())
+}
+
+fn settings_sql(s: SessionSettings) -> String {
+    let mut sql = String::new();
+    if let Some(ms) = s.lock_timeout_ms {
+        sql.push_str(&format!("SET lock_timeout = '{ms}ms';\n"));
+    }
+    if let Some(ms) = s.statement_timeout_ms {
+        sql.push_str(&format!("SET statement_timeout = '{ms}ms';\n"));
+    }
+    // A killed deploy must not keep migrating: the server checks for the
+    // vanished client between statements of the message (PostgreSQL 14+).
+    sql.push_str(
+        "SELECT set_config('client_connection_check_interval', '1000', false) \
+         WHERE current_setting('server_version_num')::int >= 140000;\n",
+    );
+    sql
+}
+
+async fn lock_timeout_error(client: &Client, t: &Tracking, s: SessionSettings) -> Error {
+    let classid = (t.lock_key >> 32) as u32;
+    let objid = t.lock_key as u32;
+    let sql = format!(
+        "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.state, ''), \
+         coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::bigint, 0)::text, \
+         coalesce(left(a.query, 120), '') \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {classid} \
+         AND l.objid = {objid} AND l.objsubid = 1 LIMIT 1"
+    );
+    let holder = match client.simple_query(&sql).await {
+        Ok(messages) => messages.into_iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(format!(
+                "it is held by pid {} (application_name '{}', state '{}', for {} s, last query: {}); if that deploy is stuck, end it with SELECT pg_terminate_backend({})",
+                r.get(0).unwrap_or("?"),
+                r.get(1).unwrap_or(""),
+                r.get(2).unwrap_or(""),
+                r.get(3).unwrap_or("?"),
+                r.get(4).unwrap_or("").replace('\n', " "),
+                r.get(0).unwrap_or("?"),
+            )),
+            _ => None,
+        }),
+        Err(_) => None,
+    };
+    Error::new(
+        Kind::LockTimeout,
+        format!(
+            "could not take the migration lock on {} within {} ms: {}; or wait longer with --lock-wait-timeout",
+            t.display(),
+            s.lock_wait_timeout_ms,
+            holder.unwrap_or_else(|| "its holder has just released it or is not visible to this user".into())
+        ),
+    )
+    .with_db(&DbDetails {
+        sql_state: Some(LOCK_NOT_AVAILABLE.into()),
+        ..DbDetails::default()
+    })
+}
+
+/// Releases the session lock. Errors are ignored: closing the session
+/// releases it too.
+pub(crate) async fn unlock(client: &Client, t: &Tracking) {
+    let _ = client
+        .simple_query(&format!("SELECT pg_advisory_unlock({})", t.lock_key))
+        .await;
+}
+
+/// What an item does to the tracking tables when its SQL has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Work {
+    Up,
+    Down,
+    Seed,
+}
+
+/// One unit of work: a migration's up or down SQL, or a seed.
+#[derive(Debug)]
+pub(crate) struct Item<'a> {
+    pub work: Work,
+    /// Version for migrations, file stem for seeds.
+    pub key: &'a str,
+    pub name: &'a str,
+    pub text: &'a SqlText,
+    pub body: Body<'a>,
+    pub checksum: &'a str,
+    /// The failed row an earlier attempt left (for resuming no-transaction
+    /// migrations).
+    pub previous: Option<&'a AppliedRow>,
+}
+
+impl Item<'_> {
+    fn done(&self, duration_ms: u64) -> AppliedMigration {
+        AppliedMigration {
+            version: self.key.to_string(),
+            name: self.name.to_string(),
+            file: self.text.file.clone(),
+            duration_ms,
+        }
+    }
+
+    fn event(&self, duration_ms: u64) -> Event {
+        let (version, name, file) = (
+            self.key.to_string(),
+            self.name.to_string(),
+            self.text.file.clone(),
+        );
+        match self.work {
+            Work::Up => Event::MigrationApplied {
+                version,
+                name,
+                file,
+                duration_ms,
+            },
+            Work::Down => Event::MigrationReverted {
+                version,
+                name,
+                file,
+                duration_ms,
+            },
+            Work::Seed => Event::SeedApplied {
+                name: version,
+                file,
+                duration_ms,
+            },
+        }
+    }
+
+    /// Statements that end the item inside its transaction; the last one
+    /// returns the server-measured duration in a column named [`DONE_MARKER`].
+    fn finish_sql(&self, t: &Tracking) -> String {
+        let key = quote_literal(self.key);
+        match self.work {
+            Work::Up => format!(
+                "DELETE FROM {q} WHERE version = {key};\n\
+                 INSERT INTO {q} (version, name, checksum, applied_at, duration_ms, status) \
+                 VALUES ({key}, {name}, {sum}, clock_timestamp(), {TX_DURATION_MS}, 'completed') \
+                 RETURNING duration_ms AS {DONE_MARKER};\n",
+                q = t.qualified,
+                name = quote_literal(self.name),
+                sum = quote_literal(self.checksum),
+            ),
+            Work::Down => format!(
+                "DELETE FROM {q} WHERE version = {key};\nSELECT {TX_DURATION_MS} AS {DONE_MARKER};\n",
+                q = t.qualified
+            ),
+            Work::Seed => format!(
+                "DELETE FROM {q} WHERE name = {key};\n\
+                 INSERT INTO {q} (name, checksum, ran_at, duration_ms) \
+                 VALUES ({key}, {sum}, clock_timestamp(), {TX_DURATION_MS}) \
+                 RETURNING duration_ms AS {DONE_MARKER};\n",
+                q = t.seeds_qualified,
+                sum = quote_literal(self.checksum),
+            ),
+        }
+    }
+}
+
+/// Where an item's SQL sits inside a message.
+#[derive(Debug)]
+struct Span {
+    item_start: usize,
+    body_start: usize,
+    body_end: usize,
+}
+
+/// A failure inside a batch, mapped back to its item and file position.
+#[derive(Debug)]
+struct Failure {
+    index: usize,
+    db: DbDetails,
+    /// Byte offset in the item's file text, when known.
+    offset: Option<usize>,
+}
+
+struct BatchOutcome {
+    done: Vec<AppliedMigration>,
+    failure: Option<Failure>,
+}
+
+fn build_batch(items: &[Item<'_>], t: &Tracking, trailer: &str) -> (String, Vec<Span>) {
+    let mut sql = String::new();
+    let mut spans = Vec::with_capacity(items.len());
+    for item in items {
+        let Body::Transactional { sql: body, .. } = &item.body else {
+            continue;
+        };
+        let item_start = sql.len();
+        sql.push_str("BEGIN;\n");
+        let body_start = sql.len();
+        sql.push_str(body);
+        let body_end = sql.len();
+        // The newline ends a trailing `--` comment before our `;`.
+        sql.push_str("\n;\n");
+        sql.push_str(&item.finish_sql(t));
+        sql.push_str("COMMIT;\n");
+        spans.push(Span {
+            item_start,
+            body_start,
+            body_end,
+        });
+    }
+    sql.push_str(trailer);
+    (sql, spans)
+}
+
+/// Maps the server's 1-based character position to (item index, byte offset
+/// in the item's file text when it falls inside the item's own SQL).
+fn map_position(
+    sql: &str,
+    spans: &[Span],
+    items: &[Item<'_>],
+    position: u32,
+) -> Option<(usize, Option<usize>)> {
+    let byte = sql
+        .char_indices()
+        .nth(position.checked_sub(1)? as usize)
+        .map(|(b, _)| b)?;
+    let index = spans.iter().rposition(|s| s.item_start <= byte)?;
+    let span = &spans[index];
+    let offset = match &items[index].body {
+        Body::Transactional { offset, .. } if byte >= span.body_start && byte < span.body_end => {
+            Some(offset + (byte - span.body_start))
+        }
+        _ => None,
+    };
+    Some((index, offset))
+}
+
+/// Sends `items` (all transactional) as one message and follows the stream:
+/// each item's COMMIT completing is an event.
+async fn run_batch<R: Reporter + ?Sized>(
+    client: &Client,
+    t: &Tracking,
+    items: &[Item<'_>],
+    trailer: &str,
+    reporter: &R,
+) -> BatchOutcome {
+    let (sql, spans) = build_batch(items, t, trailer);
+    let mut done = Vec::new();
+    // Statements completed in the current item (its BEGIN included), and
+    // whether its DONE_MARKER statement has been seen, with the duration.
+    let mut completes = 0usize;
+    let mut marker: Option<(u64, usize)> = None;
+    let fail = |done: Vec<AppliedMigration>, e: tokio_postgres::Error, completes: usize| {
+        let db = DbDetails::from_error(&e);
+        let index = done.len();
+        let mapped = db
+            .position
+            .and_then(|p| map_position(&sql, &spans, items, p));
+        let (index, offset) = match mapped {
+            Some((i, offset)) if i >= index => (i, offset),
+            _ => {
+                // No position (a run-time error): the failing statement is the
+                // one after those that completed in the first uncommitted item.
+                let offset = match items.get(index).map(|i| &i.body) {
+                    Some(Body::Transactional { statements, .. }) => completes
+                        .checked_sub(1)
+                        .and_then(|k| statements.get(k).copied()),
+                    _ => None,
+                };
+                (index, offset)
+            }
+        };
+        BatchOutcome {
+            done,
+            failure: Some(Failure { index, db, offset }),
+        }
+    };
+    let stream = match client.simple_query_raw(&sql).await {
+        Ok(s) => s,
+        Err(e) => return fail(done, e, 0),
+    };
+    pin_mut!(stream);
+    while let Some(message) = stream.next().await {
+        match message {
+            Ok(SimpleQueryMessage::RowDescription(cols)) => {
+                if cols.first().is_some_and(|c| c.name() == DONE_MARKER) {
+                    marker = Some((0, 0));
+                }
+            }
+            Ok(SimpleQueryMessage::Row(row)) => {
+                if let Some((ms, _)) = marker.as_mut() {
+                    *ms = row.get(0).and_then(|v| v.parse().ok()).unwrap_or(0);
+                }
+            }
+            Ok(SimpleQueryMessage::CommandComplete(_)) => {
+                completes += 1;
+                if let Some((ms, seen)) = marker.as_mut() {
+                    *seen += 1;
+                    // The marker statement's own completion, then COMMIT's.
+                    if *seen == 2 {
+                        let item = &items[done.len()];
+                        reporter.report(item.event(*ms));
+                        done.push(item.done(*ms));
+                        marker = None;
+                        completes = 0;
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return fail(done, e, completes),
+        }
+    }
+    BatchOutcome {
+        done,
+        failure: None,
+    }
+}
+
+/// Splits `items` into runs: consecutive transactional items up to
+/// `max_bytes` of SQL each, and single no-transaction items.
+fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
+    if matches!(items[start].body, Body::NoTransaction { .. }) {
+        return start + 1;
+    }
+    let mut size = 0;
+    let mut end = start;
+    while end < items.len() {
+        let Body::Transactional { sql, .. } = &items[end].body else {
+            break;
+        };
+        if end > start && size + sql.len() > max_bytes {
+            break;
+        }
+        size += sql.len() + 512;
+        end += 1;
+    }
+    end
+}
+
+/// Runs every item in order with as few messages as possible. The lock is
+/// released by the last message on success (`unlock_at_end`); on failure the
+/// caller releases it. Returns what was done.
+pub(crate) async fn run_items<R: Reporter + ?Sized>(
+    client: &Client,
+    t: &Tracking,
+    items: &[Item<'_>],
+    max_bytes: usize,
+    unlock_at_end: bool,
+    reporter: &R,
+) -> Result<(Vec<AppliedMigration>, bool)> {
+    let mut done = Vec::new();
+    let mut start = 0;
+    let mut unlocked = false;
+    while start < items.len() {
+        let end = next_run(items, start, max_bytes);
+        if matches!(items[start].body, Body::NoTransaction { .. }) {
+            let d = run_no_transaction(client, t, &items[start], reporter)
+                .await
+                .map_err(|e| e.with_applied(done.clone()))?;
+            done.push(d);
+            start = end;
+            continue;
+        }
+        let trailer = if unlock_at_end && end == items.len() {
+            unlocked = true;
+            format!("SELECT pg_advisory_unlock({});\n", t.lock_key)
+        } else {
+            String::new()
+        };
+        let outcome = run_batch(client, t, &items[start..end], &trailer, reporter).await;
+        let committed = outcome.done.len();
+        done.extend(outcome.done);
+        let Some(mut failure) = outcome.failure else {
+            start = end;
+            continue;
+        };
+        rollback(client).await;
+        let mut failed_at = start + failure.index;
+        let first_uncommitted = start + committed;
+        if failed_at > first_uncommitted {
+            // A syntax error stops the whole message before anything runs, so
+            // the items before the failing one never ran: send them again.
+            let retry = run_batch(
+                client,
+                t,
+                &items[first_uncommitted..failed_at],
+                "",
+                reporter,
+            )
+            .await;
+            done.extend(retry.done);
+            if let Some(f) = retry.failure {
+                rollback(client).await;
+                failed_at = first_uncommitted + f.index;
+                failure = f;
+            }
+        }
+        let item = &items[failed_at];
+        let located = failure.offset.map(|o| item.text.line_col(o));
+        if item.work == Work::Up {
+            record_failure(client, t, item, &failure.db.message, None).await;
+        }
+        reporter.report(Event::MigrationFailed {
+            version: item.key.to_string(),
+            name: item.name.to_string(),
+            file: item.text.file.clone(),
+            message: failure.db.message.clone(),
+        });
+        return Err(item_error(item, &failure.db, located, done.len(), None).with_applied(done));
+    }
+    Ok((done, unlocked))
+}
+
+fn item_error(
+    item: &Item<'_>,
+    db: &DbDetails,
+    located: Option<(u32, u32)>,
+    applied_before: usize,
+    statements: Option<(usize, usize)>,
+) -> Error {
+    let (kind, what, undo) = match item.work {
+        Work::Up => (Kind::MigrationFailed, "migration", "it was rolled back"),
+        Work::Down => (
+            Kind::MigrationFailed,
+            "down migration",
+            "it was rolled back",
+        ),
+        Work::Seed => (Kind::SeedFailed, "seed", "it was rolled back"),
+    };
+    let at = match located {
+        Some((line, col)) => format!(" at line {line}, column {col}"),
+        None => String::new(),
+    };
+    let state = db
+        .sql_state
+        .as_deref()
+        .map(|s| format!(" (SQLSTATE {s})"))
+        .unwrap_or_default();
+    let undo = match statements {
+        Some((ran, total)) => format!(
+            "it ran without a transaction: {ran} of its {total} statements had completed, and the next run resumes after them"
+        ),
+        None => undo.to_string(),
+    };
+    let before = match (item.work, applied_before) {
+        (_, 0) => String::new(),
+        (Work::Seed, n) => format!("; the {n} seed(s) before it are committed"),
+        (_, n) => format!("; the {n} migration(s) before it are committed"),
+    };
+    let (line, column) = located.unzip();
+    Error::new(
+        kind,
+        format!(
+            "{what} {}{at} failed: {}{state}; {undo}{before}. Fix the file and run again",
+            item.text.file, db.message
+        ),
+    )
+    .at(&item.text.file, line, column)
+    .with_version(item.key)
+    .with_db(db)
+}
+
+async fn rollback(client: &Client) {
+    let _ = client.simple_query("ROLLBACK").await;
+}
+
+/// Leaves a `failed` row for a migration that did not complete.
+async fn record_failure(
+    client: &Client,
+    t: &Tracking,
+    item: &Item<'_>,
+    message: &str,
+    progress: Option<(usize, &str)>,
+) {
+    let (done, sum) = match progress {
+        Some((n, sum)) => (n.to_string(), quote_literal(sum)),
+        None => ("NULL".into(), "NULL".into()),
+    };
+    let sql = format!(
+        "BEGIN;\nDELETE FROM {q} WHERE version = {key};\n\
+         INSERT INTO {q} (version, name, checksum, applied_at, status, error_message, statements_done, statements_checksum) \
+         VALUES ({key}, {name}, {sum_file}, clock_timestamp(), 'failed', {msg}, {done}, {sum});\nCOMMIT;",
+        q = t.qualified,
+        key = quote_literal(item.key),
+        name = quote_literal(item.name),
+        sum_file = quote_literal(item.checksum),
+        msg = quote_literal(message),
+    );
+    let _ = client.simple_query(&sql).await;
+}
+
+/// Checksum of the first `n` statements of a no-transaction migration, so a
+/// resumed run only skips statements that are unchanged.
+fn prefix_checksum(statements: &[(usize, &str)], n: usize) -> String {
+    let mut h = Sha256::new();
+    for (_, code) in statements.iter().take(n) {
+        h.update(code.as_bytes());
+        h.update(b"\n;\n");
+    }
+    hex(&h.finalize())
+}
+
+/// Runs a `-- tidemark:no-transaction` item: each statement in a message of
+/// its own (a multi-statement message would be one implicit transaction),
+/// recording progress so that a failed run resumes where it stopped.
+async fn run_no_transaction<R: Reporter + ?Sized>(
+    client: &Client,
+    t: &Tracking,
+    item: &Item<'_>,
+    reporter: &R,
+) -> Result<AppliedMigration> {
+    let Body::NoTransaction { statements } = &item.body else {
+        return Err(Error::new(
+            Kind::Database,
+            "internal: not a no-transaction item",
+        ));
+    };
+    let total = statements.len();
+    let db_err = |e: &tokio_postgres::Error| {
+        Error::database(&format!("while running {}", item.text.file), e)
+    };
+    let mut skip = 0;
+    if item.work == Work::Up {
+        if let Some(prev) = item.previous.filter(|p| !p.completed) {
+            let n = prev.statements_done.unwrap_or(0);
+            if n > 0 {
+                if n <= total
+                    && prev.statements_checksum.as_deref()
+                        == Some(prefix_checksum(statements, n).as_str())
+                {
+                    skip = n;
+                    reporter.report(Event::MigrationResumed {
+                        version: item.key.to_string(),
+                        name: item.name.to_string(),
+                        skipped_statements: n,
+                    });
+                } else {
+                    return Err(Error::new(
+                        Kind::ResumeRefused,
+                        format!(
+                            "{} ran without a transaction and failed after {n} of its statements had completed, and those statements have changed since; restore them so the run can resume after them, or undo their effect by hand and delete its failed row (DELETE FROM {} WHERE version = '{}')",
+                            item.text.file,
+                            t.display(),
+                            item.key
+                        ),
+                    )
+                    .at(&item.text.file, None, None)
+                    .with_version(item.key));
+                }
+            }
+        }
+        // The row exists from the start, marked failed, so a killed run
+        // leaves the progress behind.
+        record_failure(
+            client,
+            t,
+            item,
+            "started without a transaction and did not finish",
+            Some((skip, &prefix_checksum(statements, skip))),
+        )
+        .await;
+    }
+    for (k, (offset, code)) in statements.iter().enumerate().skip(skip) {
+        if let Err(e) = client.simple_query(code).await {
+            let db = DbDetails::from_error(&e);
+            let located = match db.position {
+                // The position counts characters of this statement alone.
+                Some(p) => {
+                    let inner = code
+                        .char_indices()
+                        .nth(p.saturating_sub(1) as usize)
+                        .map_or(0, |(b, _)| b);
+                    Some(item.text.line_col(offset + inner))
+                }
+                None => Some(item.text.line_col(*offset)),
+            };
+            if item.work == Work::Up {
+                record_failure(
+                    client,
+                    t,
+                    item,
+                    &db.message,
+                    Some((k, &prefix_checksum(statements, k))),
+                )
+                .await;
+            }
+            reporter.report(Event::MigrationFailed {
+                version: item.key.to_string(),
+                name: item.name.to_string(),
+                file: item.text.file.clone(),
+                message: db.message.clone(),
+            });
+            let progress = (item.work == Work::Up).then_some((k, total));
+            return Err(item_error(item, &db, located, 0, progress));
+        }
+        if item.work == Work::Up {
+            let sql = format!(
+                "UPDATE {} SET statements_done = {}, statements_checksum = {} WHERE version = {}",
+                t.qualified,
+                k + 1,
+                quote_literal(&prefix_checksum(statements, k + 1)),
+                quote_literal(item.key)
+            );
+            client.simple_query(&sql).await.map_err(|e| db_err(&e))?;
+        }
+        reporter.report(Event::StatementApplied {
+            version: item.key.to_string(),
+            index: k + 1,
+            total,
+        });
+    }
+    let finish = match item.work {
+        Work::Up => format!(
+            "UPDATE {q} SET status = 'completed', error_message = NULL, statements_done = NULL, \
+             statements_checksum = NULL, \
+             duration_ms = (round(extract(epoch FROM clock_timestamp() - applied_at) * 1000))::integer, \
+             applied_at = clock_timestamp() WHERE version = {key} RETURNING duration_ms",
+            q = t.qualified,
+            key = quote_literal(item.key)
+        ),
+        _ => format!("BEGIN;\n{}COMMIT;", item.finish_sql(t)),
+    };
+    let messages = client.simple_query(&finish).await.map_err(|e| db_err(&e))?;
+    let ms = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        })
+        .unwrap_or(0);
+    reporter.report(item.event(ms));
+    Ok(item.done(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_survive_both_string_modes() {
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_literal(r"a\'b"), r"E'a\\''b'");
+        assert_eq!(quote_ident(r#"we"ird"#), r#""we""ird""#);
+    }
+
+    #[test]
+    fn lock_key_is_pinned() {
+        // Two tidemark versions must agree on the key, or they would not
+        // exclude each other.
+        let a = Tracking::new("public", "schema_migrations", "schema_seeds");
+        let b = Tracking::new("public", "schema_migrations", "x");
+        assert_eq!(a.lock_key, b.lock_key);
+        assert_ne!(
+            a.lock_key,
+            Tracking::new("app", "schema_migrations", "x").lock_key
+        );
+    }
+}

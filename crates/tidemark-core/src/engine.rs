@@ -1,0 +1,479 @@
+//! The one orchestration (style rule 2): every front end calls these and
+//! only renders the events and reports.
+
+use tokio_postgres::Client;
+
+use crate::check::{prepare, Body};
+use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
+use crate::error::{Error, Kind, Result};
+use crate::plan::{self, AppliedRow, Policy};
+use crate::report::{
+    DownReport, Event, MigrateReport, RedoReport, Reporter, SeedReport, SeedRun, StatusReport,
+};
+use crate::source::{Migration, Migrations, Seeds, SourceFile};
+
+/// Settings shared by every operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Schema of the tracking tables. Default `public`.
+    pub schema: String,
+    /// Tracking table. Default `schema_migrations`.
+    pub table: String,
+    /// Seed log table. Default `schema_seeds`.
+    pub seeds_table: String,
+    /// How long to wait for another run's migration lock. Default 120 s.
+    pub lock_wait_timeout_ms: u64,
+    /// `lock_timeout` for the migrations' own statements.
+    pub lock_timeout_ms: Option<u64>,
+    /// `statement_timeout` for the migrations' own statements.
+    pub statement_timeout_ms: Option<u64>,
+    /// Transactional migrations go to the server in messages of about this
+    /// many bytes at most (a single larger migration goes alone).
+    pub max_message_bytes: usize,
+    /// Relaxed checks for `migrate` (`deploy` ignores them).
+    pub policy: Policy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            schema: "public".into(),
+            table: "schema_migrations".into(),
+            seeds_table: "schema_seeds".into(),
+            lock_wait_timeout_ms: 120_000,
+            lock_timeout_ms: None,
+            statement_timeout_ms: None,
+            max_message_bytes: 8 << 20,
+            policy: Policy::default(),
+        }
+    }
+}
+
+impl Options {
+    fn tracking(&self) -> Result<Tracking> {
+        for (what, value) in [
+            ("schema", &self.schema),
+            ("table", &self.table),
+            ("seeds table", &self.seeds_table),
+        ] {
+            if value.is_empty() || value.len() > 63 || value.contains('\0') {
+                return Err(Error::new(
+                    Kind::InvalidOption,
+                    format!("the tracking {what} name {value:?} must be 1 to 63 characters"),
+                ));
+            }
+        }
+        Ok(Tracking::new(&self.schema, &self.table, &self.seeds_table))
+    }
+
+    fn session(&self) -> SessionSettings {
+        SessionSettings {
+            lock_wait_timeout_ms: self.lock_wait_timeout_ms,
+            lock_timeout_ms: self.lock_timeout_ms,
+            statement_timeout_ms: self.statement_timeout_ms,
+        }
+    }
+}
+
+/// What `seed` needs to know about where it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedOptions {
+    /// The seed folder's environment (`development`, `preview`, ...).
+    pub environment: String,
+    /// True when `NODE_ENV` or `VERCEL_ENV` says production.
+    pub production: bool,
+    /// `--allow-production`: seed production, from `seeds/production` only.
+    pub allow_production: bool,
+    /// Run every seed again, even those that ran with the same contents.
+    pub force: bool,
+}
+
+fn report_all<R: Reporter + ?Sized>(reporter: &R, events: &[Event]) {
+    for e in events {
+        reporter.report(e.clone());
+    }
+}
+
+fn load(files: Vec<SourceFile>, reporter: &(impl Reporter + ?Sized)) -> Result<Vec<Migration>> {
+    let m = Migrations::from_files(files)?;
+    report_all(reporter, &m.warnings);
+    Ok(m.migrations)
+}
+
+fn up_items<'a>(pending: &[(&'a Migration, Option<&'a AppliedRow>)]) -> Result<Vec<Item<'a>>> {
+    pending
+        .iter()
+        .map(|(m, previous)| {
+            Ok(Item {
+                work: Work::Up,
+                key: &m.version,
+                name: &m.name,
+                text: &m.up,
+                body: prepare(&m.up, m.no_transaction)?,
+                checksum: &m.checksum,
+                previous: *previous,
+            })
+        })
+        .collect()
+}
+
+fn down_items<'a>(chosen: &[&'a Migration]) -> Result<Vec<Item<'a>>> {
+    chosen
+        .iter()
+        .filter_map(|m| m.down.as_ref().map(|d| (m, d)))
+        .map(|(m, down)| {
+            let marked = down.sql.lines().any(|l| {
+                l.trim()
+                    .eq_ignore_ascii_case(crate::source::NO_TRANSACTION_MARKER)
+            });
+            Ok(Item {
+                work: Work::Down,
+                key: &m.version,
+                name: &m.name,
+                text: down,
+                body: prepare(down, marked)?,
+                checksum: &m.checksum,
+                previous: None,
+            })
+        })
+        .collect()
+}
+
+async fn apply<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    policy: Policy,
+    target: Option<&str>,
+    reporter: &R,
+) -> Result<MigrateReport> {
+    let t = options.tracking()?;
+    let migrations = load(files, reporter)?;
+
+    // The fast path: one read, no lock, no write.
+    let first = db::first_read(client, &t).await?;
+    let rows = match &first {
+        FirstRead::Rows(rows) => rows.as_slice(),
+        FirstRead::NoTable => &[],
+        FirstRead::Foreign => &[],
+    };
+    if !matches!(first, FirstRead::Foreign) {
+        let p = plan::plan_up(&migrations, rows, policy, target)?;
+        if p.pending.is_empty() {
+            report_all(reporter, &p.warnings);
+            reporter.report(Event::UpToDate { applied: p.applied });
+            return Ok(MigrateReport {
+                applied: Vec::new(),
+                already_applied: p.applied,
+                pending: p.beyond_target,
+                up_to_date: true,
+            });
+        }
+        // Refuse bad SQL before taking the lock or creating anything.
+        up_items(&p.pending)?;
+    }
+
+    let rows = db::lock_and_read(client, &t, options.session(), reporter).await?;
+    let result = async {
+        let p = plan::plan_up(&migrations, &rows, policy, target)?;
+        report_all(reporter, &p.warnings);
+        reporter.report(Event::Planned {
+            applied: p.applied,
+            pending: p.pending.len(),
+        });
+        let items = up_items(&p.pending)?;
+        let (applied, unlocked) = db::run_items(
+            client,
+            &t,
+            &items,
+            options.max_message_bytes,
+            true,
+            reporter,
+        )
+        .await?;
+        Ok::<_, Error>((
+            MigrateReport {
+                applied,
+                already_applied: p.applied,
+                pending: p.beyond_target,
+                up_to_date: false,
+            },
+            unlocked,
+        ))
+    }
+    .await;
+    match result {
+        Ok((report, true)) => Ok(report),
+        Ok((report, false)) => {
+            db::unlock(client, &t).await;
+            Ok(report)
+        }
+        Err(e) => {
+            db::unlock(client, &t).await;
+            Err(e)
+        }
+    }
+}
+
+/// Applies pending migrations (up to `target` when given), with the checks
+/// relaxed as `options.policy` says.
+///
+/// When nothing is pending this costs one read and takes no lock. Otherwise
+/// it costs one more message to take the lock and re-read, and one message
+/// that applies every pending transactional migration, each in its own
+/// transaction.
+///
+/// ```no_run
+/// # async fn run(client: tokio_postgres::Client) -> Result<(), tidemark_core::Error> {
+/// use tidemark_core::{migrate, Options, SourceFile, Silent};
+/// let files = vec![SourceFile::new("001_init.sql", b"create table t (id int);".to_vec())];
+/// let report = migrate(&client, files, &Options::default(), None, &Silent).await?;
+/// assert_eq!(report.applied.len(), 1);
+/// # Ok(()) }
+/// ```
+pub async fn migrate<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    target: Option<&str>,
+    reporter: &R,
+) -> Result<MigrateReport> {
+    apply(client, files, options, options.policy, target, reporter).await
+}
+
+/// `migrate` for CI and deploys: every check strict, whatever the options say.
+pub async fn deploy<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    reporter: &R,
+) -> Result<MigrateReport> {
+    apply(client, files, options, Policy::default(), None, reporter).await
+}
+
+/// Reads the tracking table (one message, no lock) and describes every
+/// migration.
+pub async fn status<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    reporter: &R,
+) -> Result<StatusReport> {
+    let t = options.tracking()?;
+    let migrations = load(files, reporter)?;
+    let rows = match db::first_read(client, &t).await? {
+        FirstRead::Rows(rows) => rows,
+        FirstRead::NoTable => Vec::new(),
+        FirstRead::Foreign => {
+            // Let the shape check explain what the table is.
+            db::lock_and_read(client, &t, options.session(), reporter).await?;
+            db::unlock(client, &t).await;
+            return Err(Error::new(
+                Kind::TrackingTableIncompatible,
+                "incompatible tracking table",
+            ));
+        }
+    };
+    Ok(plan::status(&migrations, &rows))
+}
+
+async fn locked<R, T, F>(
+    client: &Client,
+    t: &Tracking,
+    options: &Options,
+    reporter: &R,
+    work: F,
+) -> Result<T>
+where
+    R: Reporter + ?Sized,
+    F: AsyncFnOnce(Vec<AppliedRow>) -> Result<(T, bool)>,
+{
+    let rows = db::lock_and_read(client, t, options.session(), reporter).await?;
+    match work(rows).await {
+        Ok((value, true)) => Ok(value),
+        Ok((value, false)) => {
+            db::unlock(client, t).await;
+            Ok(value)
+        }
+        Err(e) => {
+            db::unlock(client, t).await;
+            Err(e)
+        }
+    }
+}
+
+/// Reverts applied migrations with their down SQL, newest first: the last
+/// `steps` (default 1), or every one above version `to` (`0`: all).
+pub async fn down<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    steps: Option<usize>,
+    to: Option<&str>,
+    reporter: &R,
+) -> Result<DownReport> {
+    let t = options.tracking()?;
+    let migrations = load(files, reporter)?;
+    locked(
+        client,
+        &t,
+        options,
+        reporter,
+        async |rows: Vec<AppliedRow>| {
+            let chosen = plan::plan_down(&migrations, &rows, steps, to)?;
+            let items = down_items(&chosen)?;
+            let (reverted, unlocked) = db::run_items(
+                client,
+                &t,
+                &items,
+                options.max_message_bytes,
+                true,
+                reporter,
+            )
+            .await?;
+            Ok((DownReport { reverted }, unlocked))
+        },
+    )
+    .await
+}
+
+/// Reverts the last `steps` migrations (default 1) and applies them again, in
+/// one message when they are transactional.
+pub async fn redo<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    steps: Option<usize>,
+    reporter: &R,
+) -> Result<RedoReport> {
+    let t = options.tracking()?;
+    let migrations = load(files, reporter)?;
+    locked(
+        client,
+        &t,
+        options,
+        reporter,
+        async |rows: Vec<AppliedRow>| {
+            let chosen = plan::plan_down(&migrations, &rows, steps, None)?;
+            let mut items = down_items(&chosen)?;
+            let again: Vec<_> = chosen.iter().rev().map(|m| (*m, None)).collect();
+            items.extend(up_items(&again)?);
+            let (done, unlocked) = db::run_items(
+                client,
+                &t,
+                &items,
+                options.max_message_bytes,
+                true,
+                reporter,
+            )
+            .await?;
+            let (reverted, applied) = done.split_at(chosen.len().min(done.len()));
+            Ok((
+                RedoReport {
+                    reverted: reverted.to_vec(),
+                    applied: applied.to_vec(),
+                },
+                unlocked,
+            ))
+        },
+    )
+    .await
+}
+
+/// Runs the seeds of one environment folder, each in its own transaction,
+/// logging each in the seeds table. A seed that already ran with the same
+/// contents is skipped (unless `force`); a changed one runs again, so seeds
+/// should be idempotent. Refuses production unless `allow_production` and
+/// the environment is `production`.
+pub async fn seed<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    seed_options: &SeedOptions,
+    reporter: &R,
+) -> Result<SeedReport> {
+    let env = seed_options.environment.as_str();
+    if seed_options.production && !(seed_options.allow_production && env == "production") {
+        let why = if seed_options.allow_production {
+            format!("--allow-production only runs seeds/production, and the seed environment is {env:?}")
+        } else {
+            "seeding production could overwrite real data; if you really mean it, pass --allow-production to run seeds/production".to_string()
+        };
+        return Err(Error::new(
+            Kind::SeedProduction,
+            format!("refusing to seed: this is production (NODE_ENV or VERCEL_ENV is production); {why}"),
+        ));
+    }
+    let t = options.tracking()?;
+    let seeds = Seeds::from_files(files)?;
+    report_all(reporter, &seeds.warnings);
+    // Refuse bad SQL before anything runs.
+    let bodies = seeds
+        .seeds
+        .iter()
+        .map(|s| prepare(&s.sql, false))
+        .collect::<Result<Vec<Body<'_>>>>()?;
+    let ran = db::lock_and_read_seeds(client, &t, options.session(), reporter).await?;
+    let result = async {
+        let mut items = Vec::new();
+        let mut skipped = Vec::new();
+        for (s, body) in seeds.seeds.iter().zip(bodies) {
+            let same = ran
+                .iter()
+                .any(|(n, sum)| n == &s.name && sum == &s.checksum);
+            if same && !seed_options.force {
+                reporter.report(Event::SeedSkipped {
+                    name: s.name.clone(),
+                    file: s.sql.file.clone(),
+                });
+                skipped.push(s.name.clone());
+                continue;
+            }
+            items.push(Item {
+                work: Work::Seed,
+                key: &s.name,
+                name: &s.name,
+                text: &s.sql,
+                body,
+                checksum: &s.checksum,
+                previous: None,
+            });
+        }
+        let (done, unlocked) = db::run_items(
+            client,
+            &t,
+            &items,
+            options.max_message_bytes,
+            true,
+            reporter,
+        )
+        .await?;
+        Ok::<_, Error>((
+            SeedReport {
+                environment: env.to_string(),
+                ran: done
+                    .into_iter()
+                    .map(|d| SeedRun {
+                        name: d.version,
+                        file: d.file,
+                        duration_ms: d.duration_ms,
+                    })
+                    .collect(),
+                skipped,
+            },
+            unlocked,
+        ))
+    }
+    .await;
+    match result {
+        Ok((r, true)) => Ok(r),
+        Ok((r, false)) => {
+            db::unlock(client, &t).await;
+            Ok(r)
+        }
+        Err(e) => {
+            db::unlock(client, &t).await;
+            Err(e)
+        }
+    }
+}

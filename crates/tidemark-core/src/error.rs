@@ -1,0 +1,256 @@
+//! The one error type of the engine (style rule 5): an opaque [`Error`] with a
+//! private kind, a stable [`Error::code`], accessors for where it happened, and
+//! the partial progress made before it.
+
+use std::fmt;
+
+use crate::report::AppliedMigration;
+
+/// Where in a source file an error points. Lines and columns are 1-based;
+/// columns count characters, as editors do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+/// Every way the engine can fail. Private so that variants can grow without
+/// breaking callers; callers match on [`Error::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    DuplicateVersion,
+    InvalidUtf8,
+    OrphanDown,
+    TransactionControl,
+    NeedsNoTransaction,
+    Unterminated,
+    ChecksumMismatch,
+    MissingMigration,
+    OutOfOrder,
+    MigrationFailed,
+    LockTimeout,
+    TrackingTableIncompatible,
+    NoDown,
+    UnknownVersion,
+    ResumeRefused,
+    SeedProduction,
+    SeedFailed,
+    InvalidOption,
+    Database,
+}
+
+impl Kind {
+    fn code(self) -> &'static str {
+        match self {
+            Kind::DuplicateVersion => "E_DUPLICATE_VERSION",
+            Kind::InvalidUtf8 => "E_INVALID_UTF8",
+            Kind::OrphanDown => "E_ORPHAN_DOWN",
+            Kind::TransactionControl => "E_TRANSACTION_CONTROL",
+            Kind::NeedsNoTransaction => "E_NEEDS_NO_TRANSACTION",
+            Kind::Unterminated => "E_UNTERMINATED_SQL",
+            Kind::ChecksumMismatch => "E_CHECKSUM_MISMATCH",
+            Kind::MissingMigration => "E_MISSING_MIGRATION",
+            Kind::OutOfOrder => "E_OUT_OF_ORDER",
+            Kind::MigrationFailed => "E_MIGRATION_FAILED",
+            Kind::LockTimeout => "E_LOCK_TIMEOUT",
+            Kind::TrackingTableIncompatible => "E_TRACKING_TABLE_INCOMPATIBLE",
+            Kind::NoDown => "E_NO_DOWN_MIGRATION",
+            Kind::UnknownVersion => "E_UNKNOWN_VERSION",
+            Kind::ResumeRefused => "E_RESUME_REFUSED",
+            Kind::SeedProduction => "E_SEED_PRODUCTION",
+            Kind::SeedFailed => "E_SEED_FAILED",
+            Kind::InvalidOption => "E_INVALID_OPTION",
+            Kind::Database => "E_DATABASE",
+        }
+    }
+}
+
+/// An engine error: a message that names the thing and the fix, a stable code,
+/// and where it happened.
+///
+/// ```
+/// # use tidemark_core::{source::SourceFile, Migrations};
+/// let files = vec![
+///     SourceFile::new("001_a.sql", b"select 1;".to_vec()),
+///     SourceFile::new("1_b.sql", b"select 2;".to_vec()),
+/// ];
+/// let err = Migrations::from_files(files).unwrap_err();
+/// assert_eq!(err.code(), "E_DUPLICATE_VERSION");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .0.message)]
+pub struct Error(Box<Inner>);
+
+/// Boxed so that `Result<T, Error>` stays one pointer wide.
+#[derive(Debug, Clone)]
+struct Inner {
+    kind: Kind,
+    message: String,
+    location: Option<Location>,
+    version: Option<String>,
+    sql_state: Option<String>,
+    detail: Option<String>,
+    hint: Option<String>,
+    applied: Vec<AppliedMigration>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Error(Box::new(Inner {
+            kind,
+            message: message.into(),
+            location: None,
+            version: None,
+            sql_state: None,
+            detail: None,
+            hint: None,
+            applied: Vec::new(),
+        }))
+    }
+
+    pub(crate) fn at(mut self, file: &str, line: Option<u32>, column: Option<u32>) -> Self {
+        self.0.location = Some(Location {
+            file: file.to_string(),
+            line,
+            column,
+        });
+        self
+    }
+
+    pub(crate) fn with_version(mut self, version: &str) -> Self {
+        self.0.version = Some(version.to_string());
+        self
+    }
+
+    pub(crate) fn with_applied(mut self, applied: Vec<AppliedMigration>) -> Self {
+        self.0.applied = applied;
+        self
+    }
+
+    pub(crate) fn with_db(mut self, db: &DbDetails) -> Self {
+        self.0.sql_state = db.sql_state.clone();
+        self.0.detail = db.detail.clone();
+        self.0.hint = db.hint.clone();
+        self
+    }
+
+    /// The stable code, e.g. `E_CHECKSUM_MISMATCH`. Codes never change meaning.
+    pub fn code(&self) -> &'static str {
+        self.0.kind.code()
+    }
+
+    /// The message, without code or location.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The source file the error is about, when there is one.
+    pub fn file(&self) -> Option<&str> {
+        self.0.location.as_ref().map(|l| l.file.as_str())
+    }
+
+    /// 1-based line in [`Error::file`].
+    pub fn line(&self) -> Option<u32> {
+        self.0.location.as_ref().and_then(|l| l.line)
+    }
+
+    /// 1-based column (in characters) in [`Error::file`].
+    pub fn column(&self) -> Option<u32> {
+        self.0.location.as_ref().and_then(|l| l.column)
+    }
+
+    /// The migration version the error is about.
+    pub fn version(&self) -> Option<&str> {
+        self.0.version.as_deref()
+    }
+
+    /// The server's SQLSTATE, when the server reported the error.
+    pub fn sql_state(&self) -> Option<&str> {
+        self.0.sql_state.as_deref()
+    }
+
+    /// The server's DETAIL line.
+    pub fn detail(&self) -> Option<&str> {
+        self.0.detail.as_deref()
+    }
+
+    /// The server's HINT line, or ours.
+    pub fn hint(&self) -> Option<&str> {
+        self.0.hint.as_deref()
+    }
+
+    /// Migrations that were applied (and committed) before the error.
+    pub fn applied(&self) -> &[AppliedMigration] {
+        &self.0.applied
+    }
+
+    /// A database or connection error that is not about a particular migration.
+    pub(crate) fn database(context: &str, err: &tokio_postgres::Error) -> Self {
+        let db = DbDetails::from_error(err);
+        Error::new(Kind::Database, format!("{context}: {}", db.message)).with_db(&db)
+    }
+}
+
+/// What the server said, taken out of a `tokio_postgres::Error` whose own
+/// Display can be just "db error".
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DbDetails {
+    pub message: String,
+    pub sql_state: Option<String>,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// 1-based character position in the query text.
+    pub position: Option<u32>,
+}
+
+impl DbDetails {
+    pub fn from_error(err: &tokio_postgres::Error) -> Self {
+        if let Some(db) = err.as_db_error() {
+            return DbDetails {
+                message: db.message().to_string(),
+                sql_state: Some(db.code().code().to_string()),
+                detail: db.detail().map(str::to_string),
+                hint: db.hint().map(str::to_string),
+                position: match db.position() {
+                    Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p),
+                    _ => None,
+                },
+            };
+        }
+        // Walk the source chain: the outermost Display of an I/O failure is
+        // only "error communicating with the server".
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            source = s.source();
+        }
+        DbDetails {
+            message,
+            ..DbDetails::default()
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,35 @@
+//! tidemark's engine: plans PostgreSQL migrations in pure code and applies
+//! them over an already connected `tokio_postgres::Client` in as few round
+//! trips as the protocol allows.
+//!
+//! The crate never dials, spawns, sleeps, reads the clock or touches the
+//! filesystem: hosts (the napi addon, the wasm build) connect and read the
+//! files, and pass them in as [`SourceFile`]s. Time comes from the server.
+//!
+//! ```no_run
+//! # async fn run(client: tokio_postgres::Client) -> Result<(), tidemark_core::Error> {
+//! use tidemark_core::{status, Options, SourceFile, Silent};
+//! let files = vec![SourceFile::new("001_init.sql", b"create table t (id int);".to_vec())];
+//! let report = status(&client, files, &Options::default(), &Silent).await?;
+//! println!("{} pending", report.pending);
+//! # Ok(()) }
+//! ```
+
+mod check;
+mod db;
+mod engine;
+mod error;
+pub mod lexer;
+pub mod plan;
+pub mod report;
+pub mod source;
+
+pub use db::{quote_ident, quote_literal};
+pub use engine::{deploy, down, migrate, redo, seed, status, Options, SeedOptions};
+pub use error::{Error, Location, Result};
+pub use plan::Policy;
+pub use report::{
+    AppliedMigration, ChecksumState, DownReport, Event, MigrateReport, MigrationState, RedoReport,
+    Reporter, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
+};
+pub use source::{Migrations, SourceFile};
