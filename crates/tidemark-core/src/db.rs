@@ -319,7 +319,7 @@ pub(crate) async fn lock_and_read_seeds<R: Reporter + ?Sized>(
         "SET lock_timeout = '{}ms';\nSELECT pg_advisory_lock({});\nRESET lock_timeout;\n{}\
          CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, checksum text NOT NULL, \
          ran_at timestamptz NOT NULL DEFAULT now(), duration_ms integer);\n\
-         SELECT name, checksum FROM {};",
+         SELECT name AS tidemark_seed, checksum FROM {};",
         s.lock_wait_timeout_ms.max(1),
         t.lock_key,
         settings_sql(s),
@@ -339,7 +339,16 @@ pub(crate) async fn lock_and_read_seeds<R: Reporter + ?Sized>(
     Ok(messages
         .into_iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((r.get(0)?.to_string(), r.get(1)?.to_string())),
+            SimpleQueryMessage::Row(r)
+                if r.columns()
+                    .first()
+                    .is_some_and(|c| c.name() == "tidemark_seed") =>
+            {
+                Some((
+                    r.try_get(0).ok()??.to_string(),
+                    r.try_get(1).ok()??.to_string(),
+                ))
+            }
             _ => None,
         })
         .collect())

@@ -1,0 +1,114 @@
+//! Eight deploys racing on one database, and the round trips they cost.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use tidemark_core::{migrate, Event, Options, Silent};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_clients_apply_each_migration_exactly_once() {
+    let db = TestDb::new().await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = db.client().await;
+        tasks.push(tokio::spawn(async move {
+            let events = Events::default();
+            let r = migrate(&c, many(20), &Options::default(), None, &events).await;
+            (r, events.all())
+        }));
+    }
+    let mut applied_total = 0;
+    let mut applied_events = 0;
+    for t in tasks {
+        let (r, events) = t.await.unwrap();
+        let r = r.expect("every client succeeds");
+        applied_total += r.applied.len();
+        applied_events += events
+            .iter()
+            .filter(|e| matches!(e, Event::MigrationApplied { .. }))
+            .count();
+    }
+    assert_eq!(
+        applied_total, 20,
+        "each migration applied by exactly one client"
+    );
+    assert_eq!(applied_events, 20);
+    let c = db.client().await;
+    let rows = tracking(&c).await;
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().all(|(_, s)| s == "completed"));
+    let tables: i64 = c
+        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename ~ '^t[0-9]+$'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 20);
+}
+
+#[tokio::test]
+async fn nothing_pending_costs_one_query_message_and_no_lock() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    migrate(&c, many(20), &Options::default(), None, &Silent)
+        .await
+        .unwrap();
+    let (counted, counter) = db.counted_client().await;
+    let r = migrate(&counted, many(20), &Options::default(), None, &Silent)
+        .await
+        .unwrap();
+    assert!(r.up_to_date);
+    let q = counter.queries();
+    assert_eq!(q.len(), 1, "{q:#?}");
+    assert!(!q[0].contains("pg_advisory_lock"));
+    assert!(!q[0].to_ascii_uppercase().contains("INSERT"));
+    assert!(
+        counter.other().is_empty(),
+        "no extended-protocol messages: {:?}",
+        counter.other()
+    );
+}
+
+#[tokio::test]
+async fn pending_migrations_cost_at_most_three_query_messages() {
+    for n in [1usize, 20, 200] {
+        let db = TestDb::new().await;
+        let (c, counter) = db.counted_client().await;
+        let r = migrate(&c, many(n), &Options::default(), None, &Silent)
+            .await
+            .unwrap();
+        assert_eq!(r.applied.len(), n);
+        let q = counter.queries();
+        eprintln!("N = {n}: {} query messages after authentication", q.len());
+        assert!(q.len() <= 3, "N = {n}: {} query messages", q.len());
+        assert!(counter.other().is_empty(), "N = {n}: {:?}", counter.other());
+        // The lock is released: another session can take it at once.
+        let other = db.client().await;
+        let free: bool = other
+            .query_one("SELECT count(*) = 0 FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(free, "N = {n}: the advisory lock is still held");
+        assert_eq!(tracking(&other).await.len(), n);
+    }
+}
+
+#[tokio::test]
+async fn very_large_plans_are_cut_into_bounded_messages() {
+    let db = TestDb::new().await;
+    let (c, counter) = db.counted_client().await;
+    let small = Options {
+        max_message_bytes: 4096,
+        ..Options::default()
+    };
+    let r = migrate(&c, many(60), &small, None, &Silent).await.unwrap();
+    assert_eq!(r.applied.len(), 60);
+    let q = counter.queries();
+    assert!(q.len() > 3, "a 4 KiB bound must split 60 migrations");
+    assert!(
+        q.iter().all(|m| m.len() < 4096 + 1024),
+        "messages stay near the bound"
+    );
+    assert_eq!(tracking(&c).await.len(), 60);
+}
