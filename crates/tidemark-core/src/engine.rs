@@ -8,7 +8,8 @@ use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
-    DownReport, Event, MigrateReport, RedoReport, Reporter, SeedReport, SeedRun, StatusReport,
+    DownReport, Event, MigrateReport, RedoReport, Reporter, ResetReport, SeedReport, SeedRun,
+    StatusReport,
 };
 use crate::source::{Migration, Migrations, Seeds, SourceFile};
 
@@ -476,4 +477,51 @@ pub async fn seed<R: Reporter + ?Sized>(
             Err(e)
         }
     }
+}
+
+/// Development only: drops the `public` schema (and the tracking schema)
+/// with everything in them, recreates `public`, applies every migration and
+/// runs the seeds. Refuses production.
+pub async fn reset<R: Reporter + ?Sized>(
+    client: &Client,
+    migrations: Vec<SourceFile>,
+    seeds: Vec<SourceFile>,
+    options: &Options,
+    seed_options: &SeedOptions,
+    reporter: &R,
+) -> Result<ResetReport> {
+    if seed_options.production {
+        return Err(Error::new(
+            Kind::ResetProduction,
+            "refusing to reset: this is production (NODE_ENV or VERCEL_ENV is production), and reset drops every table; it is for development databases only",
+        ));
+    }
+    let t = options.tracking()?;
+    // Check the files before dropping anything.
+    let checked = Migrations::from_files(migrations.clone())?;
+    for m in &checked.migrations {
+        prepare(&m.up, m.no_transaction)?;
+    }
+    let mut schemas = vec!["public".to_string()];
+    if t.schema != "public" {
+        schemas.push(t.schema.clone());
+    }
+    let drops: String = schemas
+        .iter()
+        .map(|s| format!("DROP SCHEMA IF EXISTS {} CASCADE;\n", db::quote_ident(s)))
+        .collect();
+    let sql = format!(
+        "SET lock_timeout = '{}ms';\nSELECT pg_advisory_lock({});\nRESET lock_timeout;\n{drops}CREATE SCHEMA public;\nSELECT pg_advisory_unlock({});",
+        options.lock_wait_timeout_ms.max(1),
+        t.lock_key,
+        t.lock_key
+    );
+    if let Err(e) = client.simple_query(&sql).await {
+        db::unlock(client, &t).await;
+        return Err(Error::database("could not drop the schemas", &e));
+    }
+    reporter.report(Event::SchemasDropped { schemas });
+    let migrate = apply(client, migrations, options, Policy::default(), None, reporter).await?;
+    let seed = seed(client, seeds, options, seed_options, reporter).await?;
+    Ok(ResetReport { migrate, seed })
 }

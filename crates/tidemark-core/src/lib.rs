@@ -25,11 +25,11 @@ pub mod report;
 pub mod source;
 
 pub use db::{quote_ident, quote_literal};
-pub use engine::{deploy, down, migrate, redo, seed, status, Options, SeedOptions};
+pub use engine::{deploy, down, migrate, redo, reset, seed, status, Options, SeedOptions};
 pub use error::{Error, Location, Result};
 pub use plan::Policy;
 pub use report::{
     AppliedMigration, ChecksumState, DownReport, Event, MigrateReport, MigrationState, RedoReport,
-    Reporter, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
+    Reporter, ResetReport, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
 };
 pub use source::{Migrations, SourceFile};

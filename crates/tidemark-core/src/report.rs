@@ -91,6 +91,8 @@ pub enum Event {
     },
     /// A seed that already ran with the same contents.
     SeedSkipped { name: String, file: String },
+    /// `reset` dropped and recreated these schemas.
+    SchemasDropped { schemas: Vec<String> },
 }
 
 /// A migration that was applied by this run.
@@ -210,4 +212,12 @@ pub struct StatusReport {
     pub drifted: usize,
     pub missing: usize,
     pub failed: usize,
+}
+
+/// What `reset` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetReport {
+    pub migrate: MigrateReport,
+    pub seed: SeedReport,
 }

@@ -739,3 +739,57 @@ mod tests {
         }
     }
 }
+
+/// A file `create` writes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NewFile {
+    pub name: String,
+    pub contents: String,
+}
+
+/// What `create` writes: the next version in the folder's convention and one
+/// file (or an `.up.sql` / `.down.sql` pair), each with a header comment.
+/// `existing` are the folder's file names; `now_utc` as in [`next_version`].
+///
+/// ```
+/// use tidemark_core::source::create_files;
+/// let (version, files) = create_files(&["001_init.sql"], "add goals", false, ("20260109000000", 0)).unwrap();
+/// assert_eq!((version.as_str(), files[0].name.as_str()), ("002", "002_add_goals.sql"));
+/// ```
+pub fn create_files(
+    existing: &[&str],
+    name: &str,
+    reversible: bool,
+    now_utc: (&str, u64),
+) -> Result<(String, Vec<NewFile>)> {
+    let name = sanitize_create_name(name)?;
+    let versions: Vec<String> = existing
+        .iter()
+        .filter_map(|f| parse_file_name(f).map(|n| n.version))
+        .collect();
+    let refs: Vec<&str> = versions.iter().map(String::as_str).collect();
+    let version = next_version(&refs, now_utc);
+    let header = |what: &str| {
+        format!(
+            "-- {version}_{name}: {what}\n-- Runs in its own transaction. For CREATE INDEX CONCURRENTLY and other\n-- statements that cannot, put `{NO_TRANSACTION_MARKER}` on a line of its own.\n\n"
+        )
+    };
+    let files = if reversible {
+        vec![
+            NewFile {
+                name: format!("{version}_{name}.up.sql"),
+                contents: header("apply"),
+            },
+            NewFile {
+                name: format!("{version}_{name}.down.sql"),
+                contents: format!("-- {version}_{name}: revert what the .up.sql file does\n\n"),
+            },
+        ]
+    } else {
+        vec![NewFile {
+            name: format!("{version}_{name}.sql"),
+            contents: header("apply"),
+        }]
+    };
+    Ok((version, files))
+}

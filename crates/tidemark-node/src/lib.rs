@@ -1,0 +1,272 @@
+//! tidemark's Node native addon. Conversion only (style rule 9): options in,
+//! connect, call the core, report or error out. Every export takes one
+//! options object and an optional event callback, and returns a promise.
+
+// napi's macros generate the registration code with `unsafe`; this crate's
+// own code has none.
+#![allow(unsafe_code)]
+
+mod connect;
+mod types;
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use serde_json::{json, Value};
+
+use crate::connect::Connected;
+use crate::types::{CreateOptions, CreateResult, CreatedFile, NativeOptions, Owned};
+
+/// The event callback: weak, so a stored callback never keeps Node alive.
+type EventFn = ThreadsafeFunction<Value, (), Value, Status, false, true>;
+
+/// Forwards core events to the JS callback.
+struct JsReporter(Option<EventFn>);
+
+impl JsReporter {
+    fn send(&self, value: Value) {
+        if let Some(f) = &self.0 {
+            f.call(value, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
+impl tidemark_core::Reporter for JsReporter {
+    fn report(&self, event: tidemark_core::Event) {
+        if let Ok(value) = serde_json::to_value(&event) {
+            self.send(value);
+        }
+    }
+}
+
+/// An error on its way to JS: the core's, or a connection failure.
+struct Failure {
+    code: String,
+    message: String,
+    fields: Value,
+}
+
+impl From<tidemark_core::Error> for Failure {
+    fn from(e: tidemark_core::Error) -> Failure {
+        Failure {
+            code: e.code().to_string(),
+            message: e.message().to_string(),
+            fields: json!({
+                "file": e.file(),
+                "line": e.line(),
+                "column": e.column(),
+                "sqlState": e.sql_state(),
+                "version": e.version(),
+                "detail": e.detail(),
+                "hint": e.hint(),
+                "applied": serde_json::to_value(e.applied()).unwrap_or(Value::Null),
+            }),
+        }
+    }
+}
+
+impl From<connect::ConnectError> for Failure {
+    fn from(e: connect::ConnectError) -> Failure {
+        Failure {
+            code: e.code.to_string(),
+            message: e.message,
+            fields: json!({}),
+        }
+    }
+}
+
+/// Builds the JS error: an `Error` with `code`, `file`, `line`, `column`,
+/// `sqlState`, `version`, `detail`, `hint` and `applied`.
+fn js_error(env: &Env, failure: Failure) -> Error {
+    let build = || -> Result<Error> {
+        let mut obj = env.create_error(Error::new(Status::GenericFailure, failure.message.clone()))?;
+        obj.set_named_property("code", failure.code.as_str())?;
+        if let Value::Object(map) = failure.fields {
+            for (k, v) in map {
+                if !v.is_null() {
+                    obj.set_named_property(&k, v)?;
+                }
+            }
+        }
+        Ok(Error::from(obj.to_unknown()))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+/// The operations the addon exports.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Migrate,
+    Deploy,
+    Status,
+    Down,
+    Redo,
+    Seed,
+    Reset,
+}
+
+fn to_json<T: serde::Serialize>(report: T) -> Value {
+    serde_json::to_value(report).unwrap_or(Value::Null)
+}
+
+/// Calls the core for one operation (the only place that does).
+async fn execute(
+    op: Op,
+    o: Owned,
+    client: &tokio_postgres::Client,
+    r: &JsReporter,
+) -> std::result::Result<Value, tidemark_core::Error> {
+    use tidemark_core as core;
+    let opts = &o.options;
+    Ok(match op {
+        Op::Migrate => to_json(core::migrate(client, o.migrations, opts, o.to.as_deref(), r).await?),
+        Op::Deploy => to_json(core::deploy(client, o.migrations, opts, r).await?),
+        Op::Status => to_json(core::status(client, o.migrations, opts, r).await?),
+        Op::Down => to_json(core::down(client, o.migrations, opts, o.steps, o.to.as_deref(), r).await?),
+        Op::Redo => to_json(core::redo(client, o.migrations, opts, o.steps, r).await?),
+        Op::Seed => to_json(core::seed(client, o.seeds, opts, &o.seed_options, r).await?),
+        Op::Reset => to_json(core::reset(client, o.migrations, o.seeds, opts, &o.seed_options, r).await?),
+    })
+}
+
+/// Runs one operation: connect, call the core, close, and settle the
+/// promise. Panics become an `E_PANIC` error instead of killing Node.
+fn run<'env>(
+    env: &'env Env,
+    op: Op,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    let callback = match on_event {
+        Some(f) => Some(
+            f.build_threadsafe_function::<Value>()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()?,
+        ),
+        None => None,
+    };
+    // The bytes are copied out of JS memory here, on the JS thread.
+    let owned = Owned::from(options);
+    let fut = async move {
+        let reporter = JsReporter(callback);
+        let outcome = AssertUnwindSafe(async {
+            let target = connect::parse(&owned.url, owned.tls_insecure)?;
+            let connected: Connected = connect::connect(
+                target,
+                owned.connect_timeout_ms,
+                owned.application_name.as_deref(),
+            )
+            .await?;
+            reporter.send(json!({
+                "event": "connected",
+                "host": connected.endpoint.host,
+                "port": connected.endpoint.port,
+                "database": connected.endpoint.database,
+                "sslmode": connected.endpoint.sslmode,
+            }));
+            let result = execute(op, owned, &connected.client, &reporter).await;
+            connected.close().await;
+            result.map_err(Failure::from)
+        })
+        .catch_unwind()
+        .await;
+        Ok(outcome.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Failure {
+                code: "E_PANIC".into(),
+                message: format!("tidemark hit an internal error (a bug; please report it): {what}"),
+                fields: json!({}),
+            })
+        }))
+    };
+    env.spawn_future_with_callback(fut, |env, outcome| match outcome {
+        Ok(value) => Ok(value),
+        Err(failure) => Err(js_error(env, failure)),
+    })
+}
+
+/// The addon's version; the JS loader checks it matches the package.
+#[napi]
+pub fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// Applies pending migrations.
+#[napi(ts_return_type = "Promise<MigrateReport>")]
+pub fn migrate<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Op::Migrate, options, on_event)
+}
+
+/// Applies pending migrations with every check strict.
+#[napi(ts_return_type = "Promise<MigrateReport>")]
+pub fn deploy<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Op::Deploy, options, on_event)
+}
+
+/// Describes every migration (one read, no lock).
+#[napi(ts_return_type = "Promise<StatusReport>")]
+pub fn status<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Op::Status, options, on_event)
+}
+
+/// Reverts applied migrations.
+#[napi(ts_return_type = "Promise<DownReport>")]
+pub fn down<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Op::Down, options, on_event)
+}
+
+/// Reverts and re-applies the last migrations.
+#[napi(ts_return_type = "Promise<RedoReport>")]
+pub fn redo<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Op::Redo, options, on_event)
+}
+
+/// Runs the seeds of one environment.
+#[napi(ts_return_type = "Promise<SeedReport>")]
+pub fn seed<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Op::Seed, options, on_event)
+}
+
+/// Development only: drops the schemas, migrates and seeds.
+#[napi(ts_return_type = "Promise<ResetReport>")]
+pub fn reset<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Op::Reset, options, on_event)
+}
+
+/// The next migration file(s) in the folder's convention. Pure; the JS host
+/// writes them.
+#[napi]
+pub fn create(env: &Env, options: CreateOptions) -> Result<CreateResult> {
+    let existing: Vec<&str> = options.existing.iter().map(String::as_str).collect();
+    let millis = if options.millis.is_finite() && options.millis >= 0.0 {
+        options.millis as u64
+    } else {
+        0
+    };
+    match tidemark_core::source::create_files(
+        &existing,
+        &options.name,
+        options.reversible.unwrap_or(false),
+        (&options.stamp, millis),
+    ) {
+        Ok((version, files)) => Ok(CreateResult {
+            version,
+            files: files
+                .into_iter()
+                .map(|f| CreatedFile {
+                    name: f.name,
+                    contents: f.contents,
+                })
+                .collect(),
+        }),
+        Err(e) => Err(js_error(env, Failure::from(e))),
+    }
+}
