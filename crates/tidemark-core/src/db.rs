@@ -41,10 +41,17 @@ pub fn quote_literal(value: &str) -> String {
     }
 }
 
-/// Milliseconds since the current transaction began, measured by the server
-/// (`now()` is the transaction's start; `clock_timestamp()` is the wall clock).
-const TX_DURATION_MS: &str =
-    "(round(extract(epoch FROM clock_timestamp() - now()) * 1000))::integer";
+/// Starts an item's clock on the server. `now()` cannot serve: within one
+/// simple-query message every transaction's `now()` is the message's start.
+const START_CLOCK: &str = "SELECT set_config('tidemark.started', clock_timestamp()::text, true);\n";
+
+/// Milliseconds since [`START_CLOCK`] ran in this transaction, measured by
+/// the server.
+const TX_DURATION_MS: &str = "(round(extract(epoch FROM clock_timestamp() - \
+     current_setting('tidemark.started')::timestamptz) * 1000))::integer";
+
+/// Statements each item runs before its own SQL: `BEGIN` and [`START_CLOCK`].
+const ITEM_PROLOGUE_STATEMENTS: usize = 2;
 
 /// Column name that marks tidemark's own result row at the end of an item.
 const DONE_MARKER: &str = "tidemark_done";
@@ -541,6 +548,7 @@ fn build_batch(items: &[Item<'_>], t: &Tracking, trailer: &str) -> (String, Vec<
         };
         let item_start = sql.len();
         sql.push_str("BEGIN;\n");
+        sql.push_str(START_CLOCK);
         let body_start = sql.len();
         sql.push_str(body);
         let body_end = sql.len();
@@ -592,7 +600,7 @@ async fn run_batch<R: Reporter + ?Sized>(
 ) -> BatchOutcome {
     let (sql, spans) = build_batch(items, t, trailer);
     let mut done = Vec::new();
-    // Statements completed in the current item (its BEGIN included), and
+    // Statements completed in the current item (its prologue included), and
     // whether its DONE_MARKER statement has been seen, with the duration.
     let mut completes = 0usize;
     let mut marker: Option<(u64, usize)> = None;
@@ -609,7 +617,7 @@ async fn run_batch<R: Reporter + ?Sized>(
                 // one after those that completed in the first uncommitted item.
                 let offset = match items.get(index).map(|i| &i.body) {
                     Some(Body::Transactional { statements, .. }) => completes
-                        .checked_sub(1)
+                        .checked_sub(ITEM_PROLOGUE_STATEMENTS)
                         .and_then(|k| statements.get(k).copied()),
                     _ => None,
                 };
@@ -964,7 +972,7 @@ async fn run_no_transaction<R: Reporter + ?Sized>(
             q = t.qualified,
             key = quote_literal(item.key)
         ),
-        _ => format!("BEGIN;\n{}COMMIT;", item.finish_sql(t)),
+        _ => format!("BEGIN;\n{START_CLOCK}{}COMMIT;", item.finish_sql(t)),
     };
     let messages = client.simple_query(&finish).await.map_err(|e| db_err(&e))?;
     let ms = messages

@@ -521,7 +521,15 @@ pub async fn reset<R: Reporter + ?Sized>(
         return Err(Error::database("could not drop the schemas", &e));
     }
     reporter.report(Event::SchemasDropped { schemas });
-    let migrate = apply(client, migrations, options, Policy::default(), None, reporter).await?;
+    let migrate = apply(
+        client,
+        migrations,
+        options,
+        Policy::default(),
+        None,
+        reporter,
+    )
+    .await?;
     let seed = seed(client, seeds, options, seed_options, reporter).await?;
     Ok(ResetReport { migrate, seed })
 }

@@ -59,6 +59,20 @@ async fn fresh_apply_then_rerun_is_a_noop() {
     assert_eq!(row.get::<_, String>(1), "postgres");
     assert_eq!(row.get::<_, String>(2).len(), 64);
 
+    // Each migration's duration is its own, not counted from the start of
+    // the message that carried it.
+    let db2 = TestDb::new().await;
+    let c2 = db2.client().await;
+    let slow_first = vec![
+        file("1_slow.sql", "SELECT pg_sleep(0.4);"),
+        file("2_fast.sql", "SELECT 1;"),
+    ];
+    let r = migrate(&c2, slow_first, &opts(), None, &Silent)
+        .await
+        .unwrap();
+    assert!(r.applied[0].duration_ms >= 400, "{:?}", r.applied);
+    assert!(r.applied[1].duration_ms < 300, "{:?}", r.applied);
+
     let again = migrate(&c, many(3), &opts(), None, &Silent).await.unwrap();
     assert!(again.up_to_date);
     assert!(again.applied.is_empty());

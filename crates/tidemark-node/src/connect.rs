@@ -100,7 +100,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(b);
                 i += 3;
                 continue;
@@ -242,7 +245,12 @@ impl ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -251,7 +259,12 @@ impl ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -276,7 +289,8 @@ fn rustls_config(target: &Target) -> Result<ClientConfig, ConnectError> {
                 let certs = CertificateDer::pem_file_iter(path)
                     .map_err(|e| tls_error(format!("cannot read sslrootcert {path}: {e}")))?;
                 for cert in certs {
-                    let cert = cert.map_err(|e| tls_error(format!("bad certificate in {path}: {e}")))?;
+                    let cert =
+                        cert.map_err(|e| tls_error(format!("bad certificate in {path}: {e}")))?;
                     roots
                         .add(cert)
                         .map_err(|e| tls_error(format!("bad certificate in {path}: {e}")))?;
@@ -379,9 +393,12 @@ pub async fn connect(
         Tls::Disable => {
             target.config.ssl_mode(SslMode::Disable);
             let (client, connection) = target.config.connect(NoTls).await.map_err(failed)?;
-            (client, tokio::spawn(async move {
-                let _ = connection.await;
-            }))
+            (
+                client,
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                }),
+            )
         }
         _ => {
             let mode = if target.tls == Tls::Prefer {
@@ -392,9 +409,12 @@ pub async fn connect(
             target.config.ssl_mode(mode);
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(rustls_config(&target)?);
             let (client, connection) = target.config.connect(tls).await.map_err(failed)?;
-            (client, tokio::spawn(async move {
-                let _ = connection.await;
-            }))
+            (
+                client,
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                }),
+            )
         }
     };
     Ok(Connected {
@@ -411,9 +431,18 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact("postgres://app:s3cret@db:5432/app"), "postgres://app:****@db:5432/app");
-        assert_eq!(redact("postgres://app:p%40ss@db/app?sslmode=require"), "postgres://app:****@db/app?sslmode=require");
-        assert_eq!(redact("host=db password=s3cret user=app"), "host=db password=**** user=app");
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:****@db:5432/app"
+        );
+        assert_eq!(
+            redact("postgres://app:p%40ss@db/app?sslmode=require"),
+            "postgres://app:****@db/app?sslmode=require"
+        );
+        assert_eq!(
+            redact("host=db password=s3cret user=app"),
+            "host=db password=**** user=app"
+        );
         assert_eq!(redact("postgres://db/app"), "postgres://db/app");
     }
 
@@ -423,10 +452,17 @@ mod tests {
         assert_eq!(t.tls, Tls::Verify);
         assert_eq!(t.root_cert.as_deref(), Some("/tmp/ca.pem"));
         assert_eq!(t.config.get_dbname(), Some("neondb"));
-        let k = parse("host=localhost dbname='my db' sslmode=disable pgbouncer=true", false).unwrap();
+        let k = parse(
+            "host=localhost dbname='my db' sslmode=disable pgbouncer=true",
+            false,
+        )
+        .unwrap();
         assert_eq!(k.tls, Tls::Disable);
         assert_eq!(k.config.get_dbname(), Some("my db"));
-        assert_eq!(parse("postgres://h/d?sslmode=require", true).unwrap().tls, Tls::RequireInsecure);
+        assert_eq!(
+            parse("postgres://h/d?sslmode=require", true).unwrap().tls,
+            Tls::RequireInsecure
+        );
     }
 
     #[test]

@@ -82,7 +82,8 @@ impl From<connect::ConnectError> for Failure {
 /// `sqlState`, `version`, `detail`, `hint` and `applied`.
 fn js_error(env: &Env, failure: Failure) -> Error {
     let build = || -> Result<Error> {
-        let mut obj = env.create_error(Error::new(Status::GenericFailure, failure.message.clone()))?;
+        let mut obj =
+            env.create_error(Error::new(Status::GenericFailure, failure.message.clone()))?;
         obj.set_named_property("code", failure.code.as_str())?;
         if let Value::Object(map) = failure.fields {
             for (k, v) in map {
@@ -122,13 +123,19 @@ async fn execute(
     use tidemark_core as core;
     let opts = &o.options;
     Ok(match op {
-        Op::Migrate => to_json(core::migrate(client, o.migrations, opts, o.to.as_deref(), r).await?),
+        Op::Migrate => {
+            to_json(core::migrate(client, o.migrations, opts, o.to.as_deref(), r).await?)
+        }
         Op::Deploy => to_json(core::deploy(client, o.migrations, opts, r).await?),
         Op::Status => to_json(core::status(client, o.migrations, opts, r).await?),
-        Op::Down => to_json(core::down(client, o.migrations, opts, o.steps, o.to.as_deref(), r).await?),
+        Op::Down => {
+            to_json(core::down(client, o.migrations, opts, o.steps, o.to.as_deref(), r).await?)
+        }
         Op::Redo => to_json(core::redo(client, o.migrations, opts, o.steps, r).await?),
         Op::Seed => to_json(core::seed(client, o.seeds, opts, &o.seed_options, r).await?),
-        Op::Reset => to_json(core::reset(client, o.migrations, o.seeds, opts, &o.seed_options, r).await?),
+        Op::Reset => {
+            to_json(core::reset(client, o.migrations, o.seeds, opts, &o.seed_options, r).await?)
+        }
     })
 }
 
@@ -182,7 +189,9 @@ fn run<'env>(
                 .unwrap_or_else(|| "unknown panic".into());
             Err(Failure {
                 code: "E_PANIC".into(),
-                message: format!("tidemark hit an internal error (a bug; please report it): {what}"),
+                message: format!(
+                    "tidemark hit an internal error (a bug; please report it): {what}"
+                ),
                 fields: json!({}),
             })
         }))
@@ -201,43 +210,71 @@ pub fn version() -> &'static str {
 
 /// Applies pending migrations.
 #[napi(ts_return_type = "Promise<MigrateReport>")]
-pub fn migrate<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+pub fn migrate<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
     run(env, Op::Migrate, options, on_event)
 }
 
 /// Applies pending migrations with every check strict.
 #[napi(ts_return_type = "Promise<MigrateReport>")]
-pub fn deploy<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+pub fn deploy<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
     run(env, Op::Deploy, options, on_event)
 }
 
 /// Describes every migration (one read, no lock).
 #[napi(ts_return_type = "Promise<StatusReport>")]
-pub fn status<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+pub fn status<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
     run(env, Op::Status, options, on_event)
 }
 
 /// Reverts applied migrations.
 #[napi(ts_return_type = "Promise<DownReport>")]
-pub fn down<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+pub fn down<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
     run(env, Op::Down, options, on_event)
 }
 
 /// Reverts and re-applies the last migrations.
 #[napi(ts_return_type = "Promise<RedoReport>")]
-pub fn redo<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+pub fn redo<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
     run(env, Op::Redo, options, on_event)
 }
 
 /// Runs the seeds of one environment.
 #[napi(ts_return_type = "Promise<SeedReport>")]
-pub fn seed<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+pub fn seed<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
     run(env, Op::Seed, options, on_event)
 }
 
 /// Development only: drops the schemas, migrates and seeds.
 #[napi(ts_return_type = "Promise<ResetReport>")]
-pub fn reset<'env>(env: &'env Env, options: NativeOptions, on_event: Option<Function<'_, Value, ()>>) -> Result<PromiseRaw<'env, Value>> {
+pub fn reset<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
     run(env, Op::Reset, options, on_event)
 }
 
