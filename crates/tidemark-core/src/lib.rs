@@ -23,6 +23,7 @@ pub mod lexer;
 pub mod plan;
 pub mod report;
 pub mod source;
+pub mod url;
 
 pub use db::{quote_ident, quote_literal};
 pub use engine::{deploy, down, migrate, redo, reset, seed, status, Options, SeedOptions};

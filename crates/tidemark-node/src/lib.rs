@@ -68,8 +68,8 @@ impl From<tidemark_core::Error> for Failure {
     }
 }
 
-impl From<connect::ConnectError> for Failure {
-    fn from(e: connect::ConnectError) -> Failure {
+impl From<tidemark_core::url::ConnectError> for Failure {
+    fn from(e: tidemark_core::url::ConnectError) -> Failure {
         Failure {
             code: e.code.to_string(),
             message: e.message,
@@ -161,7 +161,7 @@ fn run<'env>(
     let fut = async move {
         let reporter = JsReporter(callback);
         let outcome = AssertUnwindSafe(async {
-            let target = connect::parse(&owned.url, owned.tls_insecure)?;
+            let target = tidemark_core::url::parse(&owned.url, owned.tls_insecure)?;
             let connected: Connected = connect::connect(
                 target,
                 owned.connect_timeout_ms,

@@ -1,0 +1,300 @@
+//! Connection strings: every libpq URL and keyword form users paste,
+//! normalized for tokio-postgres (which rejects `sslmode=verify-full`,
+//! `pgbouncer`, `schema`, `sslrootcert`, ...), and redacted for messages.
+//! Pure: the hosts dial.
+
+use std::str::FromStr;
+
+use tokio_postgres::config::Host;
+use tokio_postgres::Config;
+
+/// A failure before the engine runs: a bad URL (a configuration error) or a
+/// failed connection.
+#[derive(Debug)]
+pub struct ConnectError {
+    /// `E_INVALID_URL` or `E_CONNECT`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What the TLS layer must do, from `sslmode` (libpq's meaning, except that
+/// `require` verifies too, as node-postgres does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    Disable,
+    /// TLS when the server offers it, without verification (psql's default).
+    Prefer,
+    /// TLS required, certificate not verified (`no-verify`, or
+    /// `TIDEMARK_TLS_INSECURE=1`).
+    RequireInsecure,
+    /// TLS required, chain and host name verified.
+    Verify,
+}
+
+/// A parsed URL, normalized for tokio-postgres.
+#[derive(Debug)]
+pub struct Target {
+    pub config: Config,
+    pub tls: Tls,
+    pub sslmode: String,
+    pub root_cert: Option<String>,
+}
+
+/// Masks the password of a URL or keyword string, for messages.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "****");
+            }
+        }
+    }
+    // password=... in a query string or keyword form.
+    let lower = out.to_ascii_lowercase();
+    if let Some(i) = lower.find("password=") {
+        let start = i + "password=".len();
+        let end = out[start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |e| start + e);
+        out.replace_range(start..end, "****");
+    }
+    out
+}
+
+/// libpq parameters tokio-postgres understands; everything else is taken
+/// out before parsing (`sslmode` and `sslrootcert` are handled here).
+const PASSED_THROUGH: &[&str] = &[
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses a libpq URL or keyword string.
+pub fn parse(url: &str, tls_insecure: bool) -> Result<Target, ConnectError> {
+    let invalid = |why: String| ConnectError {
+        code: "E_INVALID_URL",
+        message: format!("invalid database URL {}: {why}", redact(url)),
+    };
+    let mut sslmode = String::from("prefer");
+    let mut root_cert = None;
+    let normalized = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "sslmode" => sslmode = percent_decode(v),
+                "sslrootcert" => root_cert = Some(percent_decode(v)),
+                k if PASSED_THROUGH.contains(&k) => kept.push(pair.to_string()),
+                _ => {}
+            }
+        }
+        if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        }
+    } else {
+        let mut kept = Vec::new();
+        for token in keyword_tokens(url) {
+            let (k, v) = token.split_once('=').unwrap_or((token.as_str(), ""));
+            let unquoted = v.trim_matches('\'').to_string();
+            match k.trim() {
+                "sslmode" => sslmode = unquoted,
+                "sslrootcert" => root_cert = Some(unquoted),
+                k if PASSED_THROUGH.contains(&k) => kept.push(token.clone()),
+                _ => {}
+            }
+        }
+        kept.join(" ")
+    };
+    let tls = match sslmode.as_str() {
+        "disable" => Tls::Disable,
+        "allow" | "prefer" if tls_insecure => Tls::Prefer,
+        "allow" | "prefer" => Tls::Prefer,
+        "no-verify" => Tls::RequireInsecure,
+        "require" | "verify-ca" | "verify-full" if tls_insecure => Tls::RequireInsecure,
+        "require" | "verify-ca" | "verify-full" => Tls::Verify,
+        other => {
+            return Err(invalid(format!(
+                "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full, no-verify"
+            )))
+        }
+    };
+    let mut config = Config::from_str(&normalized).map_err(|e| invalid(e.to_string()))?;
+    if config.get_hosts().is_empty() {
+        config.host("localhost");
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("tidemark");
+    }
+    Ok(Target {
+        config,
+        tls,
+        sslmode,
+        root_cert,
+    })
+}
+
+/// Splits a keyword/value connection string, keeping quoted values whole.
+fn keyword_tokens(s: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => {
+                current.push(c);
+                if let Some(n) = chars.next() {
+                    current.push(n);
+                }
+            }
+            '\'' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    // Join `key = value` written with spaces.
+    let mut joined: Vec<String> = Vec::new();
+    for t in tokens {
+        match joined.last_mut() {
+            Some(last) if last.ends_with('=') || t.starts_with('=') => last.push_str(&t),
+            _ => joined.push(t),
+        }
+    }
+    joined
+}
+
+/// Where the connection went, for the `connected` event and messages.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub sslmode: String,
+}
+
+impl Endpoint {
+    /// Where `target` points.
+    pub fn of(target: &Target) -> Endpoint {
+        let c = &target.config;
+        let host = match c.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let user = c.get_user().unwrap_or("").to_string();
+        Endpoint {
+            host,
+            port: c.get_ports().first().copied().unwrap_or(5432),
+            database: c.get_dbname().unwrap_or(&user).to_string(),
+            user,
+            sslmode: target.sslmode.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:****@db:5432/app"
+        );
+        assert_eq!(
+            redact("postgres://app:p%40ss@db/app?sslmode=require"),
+            "postgres://app:****@db/app?sslmode=require"
+        );
+        assert_eq!(
+            redact("host=db password=s3cret user=app"),
+            "host=db password=**** user=app"
+        );
+        assert_eq!(redact("postgres://db/app"), "postgres://db/app");
+    }
+
+    #[test]
+    fn normalizes_what_tokio_postgres_rejects() {
+        let t = parse("postgres://u:p@ep-x-pooler.us-east-2.aws.neon.tech/neondb?sslmode=verify-full&pgbouncer=true&schema=app&sslrootcert=%2Ftmp%2Fca.pem&connect_timeout=10", false).unwrap();
+        assert_eq!(t.tls, Tls::Verify);
+        assert_eq!(t.root_cert.as_deref(), Some("/tmp/ca.pem"));
+        assert_eq!(t.config.get_dbname(), Some("neondb"));
+        let k = parse(
+            "host=localhost dbname='my db' sslmode=disable pgbouncer=true",
+            false,
+        )
+        .unwrap();
+        assert_eq!(k.tls, Tls::Disable);
+        assert_eq!(k.config.get_dbname(), Some("my db"));
+        assert_eq!(
+            parse("postgres://h/d?sslmode=require", true).unwrap().tls,
+            Tls::RequireInsecure
+        );
+    }
+
+    #[test]
+    fn invalid_urls_are_redacted_configuration_errors() {
+        let e = parse("postgres://u:topsecret@h:notaport/d", false).unwrap_err();
+        assert_eq!(e.code, "E_INVALID_URL");
+        assert!(!e.message.contains("topsecret"), "{}", e.message);
+        let e = parse("postgres://u:topsecret@h/d?sslmode=bogus", false).unwrap_err();
+        assert!(e.message.contains("sslmode=bogus") && !e.message.contains("topsecret"));
+    }
+}
