@@ -108,39 +108,36 @@ pub(crate) enum FirstRead {
     Foreign,
 }
 
-fn json_str(v: &serde_json::Value, key: &str) -> Option<String> {
-    v.get(key).and_then(|x| x.as_str()).map(str::to_string)
+/// Reads the tracking table whatever its shape: the server turns each row
+/// into JSON and hands back the fields as text, so an older table (or another
+/// tool's) reads without an error and without a JSON parser here.
+fn select_rows_sql(qualified: &str) -> String {
+    format!(
+        "SELECT j->>'version' AS tidemark_row, jsonb_typeof(j->'version'), \
+         (j ? 'dirty') OR NOT (j ? 'checksum' OR j ? 'applied_at'), \
+         coalesce(j->>'name', j->>'description'), j->>'checksum', j->>'applied_at', \
+         j->>'duration_ms', j->>'status', j->>'error_message', j->>'statements_done', \
+         j->>'statements_checksum' FROM (SELECT to_jsonb(t) AS j FROM {qualified} t) rows"
+    )
 }
 
-fn json_u64(v: &serde_json::Value, key: &str) -> Option<u64> {
-    v.get(key).and_then(|x| x.as_u64())
-}
-
-/// Parses one `to_jsonb(row)`. `None` for rows of another tool's shape.
-fn parse_row(text: &str) -> Option<AppliedRow> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    if v.get("dirty").is_some() {
-        return None;
-    }
-    let version = v.get("version")?.as_str()?.to_string();
-    if v.get("checksum").is_none() && v.get("applied_at").is_none() {
+/// One row of [`select_rows_sql`]. `None` for rows of another tool's shape.
+fn parse_row(r: &tokio_postgres::SimpleQueryRow) -> Option<AppliedRow> {
+    let text = |i: usize| r.try_get(i).ok().flatten().map(str::to_string);
+    if text(1).as_deref() != Some("string") || text(2).as_deref() != Some("f") {
         return None;
     }
     Some(AppliedRow {
-        version,
-        name: json_str(&v, "name").or_else(|| json_str(&v, "description")),
-        checksum: json_str(&v, "checksum"),
-        applied_at: json_str(&v, "applied_at"),
-        duration_ms: json_u64(&v, "duration_ms"),
-        completed: json_str(&v, "status").is_none_or(|s| s == "completed"),
-        error_message: json_str(&v, "error_message"),
-        statements_done: json_u64(&v, "statements_done").map(|n| n as usize),
-        statements_checksum: json_str(&v, "statements_checksum"),
+        version: text(0)?,
+        name: text(3),
+        checksum: text(4),
+        applied_at: text(5),
+        duration_ms: text(6).and_then(|v| v.parse().ok()),
+        completed: text(7).is_none_or(|s| s == "completed"),
+        error_message: text(8),
+        statements_done: text(9).and_then(|v| v.parse().ok()),
+        statements_checksum: text(10),
     })
-}
-
-fn select_rows_sql(qualified: &str) -> String {
-    format!("SELECT to_jsonb(t)::text AS tidemark_row FROM {qualified} t")
 }
 
 /// The fast-path read: one message, no lock, no write.
@@ -150,7 +147,7 @@ pub(crate) async fn first_read(client: &Client, t: &Tracking) -> Result<FirstRea
             let mut rows = Vec::new();
             for m in messages {
                 if let SimpleQueryMessage::Row(r) = m {
-                    match r.get(0).and_then(parse_row) {
+                    match parse_row(&r) {
                         Some(row) => rows.push(row),
                         None => return Ok(FirstRead::Foreign),
                     }
@@ -305,7 +302,7 @@ pub(crate) async fn lock_and_read<R: Reporter + ?Sized>(
                 _ => {}
             },
             Some("tidemark_row") => {
-                if let Some(row) = r.get(0).and_then(parse_row) {
+                if let Some(row) = parse_row(&r) {
                     rows.push(row);
                 }
             }

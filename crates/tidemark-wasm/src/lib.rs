@@ -1,0 +1,410 @@
+//! tidemark's WebAssembly build: the same engine as the native addon, with
+//! the socket (and TLS) opened by the JS host and handed in as a duplex.
+//! Conversion only (style rule 9): the exports take the same options and
+//! return the same reports and errors as the napi addon.
+
+mod socket;
+
+use futures_channel::oneshot;
+use js_sys::{Function, Reflect};
+use serde::{Deserialize, Serialize};
+use tidemark_core::url::{ConnectError, Endpoint, Tls};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::NoTls;
+use wasm_bindgen::prelude::*;
+
+pub use socket::{Duplex, JsSocket};
+
+/// One file the JS host read.
+#[derive(Debug, Deserialize)]
+struct HostFile {
+    name: String,
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
+}
+
+/// The options of every operation: the same keys as the native addon's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct HostOptions {
+    url: String,
+    migrations: Vec<HostFile>,
+    seeds: Vec<HostFile>,
+    schema: Option<String>,
+    table: Option<String>,
+    seeds_table: Option<String>,
+    lock_wait_timeout_ms: Option<u64>,
+    lock_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    allow_drift: bool,
+    allow_missing: bool,
+    allow_out_of_order: bool,
+    to: Option<String>,
+    steps: Option<usize>,
+    environment: Option<String>,
+    production: bool,
+    allow_production: bool,
+    force: bool,
+    application_name: Option<String>,
+    tls_insecure: bool,
+}
+
+impl HostOptions {
+    fn options(&self) -> tidemark_core::Options {
+        let d = tidemark_core::Options::default();
+        tidemark_core::Options {
+            schema: self.schema.clone().unwrap_or(d.schema),
+            table: self.table.clone().unwrap_or(d.table),
+            seeds_table: self.seeds_table.clone().unwrap_or(d.seeds_table),
+            lock_wait_timeout_ms: self.lock_wait_timeout_ms.unwrap_or(d.lock_wait_timeout_ms),
+            lock_timeout_ms: self.lock_timeout_ms,
+            statement_timeout_ms: self.statement_timeout_ms,
+            max_message_bytes: d.max_message_bytes,
+            policy: tidemark_core::Policy {
+                allow_drift: self.allow_drift,
+                allow_missing: self.allow_missing,
+                allow_out_of_order: self.allow_out_of_order,
+            },
+        }
+    }
+
+    fn seed_options(&self) -> tidemark_core::SeedOptions {
+        tidemark_core::SeedOptions {
+            environment: self
+                .environment
+                .clone()
+                .unwrap_or_else(|| "development".into()),
+            production: self.production,
+            allow_production: self.allow_production,
+            force: self.force,
+        }
+    }
+}
+
+fn files(list: Vec<HostFile>) -> Vec<tidemark_core::SourceFile> {
+    list.into_iter()
+        .map(|f| tidemark_core::SourceFile::new(f.name, f.bytes))
+        .collect()
+}
+
+fn to_js<T: Serialize>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// Forwards core events to the JS callback.
+struct JsReporter(Option<Function>);
+
+impl JsReporter {
+    fn send(&self, value: &impl Serialize) {
+        if let Some(f) = &self.0 {
+            let _ = f.call1(&JsValue::NULL, &to_js(value));
+        }
+    }
+}
+
+impl tidemark_core::Reporter for JsReporter {
+    fn report(&self, event: tidemark_core::Event) {
+        self.send(&event);
+    }
+}
+
+/// An `Error` with `code` and the location fields, like the native addon's.
+fn js_error(code: &str, message: &str) -> js_sys::Error {
+    let err = js_sys::Error::new(message);
+    let _ = Reflect::set(&err, &"code".into(), &code.into());
+    err
+}
+
+fn set(err: &js_sys::Error, key: &str, value: Option<JsValue>) {
+    if let Some(v) = value {
+        let _ = Reflect::set(err, &key.into(), &v);
+    }
+}
+
+fn core_error(e: &tidemark_core::Error) -> JsValue {
+    let err = js_error(e.code(), e.message());
+    let text = |v: Option<&str>| v.map(JsValue::from_str);
+    set(&err, "file", text(e.file()));
+    set(&err, "line", e.line().map(JsValue::from));
+    set(&err, "column", e.column().map(JsValue::from));
+    set(&err, "sqlState", text(e.sql_state()));
+    set(&err, "version", text(e.version()));
+    set(&err, "detail", text(e.detail()));
+    set(&err, "hint", text(e.hint()));
+    set(&err, "applied", Some(to_js(&e.applied())));
+    err.into()
+}
+
+fn connect_error(e: &ConnectError) -> JsValue {
+    js_error(e.code, &e.message).into()
+}
+
+/// What `parseUrl` returns.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UrlInfo<'a> {
+    host: &'a str,
+    port: u16,
+    database: &'a str,
+    user: &'a str,
+    sslmode: &'a str,
+    tls: &'a str,
+    root_cert: Option<&'a str>,
+}
+
+/// The `connected` event, as the native addon sends it.
+#[derive(Serialize)]
+struct Connected<'a> {
+    event: &'a str,
+    host: &'a str,
+    port: u16,
+    database: &'a str,
+    sslmode: &'a str,
+}
+
+/// What `create` returns.
+#[derive(Serialize)]
+struct Created {
+    version: String,
+    files: Vec<tidemark_core::source::NewFile>,
+}
+
+/// The version of this build; the JS loader checks it matches the package.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Where and how the JS host must connect, from the same URL parsing the
+/// native addon uses: `{ host, port, database, user, sslmode, tls, rootCert }`
+/// with `tls` one of `disable`, `prefer`, `require-insecure`, `verify`.
+#[wasm_bindgen(js_name = parseUrl)]
+pub fn parse_url(url: &str, tls_insecure: bool) -> Result<JsValue, JsValue> {
+    let target = tidemark_core::url::parse(url, tls_insecure).map_err(|e| connect_error(&e))?;
+    let endpoint = Endpoint::of(&target);
+    let tls = match target.tls {
+        Tls::Disable => "disable",
+        Tls::Prefer => "prefer",
+        Tls::RequireInsecure => "require-insecure",
+        Tls::Verify => "verify",
+    };
+    Ok(to_js(&UrlInfo {
+        host: &endpoint.host,
+        port: endpoint.port,
+        database: &endpoint.database,
+        user: &endpoint.user,
+        sslmode: &endpoint.sslmode,
+        tls,
+        root_cert: target.root_cert.as_deref(),
+    }))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Migrate,
+    Deploy,
+    Status,
+    Down,
+    Redo,
+    Seed,
+    Reset,
+}
+
+/// Connects over the host's duplex, runs one operation, closes.
+async fn run(
+    op: Op,
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    let o: HostOptions = serde_wasm_bindgen::from_value(options).map_err(|e| {
+        JsValue::from(js_error(
+            "E_INVALID_OPTION",
+            &format!("invalid options: {e}"),
+        ))
+    })?;
+    let reporter = JsReporter(on_event);
+    let mut target =
+        tidemark_core::url::parse(&o.url, o.tls_insecure).map_err(|e| connect_error(&e))?;
+    if let Some(name) = &o.application_name {
+        target.config.application_name(name);
+    }
+    let endpoint = Endpoint::of(&target);
+    // TLS, if any, was done by the host before handing over the duplex.
+    target.config.ssl_mode(SslMode::Disable);
+    let (client, connection) = target
+        .config
+        .connect_raw(JsSocket::new(socket), NoTls)
+        .await
+        .map_err(|e| {
+            connect_error(&ConnectError {
+                code: "E_CONNECT",
+                message: format!(
+                    "could not connect to {}:{} (database {}, user {}, sslmode {}): {}",
+                    endpoint.host,
+                    endpoint.port,
+                    endpoint.database,
+                    endpoint.user,
+                    endpoint.sslmode,
+                    match e.as_db_error() {
+                        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+                        None => e.to_string(),
+                    }
+                ),
+            })
+        })?;
+    let (closed_tx, closed_rx) = oneshot::channel::<()>();
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = connection.await;
+        let _ = closed_tx.send(());
+    });
+    reporter.send(&Connected {
+        event: "connected",
+        host: &endpoint.host,
+        port: endpoint.port,
+        database: &endpoint.database,
+        sslmode: &endpoint.sslmode,
+    });
+    let opts = o.options();
+    let seed_options = o.seed_options();
+    let to = o.to.clone();
+    let steps = o.steps;
+    let (migrations, seeds) = (files(o.migrations), files(o.seeds));
+    use tidemark_core as core;
+    let c = &client;
+    let r = &reporter;
+    let result = match op {
+        Op::Migrate => core::migrate(c, migrations, &opts, to.as_deref(), r)
+            .await
+            .map(|x| to_js(&x)),
+        Op::Deploy => core::deploy(c, migrations, &opts, r)
+            .await
+            .map(|x| to_js(&x)),
+        Op::Status => core::status(c, migrations, &opts, r)
+            .await
+            .map(|x| to_js(&x)),
+        Op::Down => core::down(c, migrations, &opts, steps, to.as_deref(), r)
+            .await
+            .map(|x| to_js(&x)),
+        Op::Redo => core::redo(c, migrations, &opts, steps, r)
+            .await
+            .map(|x| to_js(&x)),
+        Op::Seed => core::seed(c, seeds, &opts, &seed_options, r)
+            .await
+            .map(|x| to_js(&x)),
+        Op::Reset => core::reset(c, migrations, seeds, &opts, &seed_options, r)
+            .await
+            .map(|x| to_js(&x)),
+    };
+    // An explicit close: wait for the connection task, so nothing is left
+    // writing to the socket after the call returns.
+    drop(client);
+    let _ = closed_rx.await;
+    result.map_err(|e| core_error(&e))
+}
+
+/// Applies pending migrations.
+#[wasm_bindgen]
+pub async fn migrate(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Op::Migrate, options, socket, on_event).await
+}
+
+/// Applies pending migrations with every check strict.
+#[wasm_bindgen]
+pub async fn deploy(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Op::Deploy, options, socket, on_event).await
+}
+
+/// Describes every migration (one read, no lock).
+#[wasm_bindgen]
+pub async fn status(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Op::Status, options, socket, on_event).await
+}
+
+/// Reverts applied migrations.
+#[wasm_bindgen]
+pub async fn down(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Op::Down, options, socket, on_event).await
+}
+
+/// Reverts and re-applies the last migrations.
+#[wasm_bindgen]
+pub async fn redo(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Op::Redo, options, socket, on_event).await
+}
+
+/// Runs the seeds of one environment.
+#[wasm_bindgen]
+pub async fn seed(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Op::Seed, options, socket, on_event).await
+}
+
+/// Development only: drops the schemas, migrates and seeds.
+#[wasm_bindgen]
+pub async fn reset(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Op::Reset, options, socket, on_event).await
+}
+
+/// The options of `create`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateOptions {
+    existing: Vec<String>,
+    name: String,
+    #[serde(default)]
+    reversible: bool,
+    stamp: String,
+    millis: f64,
+}
+
+/// The next migration file(s) in the folder's convention. Pure.
+#[wasm_bindgen]
+pub fn create(options: JsValue) -> Result<JsValue, JsValue> {
+    let o: CreateOptions = serde_wasm_bindgen::from_value(options).map_err(|e| {
+        JsValue::from(js_error(
+            "E_INVALID_OPTION",
+            &format!("invalid options: {e}"),
+        ))
+    })?;
+    let existing: Vec<&str> = o.existing.iter().map(String::as_str).collect();
+    let millis = if o.millis.is_finite() && o.millis >= 0.0 {
+        o.millis as u64
+    } else {
+        0
+    };
+    let (version, files) =
+        tidemark_core::source::create_files(&existing, &o.name, o.reversible, (&o.stamp, millis))
+            .map_err(|e| core_error(&e))?;
+    Ok(to_js(&Created { version, files }))
+}
