@@ -19,3 +19,10 @@ fi
 if ! command -v cargo-zigbuild >/dev/null 2>&1; then
   cargo install cargo-zigbuild --locked
 fi
+
+# wasm-bindgen's CLI must be exactly the version the crate pins (Cargo.lock).
+# (Its own lockfile pins crates the registry may lack, so no --locked here.)
+wbg=$(sed -n '/^name = "wasm-bindgen"$/{n;s/^version = "\(.*\)"$/\1/p;}' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen ${wbg}" ]; then
+  cargo install wasm-bindgen-cli --version "${wbg}" --force
+fi

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== build tools (rustup target, zig, cargo-zigbuild)"
+echo "== build tools (rustup target, zig, cargo-zigbuild, wasm-bindgen-cli)"
 bash scripts/setup.sh
 
 echo "== rustfmt, clippy"
@@ -19,5 +19,11 @@ cargo build -p tidemark-core --target wasm32-unknown-unknown
 echo "== native addon (release, glibc 2.17 symbols)"
 bash scripts/build-native.sh
 
-echo "== end-to-end: CLI and API through the native addon (real PostgreSQL)"
-TIDEMARK_BACKEND=native node --test --test-concurrency=2 tests/*.test.mjs
+echo "== wasm backend (wasm-bindgen, wasm-opt -Oz)"
+bash scripts/build-wasm.sh
+
+# The same end-to-end suite, once per backend.
+for backend in native wasm; do
+  echo "== end-to-end: CLI and API through the ${backend} backend (real PostgreSQL)"
+  TIDEMARK_BACKEND=${backend} node --test --test-concurrency=2 tests/*.test.mjs
+done
