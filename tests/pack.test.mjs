@@ -16,21 +16,24 @@ function psql(sql) {
   execFileSync('psql', ['-h', pg[0], '-p', pg[1], '-U', 'postgres', '-d', 'postgres', '-qAtc', sql]);
 }
 
-test('packed tarballs install into a fresh monorepo and run migrate:vercel and seed:dev without cargo', { timeout: 180_000 }, (t) => {
-  if (process.env.TIDEMARK_BACKEND === 'wasm') return t.skip('packs the native backend');
+for (const withNative of [true, false]) {
+test(`packed tarballs install into a fresh monorepo and run migrate:vercel and seed:dev without cargo (${withNative ? 'native' : 'native package removed: wasm'})`, { timeout: 180_000 }, (t) => {
+  if (process.env.TIDEMARK_BACKEND === 'wasm') return t.skip('runs once, in the native pass');
   const work = mkdtempSync(join(tmpdir(), 'tidemark-pack-'));
-  const db = `tidemark_pack_${process.pid}`;
+  const db = `tidemark_pack_${process.pid}_${withNative ? 'native' : 'wasm'}`;
   t.after(() => {
     rmSync(work, { recursive: true, force: true });
     psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
   });
   const tarballs = join(work, 'tarballs');
   mkdirSync(tarballs);
-  for (const pkg of ['npm/tidemark', 'npm/platforms/linux-x64-gnu']) {
+  for (const pkg of ['npm/tidemark', 'npm/tidemark-wasm', 'npm/platforms/linux-x64-gnu']) {
     execFileSync('npm', ['pack', '--silent', '--pack-destination', tarballs], { cwd: join(root, pkg), stdio: 'pipe' });
   }
-  const files = readdirSync(tarballs).map((f) => join(tarballs, f));
-  assert.equal(files.length, 2, `expected two tarballs, got ${files}`);
+  const files = readdirSync(tarballs)
+    .filter((f) => withNative || !f.includes('linux-x64-gnu'))
+    .map((f) => join(tarballs, f));
+  assert.equal(files.length, withNative ? 3 : 2, `tarballs: ${files}`);
 
   // A monorepo like the users': workspaces, turbo.json, migrations and seeds.
   const app = join(work, 'app');
@@ -58,7 +61,9 @@ test('packed tarballs install into a fresh monorepo and run migrate:vercel and s
   const env = { ...process.env, PATH: path, NO_COLOR: '1', npm_config_audit: 'false', npm_config_fund: 'false' };
   delete env.TIDEMARK_BACKEND;
   assert.notEqual(spawnSync('sh', ['-c', 'command -v cargo'], { env }).status, 0, 'cargo must not be on PATH');
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--save-dev', ...files], { cwd: app, env, stdio: 'pipe' });
+  // Without the native package: as if a lockfile made elsewhere dropped it.
+  const omit = withNative ? [] : ['--omit=optional'];
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--save-dev', ...omit, ...files], { cwd: app, env, stdio: 'pipe' });
 
   psql(`CREATE DATABASE ${db}`);
   const runEnv = { ...env, DATABASE_URL: `postgres://postgres:pw@${pg[0]}:${pg[1]}/${db}` };
@@ -79,5 +84,6 @@ test('packed tarballs install into a fresh monorepo and run migrate:vercel and s
   assert.equal(status.status, 0, status.stdout + status.stderr);
 
   const version = spawnSync('npx', ['tidemark', '--version'], { cwd: app, env, encoding: 'utf8' });
-  assert.match(version.stdout, /native backend/);
+  assert.match(version.stdout, withNative ? /native backend/ : /wasm backend/);
 });
+}

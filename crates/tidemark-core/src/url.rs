@@ -89,6 +89,45 @@ const PASSED_THROUGH: &[&str] = &[
     "load_balance_hosts",
 ];
 
+/// Parameters that are accepted and ignored: libpq's own that tokio-postgres
+/// does not take (TLS files are handled by the hosts), and those that other
+/// tools put in the URLs users share with tidemark (Prisma's `schema`,
+/// `pgbouncer`, `connection_limit`, ...).
+const TOLERATED: &[&str] = &[
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcrl",
+    "sslcrldir",
+    "sslcompression",
+    "sslsni",
+    "sslnegotiation",
+    "sslcertmode",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "requiressl",
+    "gssencmode",
+    "gssdelegation",
+    "krbsrvname",
+    "gsslib",
+    "service",
+    "passfile",
+    "fallback_application_name",
+    "require_auth",
+    "replication",
+    "client_encoding",
+    "pgbouncer",
+    "schema",
+    "connection_limit",
+    "pool_timeout",
+    "connect_timeout_retries",
+    "statement_cache_size",
+    "socket_timeout",
+    "sslaccept",
+    "sslidentity",
+    "uselibpqcompat",
+];
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -118,37 +157,48 @@ pub fn parse(url: &str, tls_insecure: bool) -> Result<Target, ConnectError> {
     };
     let mut sslmode = String::from("prefer");
     let mut root_cert = None;
+    let mut unknown = Vec::new();
+    let mut keep = |key: &str, value: String, original: String, kept: &mut Vec<String>| match key {
+        "sslmode" => sslmode = value,
+        "sslrootcert" => root_cert = Some(value),
+        k if PASSED_THROUGH.contains(&k) => kept.push(original),
+        k if TOLERATED.contains(&k) => {}
+        k => unknown.push(k.to_string()),
+    };
     let normalized = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k {
-                "sslmode" => sslmode = percent_decode(v),
-                "sslrootcert" => root_cert = Some(percent_decode(v)),
-                k if PASSED_THROUGH.contains(&k) => kept.push(pair.to_string()),
-                _ => {}
-            }
+            keep(k, percent_decode(v), pair.to_string(), &mut kept);
         }
         if kept.is_empty() {
             base.to_string()
         } else {
             format!("{base}?{}", kept.join("&"))
         }
+    } else if url.contains("://") || !url.contains('=') {
+        return Err(invalid(
+            "expected a postgres:// or postgresql:// URL, or key=value pairs such as host=localhost dbname=app".into(),
+        ));
     } else {
         let mut kept = Vec::new();
         for token in keyword_tokens(url) {
-            let (k, v) = token.split_once('=').unwrap_or((token.as_str(), ""));
+            let Some((k, v)) = token.split_once('=') else {
+                return Err(invalid(format!("{token:?} is not a key=value pair")));
+            };
             let unquoted = v.trim_matches('\'').to_string();
-            match k.trim() {
-                "sslmode" => sslmode = unquoted,
-                "sslrootcert" => root_cert = Some(unquoted),
-                k if PASSED_THROUGH.contains(&k) => kept.push(token.clone()),
-                _ => {}
-            }
+            keep(k.trim(), unquoted, token.clone(), &mut kept);
         }
         kept.join(" ")
     };
+    if !unknown.is_empty() {
+        return Err(invalid(format!(
+            "unknown parameter{} {}; check the spelling (PostgreSQL's parameters are listed at https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS)",
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown.join(", ")
+        )));
+    }
     let tls = match sslmode.as_str() {
         "disable" => Tls::Disable,
         "allow" | "prefer" if tls_insecure => Tls::Prefer,
@@ -287,6 +337,27 @@ mod tests {
             parse("postgres://h/d?sslmode=require", true).unwrap().tls,
             Tls::RequireInsecure
         );
+    }
+
+    #[test]
+    fn what_is_not_a_postgres_url_is_refused() {
+        for bad in [
+            "notaurl:::",
+            "mysql://x:topsecret@127.0.0.1:1/db",
+            "foo=bar",
+            "",
+            "postgres://h/d?sslmod=require",
+        ] {
+            let e = parse(bad, false).unwrap_err();
+            assert_eq!(e.code, "E_INVALID_URL", "{bad}");
+            assert!(!e.message.contains("topsecret"));
+        }
+        assert!(parse("postgres://h/d?sslmod=require", false)
+            .unwrap_err()
+            .message
+            .contains("unknown parameter sslmod"));
+        // Prisma's and libpq's extra parameters are fine.
+        assert!(parse("postgresql://u:p@h:6543/d?pgbouncer=true&connection_limit=1&schema=public&sslcert=a.pem", false).is_ok());
     }
 
     #[test]

@@ -1,0 +1,382 @@
+// Type definitions for tidemark 0.1.0 (hand-written; keep in step with lib/).
+
+/** A duration: milliseconds as a number, or a string such as `'500ms'`, `'5s'`, `'2m'`, `'1h'`. */
+export type Duration = number | string;
+
+/**
+ * Options of every function. They resolve exactly like the CLI's flags:
+ * these options > environment variables (with `.env` files) > config file
+ * (`tidemark.config.json`, else the `tidemark` key of package.json) > defaults.
+ */
+export interface Options {
+  /** Working directory: where relative paths, `.env` files and the config file are looked up. Default `process.cwd()`. */
+  cwd?: string;
+  /**
+   * PostgreSQL connection URL. When absent: `TIDEMARK_DATABASE_URL`,
+   * `DATABASE_URL_UNPOOLED` (Neon), `POSTGRES_URL_NON_POOLING` (Vercel Postgres),
+   * `DATABASE_URL`, `POSTGRES_URL`, the config file's `url`, then the `PG*`
+   * variables (only when `PGHOST` or `PGDATABASE` is set).
+   */
+  url?: string;
+  /** Migrations folder, relative to `cwd` (or to the config file when set there). Env `TIDEMARK_DIR`. Default `'migrations'`. */
+  dir?: string;
+  /** Seeds folder, holding one folder per environment. Env `TIDEMARK_SEEDS_DIR`. Default `'seeds'`. */
+  seedsDir?: string;
+  /** Schema of the tracking tables. Env `TIDEMARK_SCHEMA`. Default `'public'`. */
+  schema?: string;
+  /** Migrations tracking table. Env `TIDEMARK_TABLE`. Default `'schema_migrations'`. */
+  table?: string;
+  /** Seeds log table. Env `TIDEMARK_SEEDS_TABLE`. Default `'schema_seeds'`. */
+  seedsTable?: string;
+  /** How long to wait for another run's migration lock. Env `TIDEMARK_LOCK_WAIT_TIMEOUT`. Default 120 s. */
+  lockWaitTimeout?: Duration;
+  /** `lock_timeout` for the migrations' own statements. Env `TIDEMARK_LOCK_TIMEOUT`. Default: the server's. */
+  lockTimeout?: Duration;
+  /** `statement_timeout` for the migrations' own statements. Env `TIDEMARK_STATEMENT_TIMEOUT`. Default: the server's. */
+  statementTimeout?: Duration;
+  /** How long to keep retrying the connection. Env `TIDEMARK_CONNECT_TIMEOUT`. Default 30 s. */
+  connectTimeout?: Duration;
+  /** Encrypt without verifying the server's certificate (for a server whose CA you have not supplied). Env `TIDEMARK_TLS_INSECURE=1`. Default `false`. */
+  tlsInsecure?: boolean;
+  /** `migrate` only: warn instead of failing when an applied migration's file changed. */
+  allowDrift?: boolean;
+  /** `migrate` only: warn instead of failing when an applied migration's file is gone. */
+  allowMissing?: boolean;
+  /** `migrate` only: apply pending migrations that sort below the highest applied one. */
+  allowOutOfOrder?: boolean;
+  /** `migrate`: apply up to and including this version. `down`: revert every migration above it. */
+  to?: string;
+  /** `down` and `redo`: how many migrations to revert. Default 1. */
+  steps?: number;
+  /** Seed environment: the folder under `seedsDir`. Default `NODE_ENV`, else `'development'`. */
+  env?: string;
+  /** `seed`: allow seeding production (`NODE_ENV` or `VERCEL_ENV` is `production`), from `seeds/production` only. */
+  allowProduction?: boolean;
+  /** `seed`: run every seed again, even those that already ran with the same contents. */
+  force?: boolean;
+  /** Config file path, relative to `cwd`. Default `tidemark.config.json`, else the `tidemark` key of package.json. */
+  config?: string;
+  /** Receives every event, in order, including `connecting`; the same objects `tidemark --json` prints. */
+  onEvent?: (event: TidemarkEvent) => void;
+  /** Environment variables to use instead of `process.env` (never modified). */
+  environment?: Record<string, string | undefined>;
+  /** Read `.env` files. Default `true`. */
+  dotenv?: boolean;
+}
+
+/** Options of {@link create}. */
+export interface CreateOptions extends Pick<Options, 'cwd' | 'dir' | 'config' | 'environment' | 'dotenv' | 'onEvent'> {
+  /** The migration's name, e.g. `'add_user_email'`: letters, digits, `_`, `-`, `.` (spaces become `_`). */
+  name: string;
+  /** Also write a `.down.sql` file. Config key `reversible`. */
+  reversible?: boolean;
+  /** The clock used for timestamp and epoch-millisecond versions. Default `new Date()`. */
+  now?: Date;
+}
+
+/** A migration applied (or reverted) by this run. */
+export interface AppliedMigration {
+  /** The version exactly as written in the file name, e.g. `'001'`. */
+  version: string;
+  /** The name part of the file name, e.g. `'initial_schema'`. */
+  name: string;
+  /** The file name inside the migrations folder. */
+  file: string;
+  /** Duration measured by the server, in milliseconds. */
+  durationMs: number;
+}
+
+/** What `migrate` and `deploy` resolve with. */
+export interface MigrateReport {
+  /** Migrations applied by this run, in order. */
+  applied: AppliedMigration[];
+  /** How many migrations were already applied before this run. */
+  alreadyApplied: number;
+  /** Pending migrations left (those above `to`). */
+  pending: number;
+  /** True when the run answered from one read, without taking the lock. */
+  upToDate: boolean;
+}
+
+/** One row of `status`. */
+export interface StatusRow {
+  /** The version as written in the file name or the tracking table. */
+  version: string;
+  /** The migration's name. */
+  name: string;
+  /** The file name, absent when the file is missing. */
+  file?: string;
+  /** `applied`; `pending`; `failed` (its last attempt failed, retried next run); `missing` (applied, file gone). */
+  state: 'applied' | 'pending' | 'failed' | 'missing';
+  /** Server time of the commit, ISO 8601. */
+  appliedAt?: string;
+  /** How long it took to apply, in milliseconds (server-measured). */
+  durationMs?: number;
+  /** `ok`: unchanged since applied; `changed`: the file changed (drift); `none`: nothing to compare. */
+  checksum: 'ok' | 'changed' | 'none';
+  /** Pending, but below the highest applied version. */
+  outOfOrder: boolean;
+  /** The server's error, for a failed migration. */
+  errorMessage?: string;
+}
+
+/** What `status` resolves with. */
+export interface StatusReport {
+  /** Every migration, files and tracking rows together, in version order. */
+  migrations: StatusRow[];
+  /** How many are applied. */
+  applied: number;
+  /** How many are pending. */
+  pending: number;
+  /** How many applied files changed since. */
+  drifted: number;
+  /** How many applied migrations have no file. */
+  missing: number;
+  /** How many have a failed last attempt. */
+  failed: number;
+}
+
+/** What `down` resolves with. */
+export interface DownReport {
+  /** Migrations reverted, newest first. */
+  reverted: AppliedMigration[];
+}
+
+/** What `redo` resolves with. */
+export interface RedoReport {
+  /** Migrations reverted, newest first. */
+  reverted: AppliedMigration[];
+  /** The same migrations applied again, oldest first. */
+  applied: AppliedMigration[];
+}
+
+/** One seed that ran. */
+export interface SeedRun {
+  /** The file name without `.sql`, e.g. `'001_users'`. */
+  name: string;
+  /** The file name inside `seeds/<environment>/`. */
+  file: string;
+  /** Duration measured by the server, in milliseconds. */
+  durationMs: number;
+}
+
+/** What `seed` resolves with. */
+export interface SeedReport {
+  /** The seed environment (the folder under the seeds folder). */
+  environment: string;
+  /** Seeds that ran, in order. */
+  ran: SeedRun[];
+  /** Names of seeds skipped because they already ran with the same contents. */
+  skipped: string[];
+}
+
+/** What `reset` resolves with. */
+export interface ResetReport {
+  /** The migrations applied after the schema was recreated. */
+  migrate: MigrateReport;
+  /** The seeds that ran afterwards. */
+  seed: SeedReport;
+}
+
+/** One file written by `create`. */
+export interface CreatedFile {
+  /** The file name, e.g. `'003_add_goals.sql'`. */
+  name: string;
+  /** The path relative to `cwd`, e.g. `'migrations/003_add_goals.sql'`. */
+  file: string;
+  /** The absolute path. */
+  path: string;
+}
+
+/** What `create` resolves with. */
+export interface CreateReport {
+  /** The new version, in the folder's convention (`'003'`, `'20260109000000'`, `'1700000000000'`). */
+  version: string;
+  /** The files written: the migration, and with `reversible` its `.down.sql`. */
+  files: CreatedFile[];
+}
+
+/** Emitted by the JS host before connecting: which URL is used, password redacted. */
+export interface ConnectingEvent { event: 'connecting'; /** `'--url'`, an environment variable name, a config file or `'PG* variables'`. */ source: string; /** The URL with its password replaced by `****`. */ url: string }
+/** Something looks wrong but does not stop the run (a badly named file, a relaxed check, an unknown config key). */
+export interface WarningEvent { event: 'warning'; /** Stable warning code. */ code: string; /** What and how to fix it. */ message: string; /** The file it is about. */ file?: string }
+/** Connected to the server. */
+export interface ConnectedEvent {
+  event: 'connected';
+  host: string;
+  port: number;
+  database: string;
+  /** Whether the connection is encrypted (when the engine reports it). */
+  tls?: boolean;
+  /** The effective sslmode (`prefer`, `require`, `verify-full`, `disable`, ...). */
+  sslmode?: string;
+}
+/** The tracking table was read and the work planned. */
+export interface PlannedEvent { event: 'planned'; /** Already applied. */ applied: number; /** About to be applied. */ pending: number }
+/** Nothing to do: answered from one read, without the lock. */
+export interface UpToDateEvent { event: 'upToDate'; /** How many are applied. */ applied: number }
+/** The migration lock is held. */
+export interface LockAcquiredEvent { event: 'lockAcquired' }
+/** The tracking table was created. */
+export interface TrackingTableCreatedEvent { event: 'trackingTableCreated'; /** `schema.table`. */ table: string }
+/** An older tracking table got the missing columns. */
+export interface TrackingTableUpgradedEvent { event: 'trackingTableUpgraded'; /** `schema.table`. */ table: string }
+/** One migration is committed. */
+export interface MigrationAppliedEvent extends AppliedMigration { event: 'migrationApplied' }
+/** One statement of a `-- tidemark:no-transaction` migration has run (`index` is 1-based). */
+export interface StatementAppliedEvent { event: 'statementApplied'; version: string; index: number; total: number }
+/** A no-transaction migration resumes after statements that ran before. */
+export interface MigrationResumedEvent { event: 'migrationResumed'; version: string; name: string; skippedStatements: number }
+/** One migration failed and was rolled back (or stopped at the failing statement). */
+export interface MigrationFailedEvent { event: 'migrationFailed'; version: string; name: string; file: string; message: string }
+/** One migration was reverted by its down SQL. */
+export interface MigrationRevertedEvent extends AppliedMigration { event: 'migrationReverted' }
+/** One seed ran and committed. */
+export interface SeedAppliedEvent extends SeedRun { event: 'seedApplied' }
+/** A seed that already ran with the same contents was skipped. */
+export interface SeedSkippedEvent { event: 'seedSkipped'; name: string; file: string }
+/** `create` wrote a file. */
+export interface CreatedEvent extends CreatedFile { event: 'created' }
+
+/** Every event `onEvent` receives (and `tidemark --json` prints), discriminated by `event`. */
+export type TidemarkEvent =
+  | ConnectingEvent
+  | WarningEvent
+  | ConnectedEvent
+  | PlannedEvent
+  | UpToDateEvent
+  | LockAcquiredEvent
+  | TrackingTableCreatedEvent
+  | TrackingTableUpgradedEvent
+  | MigrationAppliedEvent
+  | StatementAppliedEvent
+  | MigrationResumedEvent
+  | MigrationFailedEvent
+  | MigrationRevertedEvent
+  | SeedAppliedEvent
+  | SeedSkippedEvent
+  | CreatedEvent;
+
+/**
+ * Stable error codes. From the engine: E_DUPLICATE_VERSION, E_INVALID_UTF8,
+ * E_ORPHAN_DOWN, E_TRANSACTION_CONTROL, E_NEEDS_NO_TRANSACTION,
+ * E_UNTERMINATED_SQL, E_CHECKSUM_MISMATCH, E_MISSING_MIGRATION,
+ * E_OUT_OF_ORDER, E_MIGRATION_FAILED, E_LOCK_TIMEOUT,
+ * E_TRACKING_TABLE_INCOMPATIBLE, E_NO_DOWN_MIGRATION, E_UNKNOWN_VERSION,
+ * E_RESUME_REFUSED, E_SEED_PRODUCTION, E_SEED_FAILED, E_INVALID_OPTION,
+ * E_DATABASE, E_CONNECT, E_INVALID_URL, E_PANIC. From the JS host: E_USAGE,
+ * E_CONFIG, E_NO_DATABASE_URL, E_BACKEND, E_RESET_PRODUCTION, E_FILE_EXISTS,
+ * E_INTERNAL.
+ */
+export type TidemarkErrorCode =
+  | 'E_DUPLICATE_VERSION' | 'E_INVALID_UTF8' | 'E_ORPHAN_DOWN' | 'E_TRANSACTION_CONTROL'
+  | 'E_NEEDS_NO_TRANSACTION' | 'E_UNTERMINATED_SQL' | 'E_CHECKSUM_MISMATCH' | 'E_MISSING_MIGRATION'
+  | 'E_OUT_OF_ORDER' | 'E_MIGRATION_FAILED' | 'E_LOCK_TIMEOUT' | 'E_TRACKING_TABLE_INCOMPATIBLE'
+  | 'E_NO_DOWN_MIGRATION' | 'E_UNKNOWN_VERSION' | 'E_RESUME_REFUSED' | 'E_SEED_PRODUCTION'
+  | 'E_SEED_FAILED' | 'E_INVALID_OPTION' | 'E_DATABASE' | 'E_CONNECT' | 'E_INVALID_URL' | 'E_PANIC'
+  | 'E_USAGE' | 'E_CONFIG' | 'E_NO_DATABASE_URL' | 'E_BACKEND' | 'E_RESET_PRODUCTION'
+  | 'E_FILE_EXISTS' | 'E_INTERNAL'
+  | (string & {});
+
+/** Every error tidemark throws or rejects with. Messages never contain the password. */
+export class TidemarkError extends Error {
+  constructor(code: string, message: string, props?: Partial<Pick<TidemarkError, 'file' | 'line' | 'column' | 'sqlState' | 'version' | 'detail' | 'hint' | 'applied' | 'exitCode'>> & { cause?: unknown });
+  readonly name: 'TidemarkError';
+  /** Stable code; match on it, not on the message. */
+  code: TidemarkErrorCode;
+  /** The file the error is about, relative to `cwd`, e.g. `'migrations/003_x.sql'`. */
+  file?: string;
+  /** 1-based line in `file`. */
+  line?: number;
+  /** 1-based column in `file`, counted in characters. */
+  column?: number;
+  /** The server's SQLSTATE, e.g. `'42P01'`. */
+  sqlState?: string;
+  /** The migration version the error is about. */
+  version?: string;
+  /** The server's DETAIL. */
+  detail?: string;
+  /** The server's HINT, or tidemark's. */
+  hint?: string;
+  /** Migrations committed by this run before the error. */
+  applied: AppliedMigration[];
+  /** The CLI's exit code for this error: 2 (database, migration, connection) or 3 (configuration, usage). */
+  exitCode: number;
+  /** The `--json` error record: `{ event: 'error', code, message, file, line, column, sqlState, ... }`. */
+  toJSON(): { event: 'error'; code: string; message: string; [key: string]: unknown };
+}
+
+/** The options after resolution: what the CLI and every function actually use. */
+export interface ResolvedConfig {
+  /** Absolute working directory. */
+  cwd: string;
+  /** The environment: `environment` (or `process.env`) over the `.env` files' variables. */
+  env: Record<string, string | undefined>;
+  /** The `.env` files that were read, highest precedence first. */
+  dotenvFiles: string[];
+  /** The config file used, if any (absolute path). */
+  configFile?: string;
+  /** The database URL, password included (print {@link ResolvedConfig.redactedUrl} instead). */
+  url?: string;
+  /** Where the URL came from: `'--url'`, `'the url option'`, a variable name, a config file, or `'PG* variables'`. */
+  urlSource?: string;
+  /** The URL with its password replaced by `****`. */
+  redactedUrl?: string;
+  /** Absolute migrations folder. */
+  dir: string;
+  /** Absolute seeds folder. */
+  seedsDir: string;
+  schema: string;
+  table: string;
+  seedsTable: string;
+  /** Milliseconds. */
+  lockWaitTimeout: number;
+  /** Milliseconds, or undefined for the server's setting. */
+  lockTimeout?: number;
+  /** Milliseconds, or undefined for the server's setting. */
+  statementTimeout?: number;
+  /** Milliseconds. */
+  connectTimeout: number;
+  tlsInsecure?: boolean;
+  allowDrift?: boolean;
+  allowMissing?: boolean;
+  allowOutOfOrder?: boolean;
+  reversible?: boolean;
+  to?: string;
+  steps?: number;
+  /** The seed environment. */
+  seedEnv: string;
+  /** True when `NODE_ENV` or `VERCEL_ENV` is `production`. */
+  production: boolean;
+  /** Which variable said production, e.g. `'NODE_ENV=production'`. */
+  productionSource?: string;
+  allowProduction: boolean;
+  force: boolean;
+  /** Where each option's value came from: a flag, a variable name, a config file, or `'default'`. */
+  sources: Record<string, string>;
+  /** Warnings about the configuration (unknown config keys). */
+  warnings: WarningEvent[];
+}
+
+/** Applies pending migrations. Rejects with TidemarkError (e.g. `E_MIGRATION_FAILED` with file, line and column). */
+export function migrate(options?: Options): Promise<MigrateReport>;
+/** `migrate` for CI and deploys: every check strict, whatever the `allow*` options say; never seeds. */
+export function deploy(options?: Options): Promise<MigrateReport>;
+/** Compares the migration files with the tracking table. */
+export function status(options?: Options): Promise<StatusReport>;
+/** Reverts the last migration, the last `steps`, or everything above `to`. */
+export function down(options?: Options): Promise<DownReport>;
+/** Reverts and re-applies the last migration (or the last `steps`). */
+export function redo(options?: Options): Promise<RedoReport>;
+/** Runs the seeds of `seeds/<env>/`. Refuses production unless `allowProduction` and `env: 'production'`. */
+export function seed(options?: Options): Promise<SeedReport>;
+/** Drops and recreates the schema and the tracking schema, migrates, then seeds. Refuses production. */
+export function reset(options?: Options): Promise<ResetReport>;
+/** Writes the next migration file(s) in the folder's own naming convention; never overwrites. */
+export function create(options: CreateOptions): Promise<CreateReport>;
+/** Resolves options exactly as the CLI does, without touching the database. */
+export function resolveConfig(options?: Options): ResolvedConfig;
+/** Replaces the password in a connection URL (userinfo and `password=` parameters) with `****`. */
+export function redact(url: string): string;
+/** This package's version. */
+export const version: string;

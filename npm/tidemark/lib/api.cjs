@@ -1,0 +1,307 @@
+'use strict';
+// The JS API: resolve options like the CLI, read the folders, call the
+// engine, convert its errors. The CLI is a renderer over `run` (style rule 2).
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { TidemarkError } = require('./errors.cjs');
+const { resolveConfig, noUrlMessage } = require('./config.cjs');
+const { redact, scrub, urlShapeProblem } = require('./url.cjs');
+const loader = require('./loader.cjs');
+const { version: VERSION } = require('../package.json');
+
+const rel = (cwd, p) => path.relative(cwd, p) || '.';
+
+/**
+ * Lists the regular files of `dir` (no subfolders) as `{ name, bytes }`,
+ * sorted by name, or returns undefined when the folder does not exist.
+ */
+function readFolder(dir, cwd, what) {
+  let entries;
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    if (err.code === 'ENOENT') return undefined;
+    if (err.code === 'ENOTDIR') throw new TidemarkError('E_CONFIG', `the ${what} folder ${rel(cwd, dir)} is a file, not a folder`);
+    throw new TidemarkError('E_CONFIG', `could not read the ${what} folder ${rel(cwd, dir)}: ${err.message}`);
+  }
+  const files = [];
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      try {
+        isFile = fs.statSync(full).isFile();
+      } catch {
+        isFile = false;
+      }
+    }
+    if (!isFile) continue;
+    let bytes;
+    try {
+      bytes = fs.readFileSync(full);
+    } catch (err) {
+      throw new TidemarkError('E_CONFIG', `could not read ${rel(cwd, full)}: ${err.message}`);
+    }
+    files.push({ name: e.name, bytes });
+  }
+  files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return files;
+}
+
+function readMigrations(config, required) {
+  const files = readFolder(config.dir, config.cwd, 'migrations');
+  if (files === undefined && required) {
+    throw new TidemarkError(
+      'E_CONFIG',
+      `the migrations folder ${rel(config.cwd, config.dir)} does not exist (looked in ${config.dir}); ` +
+        'create it (tidemark create <name> does), or point the --dir flag at your migrations ' +
+        '(or set TIDEMARK_DIR, or "dir" in tidemark.config.json)',
+    );
+  }
+  return files ?? [];
+}
+
+function seedFolder(config) {
+  return path.join(config.seedsDir, config.seedEnv);
+}
+
+function readSeeds(config, required) {
+  const dir = seedFolder(config);
+  const files = readFolder(dir, config.cwd, 'seeds');
+  if (files === undefined && required) {
+    let have = '';
+    try {
+      const envs = fs.readdirSync(config.seedsDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      have = envs.length ? ` (${rel(config.cwd, config.seedsDir)} has: ${envs.join(', ')})` : '';
+    } catch {
+      // the seeds folder itself is missing
+    }
+    throw new TidemarkError(
+      'E_CONFIG',
+      `no seeds for the environment "${config.seedEnv}": the folder ${rel(config.cwd, dir)} does not exist${have}; ` +
+        'create it, choose another environment with --env, or point --seeds-dir at your seeds',
+    );
+  }
+  return files ?? [];
+}
+
+/** Refuses seed/reset in production before connecting (design §6). */
+function refuseProduction(command, config) {
+  if (!config.production) return;
+  const why = `this is production (${config.productionSource})`;
+  if (command === 'reset') {
+    throw new TidemarkError(
+      'E_RESET_PRODUCTION',
+      `refusing to reset: ${why}; reset drops the schema and every table in it, so it never runs in production`,
+      { exitCode: 2 },
+    );
+  }
+  if (command === 'seed' && !(config.allowProduction && config.seedEnv === 'production')) {
+    const fix = config.allowProduction
+      ? `--allow-production only runs ${rel(config.cwd, path.join(config.seedsDir, 'production'))}, and the seed environment is "${config.seedEnv}"; pass --env production`
+      : 'seeding production could overwrite real data; if you really mean it, pass --allow-production --env production to run ' +
+        rel(config.cwd, path.join(config.seedsDir, 'production'));
+    throw new TidemarkError('E_SEED_PRODUCTION', `refusing to seed: ${why}; ${fix}`, { exitCode: 2 });
+  }
+}
+
+function nativeOptions(command, config, migrations, seeds) {
+  const o = {
+    url: config.url,
+    migrations,
+    schema: config.schema,
+    table: config.table,
+    seedsTable: config.seedsTable,
+    lockWaitTimeoutMs: config.lockWaitTimeout,
+    connectTimeoutMs: config.connectTimeout,
+    applicationName: 'tidemark',
+  };
+  if (config.tlsInsecure) o.tlsInsecure = true;
+  if (config.lockTimeout !== undefined) o.lockTimeoutMs = config.lockTimeout;
+  if (config.statementTimeout !== undefined) o.statementTimeoutMs = config.statementTimeout;
+  if (command === 'migrate') {
+    o.allowDrift = Boolean(config.allowDrift);
+    o.allowMissing = Boolean(config.allowMissing);
+    o.allowOutOfOrder = Boolean(config.allowOutOfOrder);
+  }
+  if ((command === 'migrate' || command === 'down') && config.to !== undefined) o.to = config.to;
+  if ((command === 'down' || command === 'redo') && config.steps !== undefined) o.steps = config.steps;
+  if (command === 'seed' || command === 'reset') {
+    o.seeds = seeds;
+    o.environment = config.seedEnv;
+    o.production = config.production;
+    o.allowProduction = config.allowProduction;
+    o.force = config.force;
+  }
+  return o;
+}
+
+/**
+ * Turns whatever the engine threw into a TidemarkError: stable code, file
+ * relative to cwd (`migrations/003_x.sql`), and no password anywhere.
+ */
+function convertError(err, config, lists = {}) {
+  if (err instanceof TidemarkError) return err;
+  const raw = err && typeof err === 'object' ? err : { message: String(err) };
+  const known = typeof raw.code === 'string' && /^E_[A-Z0-9_]+$/.test(raw.code);
+  const code = known ? raw.code : 'E_INTERNAL';
+  let message = scrub(String(raw.message ?? raw), config.url);
+  if (!known) {
+    message = `internal error in the tidemark engine${raw.code ? ` (${raw.code})` : ''}: ${message}; please report it`;
+  }
+  let file;
+  if (typeof raw.file === 'string' && raw.file) {
+    const inSeeds = (lists.seeds ?? []).some((f) => f.name === raw.file);
+    const inMigrations = (lists.migrations ?? []).some((f) => f.name === raw.file);
+    const dir = inSeeds && (!inMigrations || code.startsWith('E_SEED')) ? seedFolder(config) : config.dir;
+    file = path.relative(config.cwd, path.join(dir, raw.file));
+  }
+  const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  return new TidemarkError(code, message, {
+    file,
+    line: num(raw.line),
+    column: num(raw.column),
+    sqlState: raw.sqlState ?? undefined,
+    version: raw.version ?? undefined,
+    detail: scrub(raw.detail ?? undefined, config.url),
+    hint: scrub(raw.hint ?? undefined, config.url),
+    applied: Array.isArray(raw.applied) ? raw.applied : [],
+    cause: err,
+  });
+}
+
+/** Calls `fn` for each event; an exception in it is kept and rethrown at the end. */
+function eventSink(onEvent) {
+  const state = { error: undefined };
+  const emit = (event) => {
+    if (typeof onEvent !== 'function') return;
+    try {
+      onEvent(event);
+    } catch (err) {
+      state.error ??= err;
+    }
+  };
+  return { emit, state };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Runs one connecting command with an already resolved config. Emits
+ * `{ event: 'connecting', source, url }` (URL redacted) before the engine's
+ * own events. Resolves with the engine's report.
+ */
+async function run(command, config, { onEvent } = {}) {
+  const { emit, state } = eventSink(onEvent);
+  for (const w of config.warnings ?? []) emit(w);
+  if (command === 'seed' || command === 'reset') refuseProduction(command, config);
+  if (!config.url) {
+    throw new TidemarkError('E_NO_DATABASE_URL', noUrlMessage(config));
+  }
+  const problem = urlShapeProblem(config.url);
+  if (problem) {
+    throw new TidemarkError('E_INVALID_URL', `invalid database URL ${redact(config.url)} (from ${config.urlSource}): ${problem}`);
+  }
+  // Said first, so that even a deploy that fails on its files shows which
+  // database it was pointed at.
+  emit({ event: 'connecting', source: config.urlSource, url: redact(config.url) });
+  const migrations = readMigrations(config, command !== 'seed');
+  const seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : undefined;
+  const { binding } = loader.load(config.env);
+  const opts = nativeOptions(command, config, migrations, seeds);
+  let report;
+  try {
+    report = await binding[command](opts, emit);
+  } catch (err) {
+    await settle();
+    throw convertError(err, config, { migrations, seeds });
+  }
+  await settle();
+  if (state.error) throw state.error;
+  return report;
+}
+
+/** `YYYYMMDDHHMMSS` in UTC. */
+function utcStamp(now) {
+  return now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+}
+
+/**
+ * Writes the next migration file(s) into `config.dir` (created when missing),
+ * never overwriting. Returns `{ version, files: [{ name, file, path }] }`.
+ */
+function createFiles(config, { name, reversible, now = new Date(), onEvent } = {}) {
+  const { emit } = eventSink(onEvent);
+  for (const w of config.warnings ?? []) emit(w);
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new TidemarkError('E_INVALID_OPTION', 'create needs a migration name, for example: tidemark create add_user_email');
+  }
+  const existing = (readFolder(config.dir, config.cwd, 'migrations') ?? []).map((f) => f.name);
+  const { binding } = loader.load(config.env);
+  let result;
+  try {
+    result = binding.create({
+      existing,
+      name,
+      reversible: Boolean(reversible ?? config.reversible),
+      stamp: utcStamp(now),
+      millis: now.getTime(),
+    });
+  } catch (err) {
+    throw convertError(err, config);
+  }
+  fs.mkdirSync(config.dir, { recursive: true });
+  const written = [];
+  for (const f of result.files) {
+    const target = path.join(config.dir, f.name);
+    // The engine checks names already; this keeps every write inside the folder.
+    if (path.basename(f.name) !== f.name || f.name.startsWith('.')) {
+      throw new TidemarkError('E_INVALID_OPTION', `refusing to write ${JSON.stringify(f.name)} outside ${rel(config.cwd, config.dir)}`);
+    }
+    try {
+      fs.writeFileSync(target, f.contents, { flag: 'wx' });
+    } catch (err) {
+      for (const w of written) fs.rmSync(w.path, { force: true });
+      if (err.code === 'EEXIST') {
+        throw new TidemarkError('E_FILE_EXISTS', `refusing to overwrite ${rel(config.cwd, target)}, which already exists; choose another name`, {
+          file: rel(config.cwd, target),
+        });
+      }
+      throw new TidemarkError('E_CONFIG', `could not write ${rel(config.cwd, target)}: ${err.message}`);
+    }
+    const entry = { name: f.name, file: rel(config.cwd, target), path: target };
+    written.push(entry);
+  }
+  for (const w of written) emit({ event: 'created', name: w.name, file: w.file, path: w.path });
+  return { version: result.version, files: written };
+}
+
+function command(name) {
+  const fn = async (options = {}) => run(name, resolveConfig(options), { onEvent: options.onEvent });
+  Object.defineProperty(fn, 'name', { value: name });
+  return fn;
+}
+
+/** Creates the next migration file(s); see createFiles. */
+async function create(options = {}) {
+  const config = resolveConfig(options);
+  return createFiles(config, { name: options.name, reversible: options.reversible, now: options.now, onEvent: options.onEvent });
+}
+
+module.exports = {
+  migrate: command('migrate'),
+  deploy: command('deploy'),
+  status: command('status'),
+  down: command('down'),
+  redo: command('redo'),
+  seed: command('seed'),
+  reset: command('reset'),
+  create,
+  resolveConfig: (options) => resolveConfig(options),
+  redact,
+  TidemarkError,
+  version: VERSION,
+  // For the CLI (same package): run with an already resolved config.
+  _internal: { run, createFiles, convertError, readFolder },
+};

@@ -1,0 +1,460 @@
+'use strict';
+// The CLI: parse flags (from the one options table), resolve the config like
+// the API does, run, and render events and reports as lines or NDJSON.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { parseArgs, styleText } = require('node:util');
+const { OPTIONS, COMMANDS, CONNECTING, canonicalCommand } = require('./options.cjs');
+const { TidemarkError } = require('./errors.cjs');
+const { resolveConfig } = require('./config.cjs');
+const api = require('./api.cjs');
+const loader = require('./loader.cjs');
+const { version: VERSION } = require('../package.json');
+
+// ---------------------------------------------------------------- parsing
+
+function parseArgsOptions() {
+  const o = {};
+  for (const opt of OPTIONS) {
+    o[opt.flag] = { type: opt.type === 'boolean' ? 'boolean' : 'string' };
+    if (opt.short) o[opt.flag].short = opt.short;
+  }
+  return o;
+}
+
+function firstCommandIn(argv) {
+  for (const a of argv) {
+    const c = canonicalCommand(a);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+function helpPointer(command) {
+  return command ? `run tidemark ${command} --help` : 'run tidemark --help';
+}
+
+/** Turns node:util parseArgs errors into our usage errors. */
+function usageError(err, argv) {
+  const pointer = helpPointer(firstCommandIn(argv));
+  const quoted = /'([^']+)'/.exec(err.message);
+  const name = quoted ? quoted[1] : undefined;
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return new TidemarkError('E_USAGE', `unknown option ${name ?? ''}; ${pointer} for the options`.replace('  ', ' '));
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const flag = name ? name.replace(/ <value>$/, '').split(', ').pop() : 'an option';
+      if (/does not take an argument/.test(err.message)) {
+        return new TidemarkError('E_USAGE', `option ${flag} does not take a value; ${pointer}`);
+      }
+      return new TidemarkError('E_USAGE', `option ${flag} needs a value; ${pointer}`);
+    }
+    default:
+      return new TidemarkError('E_USAGE', `${err.message}; ${pointer}`);
+  }
+}
+
+/**
+ * Parses argv into `{ command, args, values }`. `command` is undefined for a
+ * bare `tidemark` (or `tidemark --help` / `--version`).
+ */
+function parseCli(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: parseArgsOptions(), allowPositionals: true, strict: true, tokens: true });
+  } catch (err) {
+    throw usageError(err, argv);
+  }
+  const { values, positionals, tokens } = parsed;
+  let [name, ...args] = positionals;
+  if (name === 'help') {
+    values.help = true;
+    [name, ...args] = args;
+  }
+  if (name === undefined) return { command: undefined, args: [], values };
+  const command = canonicalCommand(name);
+  if (!command) {
+    const list = Object.keys(COMMANDS).join(', ');
+    throw new TidemarkError('E_USAGE', `unknown command "${name}"; the commands are ${list}; run tidemark --help`);
+  }
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const opt = OPTIONS.find((o) => o.flag === t.name);
+    if (opt.commands.includes(command)) continue;
+    const strict = command === 'deploy' && opt.key.startsWith('allow')
+      ? '; deploy is always strict (use tidemark migrate to relax a check)'
+      : '';
+    throw new TidemarkError(
+      'E_USAGE',
+      `option --${opt.flag} does not apply to tidemark ${command} (it is for: ${opt.commands.join(', ')})${strict}; ${helpPointer(command)}`,
+    );
+  }
+  if (command !== 'create' && args.length > 0) {
+    throw new TidemarkError('E_USAGE', `unexpected argument "${args[0]}" for tidemark ${command}; ${helpPointer(command)}`);
+  }
+  return { command, args, values };
+}
+
+/** The API options the flags stand for. */
+function flagsToOptions(values) {
+  const o = {};
+  for (const opt of OPTIONS) {
+    if (opt.cli || values[opt.flag] === undefined) continue;
+    o[opt.key] = values[opt.flag];
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------- help
+
+function formatDefault(opt) {
+  if (opt.default === undefined) return undefined;
+  if (opt.type === 'duration') return opt.default % 1000 === 0 ? `${opt.default / 1000}s` : `${opt.default}ms`;
+  return String(opt.default);
+}
+
+function optionLines(options) {
+  const rows = options.map((opt) => {
+    const names = `${opt.short ? `-${opt.short}, ` : '    '}--${opt.flag}${opt.value ? ` ${opt.value}` : ''}`;
+    const notes = [];
+    const d = formatDefault(opt);
+    if (d !== undefined) notes.push(`default: ${d}`);
+    if (opt.env || opt.envHelp) notes.push(`env: ${opt.envHelp ?? opt.env}`);
+    return { names, help: opt.help, notes: notes.length ? `[${notes.join('; ')}]` : '' };
+  });
+  const width = Math.max(...rows.map((r) => r.names.length)) + 2;
+  const lines = [];
+  for (const r of rows) {
+    const first = `  ${r.names.padEnd(width)}${r.help}`;
+    if (!r.notes) lines.push(first);
+    else if (first.length + 1 + r.notes.length <= 100) lines.push(`${first} ${r.notes}`);
+    else lines.push(first, `  ${''.padEnd(width)}${r.notes}`);
+  }
+  return lines;
+}
+
+const EXIT_CODES = [
+  'Exit codes:',
+  '  0  success',
+  '  1  status --exit-code found pending, failed, drifted or missing migrations',
+  '  2  the database, a migration or a seed failed (or the connection did)',
+  '  3  configuration or usage error (unknown flag, no database URL, missing folder, bad config)',
+];
+
+function globalHelp() {
+  const names = Object.entries(COMMANDS).map(([name, spec]) => ({
+    label: [name, ...(spec.aliases ?? [])].join(', ') + (spec.args ? ` ${spec.args}` : ''),
+    summary: spec.summary,
+  }));
+  const w = Math.max(...names.map((n) => n.label.length)) + 2;
+  const common = OPTIONS.filter((o) => CONNECTING.every((c) => o.commands.includes(c)) && !['help', 'version'].includes(o.key));
+  return [
+    `tidemark ${VERSION}: PostgreSQL migrations and seeds for JavaScript monorepos`,
+    '',
+    'Usage: tidemark <command> [options]',
+    '',
+    'Commands:',
+    ...names.map((n) => `  ${n.label.padEnd(w)}${n.summary}`),
+    '',
+    'Options for every command that connects:',
+    ...optionLines(common),
+    '',
+    ...optionLines(OPTIONS.filter((o) => o.key === 'help' || o.key === 'version')),
+    '',
+    'Flags win over environment variables, which win over tidemark.config.json (or the',
+    '"tidemark" key of package.json), which win over defaults. .env, .env.local, .env.<NODE_ENV>',
+    'and .env.<NODE_ENV>.local are read without overriding variables already set.',
+    '',
+    ...EXIT_CODES,
+    '',
+    'Run tidemark <command> --help for the options of one command.',
+  ].join('\n');
+}
+
+function commandHelp(command) {
+  const spec = COMMANDS[command];
+  const aliases = spec.aliases ? ` (alias: ${spec.aliases.join(', ')})` : '';
+  return [
+    `tidemark ${command}${aliases}: ${spec.summary}`,
+    '',
+    `Usage: tidemark ${command}${spec.args ? ` ${spec.args}` : ''} [options]`,
+    '',
+    spec.description,
+    '',
+    'Options:',
+    ...optionLines(OPTIONS.filter((o) => o.commands.includes(command) && o.key !== 'version')),
+    '',
+    ...EXIT_CODES,
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------- output
+
+class Output {
+  constructor({ json, noColor, env }) {
+    this.json = Boolean(json);
+    const allowed = !noColor && !env.NO_COLOR;
+    this.colorOut = allowed && Boolean(process.stdout.isTTY);
+    this.colorErr = allowed && Boolean(process.stderr.isTTY);
+  }
+
+  style(format, text, stream = 'out') {
+    const on = stream === 'out' ? this.colorOut : this.colorErr;
+    return on ? styleText(format, text, { validateStream: false }) : text;
+  }
+
+  line(text) {
+    process.stdout.write(`${text}\n`);
+  }
+
+  err(text) {
+    process.stderr.write(`${text}\n`);
+  }
+
+  record(obj) {
+    process.stdout.write(`${JSON.stringify(obj)}\n`);
+  }
+}
+
+const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** Renders one event as a human line (or nothing). */
+function renderEvent(out, e) {
+  const d = (s) => out.style('dim', s);
+  switch (e.event) {
+    case 'connecting':
+      out.line(`Using ${e.source} (${e.url})`);
+      break;
+    case 'warning':
+      out.line(`${out.style('yellow', 'warning:')} ${e.message}`);
+      break;
+    case 'trackingTableCreated':
+      out.line(`Created tracking table ${e.table}`);
+      break;
+    case 'trackingTableUpgraded':
+      out.line(`Upgraded tracking table ${e.table} (added the missing columns)`);
+      break;
+    case 'migrationApplied':
+      out.line(`${out.style('green', 'Applied')} ${e.version} ${e.name} ${d(`(${e.durationMs} ms)`)}`);
+      break;
+    case 'statementApplied':
+      out.line(d(`  statement ${e.index}/${e.total} of ${e.version}`));
+      break;
+    case 'migrationResumed':
+      out.line(`Resuming ${e.version} ${e.name} after ${plural(e.skippedStatements, 'statement')} that already ran`);
+      break;
+    case 'migrationReverted':
+      out.line(`${out.style('yellow', 'Reverted')} ${e.version} ${e.name} ${d(`(${e.durationMs} ms)`)}`);
+      break;
+    case 'seedApplied':
+      out.line(`${out.style('green', 'Seeded')} ${e.name} ${d(`(${e.durationMs} ms)`)}`);
+      break;
+    case 'seedSkipped':
+      out.line(`Skipped seed ${e.name} ${d('(already ran with the same contents)')}`);
+      break;
+    case 'created':
+      out.line(`${out.style('green', 'Created')} ${e.file}`);
+      break;
+    default:
+      // connected, planned, upToDate, lockAcquired, migrationFailed: the
+      // summary or the error says it.
+      break;
+  }
+}
+
+function migrateSummary(report, elapsed) {
+  const applied = report.applied?.length ?? 0;
+  const pending = report.pending ?? 0;
+  if (applied === 0) {
+    const rest = pending === 0 ? 'nothing pending' : `${pending} pending after --to`;
+    return `Up to date: ${plural(report.alreadyApplied ?? 0, 'migration')} applied, ${rest} (${elapsed} ms)`;
+  }
+  return `${plural(applied, 'migration')} applied, ${pending} pending (${elapsed} ms)`;
+}
+
+function seedSummary(report) {
+  return `${plural(report.ran?.length ?? 0, 'seed')} ran, ${report.skipped?.length ?? 0} skipped (${report.environment})`;
+}
+
+function formatAppliedAt(iso) {
+  if (!iso) return '-';
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return String(iso);
+  return t.toISOString().slice(0, 19).replace('T', ' ');
+}
+
+function renderStatus(out, report, config) {
+  const rows = report.migrations.map((m) => [
+    m.version,
+    m.name,
+    m.state === 'pending' && m.outOfOrder ? 'pending (out of order)' : m.state,
+    formatAppliedAt(m.appliedAt),
+    m.durationMs === undefined || m.durationMs === null ? '-' : `${m.durationMs} ms`,
+    m.checksum === 'none' ? '-' : m.checksum,
+  ]);
+  if (rows.length === 0) {
+    out.line(`No migrations in ${path.relative(config.cwd, config.dir) || '.'} and none applied`);
+  } else {
+    const header = ['version', 'name', 'state', 'applied at (UTC)', 'duration', 'checksum'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const fmt = (r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+    out.line(out.style('bold', fmt(header)));
+    for (const [i, r] of rows.entries()) {
+      const m = report.migrations[i];
+      const color = m.state === 'applied' ? (m.checksum === 'changed' ? 'yellow' : undefined) : m.state === 'pending' ? 'cyan' : 'red';
+      const text = fmt(r);
+      out.line(color ? out.style(color, text) : text);
+    }
+    for (const m of report.migrations) {
+      if (m.state === 'failed' && m.errorMessage) out.line(`${m.version} failed: ${m.errorMessage}`);
+    }
+  }
+  const parts = [`${report.applied} applied`, `${report.pending} pending`];
+  if (report.drifted) parts.push(`${report.drifted} drifted`);
+  if (report.missing) parts.push(`${report.missing} missing`);
+  if (report.failed) parts.push(`${report.failed} failed`);
+  out.line(parts.join(', '));
+}
+
+/** `  --> file:line:col`, the line, and a caret under the column. */
+function sourcePointer(err, cwd) {
+  if (!err.file || !err.line) return [];
+  const lines = [`  --> ${err.file}:${err.line}${err.column ? `:${err.column}` : ''}`];
+  let text;
+  try {
+    text = fs.readFileSync(path.resolve(cwd, err.file), 'utf8');
+  } catch {
+    return lines;
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const src = text.split(/\r?\n/)[err.line - 1];
+  if (src === undefined) return lines;
+  const gutter = String(err.line).length;
+  const pad = ' '.repeat(gutter + 2);
+  lines.push(`${pad}|`, ` ${err.line} | ${src}`);
+  if (err.column) {
+    // Columns count characters; keep tabs so the caret lines up.
+    const before = Array.from(src).slice(0, err.column - 1);
+    lines.push(`${pad}| ${before.map((c) => (c === '\t' ? '\t' : ' ')).join('')}^`);
+  }
+  return lines;
+}
+
+function renderError(out, err, cwd) {
+  out.err(`${out.style('red', 'error:', 'err')} ${err.message}`);
+  for (const l of sourcePointer(err, cwd)) out.err(l);
+  if (err.detail) out.err(`detail: ${err.detail}`);
+  if (err.hint) out.err(`${out.style('cyan', 'hint:', 'err')} ${err.hint}`);
+}
+
+// ---------------------------------------------------------------- main
+
+function versionLine(env) {
+  try {
+    const b = loader.load(env);
+    return { code: 0, text: `tidemark ${VERSION} (${b.backend} backend, ${b.packageName})` };
+  } catch (err) {
+    return { code: err.exitCode ?? 3, text: `tidemark ${VERSION} (no engine loaded)`, error: err };
+  }
+}
+
+function asTidemarkError(err) {
+  if (err instanceof TidemarkError) return err;
+  return new TidemarkError('E_INTERNAL', `internal error: ${err && err.stack ? err.stack : err}`, { exitCode: 2 });
+}
+
+/** Runs the CLI; resolves with the exit code. */
+async function main(argv, env = process.env) {
+  const jsonRequested = argv.includes('--json');
+  const noColorRequested = argv.includes('--no-color');
+  let out = new Output({ json: jsonRequested, noColor: noColorRequested, env });
+  let cwd = process.cwd();
+  const fail = (e) => {
+    const err = asTidemarkError(e);
+    if (out.json) out.record(err.toJSON());
+    renderError(out, err, cwd);
+    return err.exitCode;
+  };
+  let parsed;
+  try {
+    parsed = parseCli(argv);
+  } catch (err) {
+    return fail(err);
+  }
+  const { command, args, values } = parsed;
+
+  if (values.version && !values.help) {
+    const v = versionLine(env);
+    out.line(v.text);
+    if (v.error) renderError(out, v.error, cwd);
+    return v.code;
+  }
+  if (values.help) {
+    out.line(command ? commandHelp(command) : globalHelp());
+    return 0;
+  }
+  if (!command) {
+    out.err(globalHelp());
+    out.err('');
+    return fail(new TidemarkError('E_USAGE', 'no command given; run tidemark --help'));
+  }
+
+  let config;
+  try {
+    config = resolveConfig({ ...flagsToOptions(values), cwd }, { cli: true });
+  } catch (err) {
+    return fail(err);
+  }
+  out = new Output({ json: values.json, noColor: values['no-color'], env: config.env });
+  cwd = config.cwd;
+  const onEvent = out.json ? (e) => out.record(e) : (e) => renderEvent(out, e);
+
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number((process.hrtime.bigint() - started) / 1_000_000n);
+  try {
+    if (command === 'create') {
+      const report = api._internal.createFiles(config, { name: args.join(' '), reversible: values.reversible, onEvent });
+      if (out.json) out.record({ event: 'done', command, report });
+      return 0;
+    }
+    const report = await api._internal.run(command, config, { onEvent });
+    const took = elapsed();
+    if (out.json) {
+      out.record({ event: 'done', command, report, durationMs: took });
+    } else {
+      switch (command) {
+        case 'migrate':
+        case 'deploy':
+          out.line(migrateSummary(report, took));
+          break;
+        case 'status':
+          renderStatus(out, report, config);
+          break;
+        case 'down':
+          out.line(`${plural(report.reverted?.length ?? 0, 'migration')} reverted`);
+          break;
+        case 'redo':
+          out.line(`${plural(report.reverted?.length ?? 0, 'migration')} reverted, ${report.applied?.length ?? 0} applied again (${took} ms)`);
+          break;
+        case 'seed':
+          out.line(seedSummary(report));
+          break;
+        case 'reset':
+          out.line(`Reset: ${plural(report.migrate?.applied?.length ?? 0, 'migration')} applied, ${seedSummary(report.seed ?? {})}`);
+          break;
+        default:
+          break;
+      }
+    }
+    if (command === 'status' && values['exit-code']) {
+      const r = report;
+      if (r.pending || r.failed || r.drifted || r.missing) return 1;
+    }
+    return 0;
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+module.exports = { main, parseCli, globalHelp, commandHelp, sourcePointer, migrateSummary };

@@ -1,0 +1,134 @@
+'use strict';
+// Finds the engine: the native package for this platform, else the
+// WebAssembly package. TIDEMARK_BACKEND=native|wasm forces one.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { TidemarkError } = require('./errors.cjs');
+const { version: OWN_VERSION } = require('../package.json');
+
+/** `linux-x64-gnu`, `darwin-arm64`, `win32-x64-msvc`, ...: napi-rs's platform names. */
+function platformSuffix(platform = process.platform, arch = process.arch) {
+  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`;
+  if (platform === 'win32') return `win32-${arch}-msvc`;
+  return `${platform}-${arch}`;
+}
+
+function isMusl() {
+  try {
+    // glibc's version is in the report header; musl has none.
+    return !process.report.getReport().header.glibcVersionRuntime;
+  } catch {
+    return false;
+  }
+}
+
+function reason(err) {
+  const first = String(err && err.message ? err.message : err).split('\n')[0];
+  return err && err.code === 'MODULE_NOT_FOUND' ? `not installed (${first})` : first;
+}
+
+function checkVersion(binding, what) {
+  let v;
+  try {
+    v = binding.version();
+  } catch (err) {
+    throw new TidemarkError('E_BACKEND', `${what} loaded but its version() failed: ${reason(err)}`);
+  }
+  if (v !== OWN_VERSION) {
+    throw new TidemarkError(
+      'E_BACKEND',
+      `${what} is version ${v}, but tidemark is ${OWN_VERSION}; they must match. ` +
+        `Reinstall so both come from the same release (npm install tidemark@${OWN_VERSION}), ` +
+        'and check that the lockfile does not pin another version of the platform package',
+    );
+  }
+}
+
+function tryNative(tried) {
+  const suffix = platformSuffix();
+  const packageName = `@tidemark/${suffix}`;
+  try {
+    const binding = require(packageName);
+    checkVersion(binding, packageName);
+    return { backend: 'native', binding, packageName, path: require.resolve(packageName) };
+  } catch (err) {
+    if (err instanceof TidemarkError) throw err;
+    tried.push(`${packageName}: ${reason(err)}`);
+  }
+  // A development checkout of this repository: npm/platforms/<suffix>/ beside
+  // npm/tidemark/, where the addon build puts the file.
+  const local = path.join(__dirname, '..', '..', 'platforms', suffix, `tidemark.${suffix}.node`);
+  if (!fs.existsSync(local)) {
+    if (fs.existsSync(path.dirname(path.dirname(local)))) tried.push(`${local}: not built yet`);
+  } else {
+    try {
+      const binding = require(local);
+      checkVersion(binding, `${packageName} (${local})`);
+      return { backend: 'native', binding, packageName, path: local };
+    } catch (err) {
+      if (err instanceof TidemarkError) throw err;
+      tried.push(`${local}: ${reason(err)}`);
+    }
+  }
+  return undefined;
+}
+
+function tryWasm(tried) {
+  const packageName = 'tidemark-wasm';
+  try {
+    const binding = require(packageName);
+    checkVersion(binding, packageName);
+    return { backend: 'wasm', binding, packageName, path: require.resolve(packageName) };
+  } catch (err) {
+    if (err instanceof TidemarkError) throw err;
+    tried.push(`${packageName}: ${reason(err)}`);
+  }
+  return undefined;
+}
+
+const cache = new Map();
+
+/**
+ * Loads the engine. `env` is where TIDEMARK_BACKEND is read (default
+ * process.env). Returns `{ backend: 'native' | 'wasm', binding, packageName,
+ * path }`; throws a TidemarkError E_BACKEND listing what was tried and why
+ * each failed, and how to fix it.
+ */
+function load(env = process.env) {
+  const want = env.TIDEMARK_BACKEND || '';
+  if (cache.has(want)) return cache.get(want);
+  if (!['', 'native', 'wasm'].includes(want)) {
+    throw new TidemarkError('E_BACKEND', `TIDEMARK_BACKEND must be "native" or "wasm", not ${JSON.stringify(want)}`);
+  }
+  const tried = [];
+  const result = (want !== 'wasm' && tryNative(tried)) || (want !== 'native' && tryWasm(tried)) || undefined;
+  if (!result) {
+    const forced = want ? ` (TIDEMARK_BACKEND=${want})` : '';
+    const fixes = [];
+    if (want !== 'wasm') {
+      fixes.push(
+        'reinstall without --omit=optional (npm install, or npm ci without --omit=optional / --no-optional), ' +
+          'and check that package-lock.json was not created on another platform with the optional ' +
+          '@tidemark/* packages left out (delete node_modules and run npm install again)',
+      );
+    }
+    if (want === 'wasm') fixes.push(`reinstall tidemark so that tidemark-wasm@${OWN_VERSION} is installed beside it`);
+    if (want) fixes.push('or unset TIDEMARK_BACKEND to let tidemark pick the engine');
+    throw new TidemarkError(
+      'E_BACKEND',
+      `tidemark could not load its engine for ${platformSuffix()}${forced}. Tried:\n` +
+        tried.map((t) => `  - ${t}`).join('\n') +
+        `\nTo fix: ${fixes.join('; ')}`,
+    );
+  }
+  cache.set(want, result);
+  return result;
+}
+
+module.exports = { load, platformSuffix, isMusl };
+// `require('./loader.cjs').binding` etc. load on first use, so commands that
+// need no engine (--help, config errors) work without one.
+for (const key of ['backend', 'binding', 'packageName']) {
+  Object.defineProperty(module.exports, key, { enumerable: true, get: () => load()[key] });
+}

@@ -1,0 +1,186 @@
+'use strict';
+// The one table of options (style rule 10). It feeds the CLI parser
+// (lib/cli.cjs), the help text, the environment fallbacks and the config file
+// loader (lib/config.cjs), so a new option is one row here.
+
+/** Commands that open a database connection. */
+const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset'];
+const ALL = [...CONNECTING, 'create'];
+
+/**
+ * Every command: its aliases, positional arguments, one-line summary and a
+ * longer description for `tidemark <command> --help`.
+ */
+const COMMANDS = {
+  migrate: {
+    aliases: ['up'],
+    summary: 'Apply pending migrations',
+    description:
+      'Applies every pending migration, each in its own transaction, in one round trip.\n' +
+      'Refuses drift, missing files and out-of-order migrations unless told otherwise.',
+  },
+  deploy: {
+    summary: 'Apply pending migrations for CI and deploys: strict, never seeds',
+    description:
+      'Like migrate, but every check is strict (no --allow-* flags) and it never seeds.\n' +
+      'Use it in CI and in the Vercel build step.',
+  },
+  status: {
+    summary: 'Show applied, pending, drifted and missing migrations',
+    description: 'Prints one row per migration. With --exit-code, exits 1 when anything is pending,\nfailed, drifted or missing.',
+  },
+  down: {
+    summary: 'Revert the last migration (or --steps N, or down --to a version)',
+    description: 'Reverts with each migration\'s down SQL, newest first.',
+  },
+  redo: {
+    summary: 'Revert and re-apply the last migration (or --steps N)',
+    description: 'Reverts the last N migrations with their down SQL, then applies them again.',
+  },
+  create: {
+    args: '<name>',
+    summary: 'Create the next migration file in the folder\'s own naming convention',
+    description:
+      'Writes <dir>/<next version>_<name>.sql (zero-padded sequence, timestamp or epoch\n' +
+      'milliseconds, whatever the folder already uses). --reversible adds a .down.sql file.',
+  },
+  seed: {
+    summary: 'Run the seeds of one environment (seeds/<env>/)',
+    description:
+      'Runs <seeds-dir>/<env>/*.sql, each in its own transaction; a seed that already ran with\n' +
+      'the same contents is skipped. Refuses production unless --allow-production and --env production.',
+  },
+  reset: {
+    summary: 'Drop and recreate the schema, migrate, then seed (development only)',
+    description: 'Drops the schema and the tracking schema, applies every migration and runs the seeds.\nNever runs in production.',
+  },
+};
+
+const URL_ENV = [
+  'TIDEMARK_DATABASE_URL',
+  'DATABASE_URL_UNPOOLED',
+  'POSTGRES_URL_NON_POOLING',
+  'DATABASE_URL',
+  'POSTGRES_URL',
+];
+
+/**
+ * One row per option.
+ * - key: the API option and config-file key (camelCase); flag: the CLI flag.
+ * - type: string | path | duration | integer | boolean.
+ * - env: the environment fallback; config: whether a config file may set it.
+ * - commands: which commands accept it; cli: CLI-only (not an API option).
+ */
+const OPTIONS = [
+  {
+    key: 'url', flag: 'url', short: 'u', type: 'string', value: '<url>', config: true, commands: CONNECTING,
+    help: 'PostgreSQL connection URL',
+    envHelp: `${URL_ENV.join(', ')}, PG*`,
+  },
+  {
+    key: 'dir', flag: 'dir', short: 'd', type: 'path', value: '<path>', env: 'TIDEMARK_DIR', config: true,
+    default: 'migrations', commands: ALL, help: 'Migrations folder',
+  },
+  {
+    key: 'seedsDir', flag: 'seeds-dir', type: 'path', value: '<path>', env: 'TIDEMARK_SEEDS_DIR', config: true,
+    default: 'seeds', commands: ['seed', 'reset'], help: 'Seeds folder (holds one folder per environment)',
+  },
+  {
+    key: 'schema', flag: 'schema', type: 'string', value: '<name>', env: 'TIDEMARK_SCHEMA', config: true,
+    default: 'public', commands: CONNECTING, help: 'Schema of the tracking tables',
+  },
+  {
+    key: 'table', flag: 'table', type: 'string', value: '<name>', env: 'TIDEMARK_TABLE', config: true,
+    default: 'schema_migrations', commands: CONNECTING, help: 'Migrations tracking table',
+  },
+  {
+    key: 'seedsTable', flag: 'seeds-table', type: 'string', value: '<name>', env: 'TIDEMARK_SEEDS_TABLE', config: true,
+    default: 'schema_seeds', commands: CONNECTING, help: 'Seeds log table',
+  },
+  {
+    key: 'lockWaitTimeout', flag: 'lock-wait-timeout', type: 'duration', value: '<time>', env: 'TIDEMARK_LOCK_WAIT_TIMEOUT',
+    config: true, default: 120_000, commands: CONNECTING,
+    help: 'How long to wait for another run\'s migration lock (e.g. 120s)',
+  },
+  {
+    key: 'lockTimeout', flag: 'lock-timeout', type: 'duration', value: '<time>', env: 'TIDEMARK_LOCK_TIMEOUT',
+    config: true, commands: CONNECTING, help: 'lock_timeout for the migrations\' statements (e.g. 5s)',
+  },
+  {
+    key: 'statementTimeout', flag: 'statement-timeout', type: 'duration', value: '<time>', env: 'TIDEMARK_STATEMENT_TIMEOUT',
+    config: true, commands: CONNECTING, help: 'statement_timeout for the migrations\' statements (e.g. 60s)',
+  },
+  {
+    key: 'connectTimeout', flag: 'connect-timeout', type: 'duration', value: '<time>', env: 'TIDEMARK_CONNECT_TIMEOUT',
+    config: true, default: 30_000, commands: CONNECTING,
+    help: 'How long to keep trying to connect (cold serverless databases take seconds)',
+  },
+  {
+    key: 'tlsInsecure', flag: 'tls-insecure', type: 'boolean', env: 'TIDEMARK_TLS_INSECURE', config: true, commands: CONNECTING,
+    help: 'Encrypt without verifying the server certificate (for a server whose CA you have not supplied)',
+  },
+  {
+    key: 'allowDrift', flag: 'allow-drift', type: 'boolean', config: true, commands: ['migrate'],
+    help: 'Warn instead of failing when an applied migration\'s file changed',
+  },
+  {
+    key: 'allowMissing', flag: 'allow-missing', type: 'boolean', config: true, commands: ['migrate'],
+    help: 'Warn instead of failing when an applied migration\'s file is gone',
+  },
+  {
+    key: 'allowOutOfOrder', flag: 'allow-out-of-order', type: 'boolean', config: true, commands: ['migrate'],
+    help: 'Apply pending migrations that sort below the highest applied one',
+  },
+  {
+    key: 'to', flag: 'to', type: 'string', value: '<version>', commands: ['migrate', 'down'],
+    help: 'Target version (migrate: apply up to and including it; down: revert every migration above it)',
+  },
+  {
+    key: 'steps', flag: 'steps', type: 'integer', value: '<n>', commands: ['down', 'redo'],
+    help: 'How many migrations to revert (default 1)',
+  },
+  {
+    key: 'exitCode', flag: 'exit-code', type: 'boolean', cli: true, commands: ['status'],
+    help: 'Exit 1 when anything is pending, failed, drifted or missing',
+  },
+  {
+    key: 'reversible', flag: 'reversible', type: 'boolean', config: true, commands: ['create'],
+    help: 'Also create a .down.sql file',
+  },
+  {
+    key: 'env', flag: 'env', type: 'string', value: '<name>', commands: ['seed', 'reset'],
+    help: 'Seed environment: the folder under the seeds folder (default: NODE_ENV, else development)',
+  },
+  {
+    key: 'allowProduction', flag: 'allow-production', type: 'boolean', commands: ['seed'],
+    help: 'Allow seeding production, from <seeds-dir>/production only',
+  },
+  {
+    key: 'force', flag: 'force', type: 'boolean', commands: ['seed'],
+    help: 'Run every seed again, even those that already ran with the same contents',
+  },
+  {
+    key: 'json', flag: 'json', type: 'boolean', cli: true, commands: ALL,
+    help: 'Print one JSON object per event (NDJSON) on stdout',
+  },
+  {
+    key: 'config', flag: 'config', type: 'path', value: '<path>', commands: ALL,
+    help: 'Config file (default: tidemark.config.json, else the "tidemark" key of package.json)',
+  },
+  {
+    key: 'noColor', flag: 'no-color', type: 'boolean', cli: true, commands: ALL, help: 'Never colour the output (NO_COLOR works too)',
+  },
+  { key: 'help', flag: 'help', short: 'h', type: 'boolean', cli: true, commands: ALL, help: 'Show help' },
+  { key: 'version', flag: 'version', short: 'v', type: 'boolean', cli: true, commands: ALL, help: 'Show the version and the engine in use' },
+];
+
+/** Maps `up` to `migrate`; undefined for unknown commands. */
+function canonicalCommand(name) {
+  if (Object.hasOwn(COMMANDS, name)) return name;
+  for (const [command, spec] of Object.entries(COMMANDS)) {
+    if (spec.aliases && spec.aliases.includes(name)) return command;
+  }
+  return undefined;
+}
+
+module.exports = { OPTIONS, COMMANDS, CONNECTING, URL_ENV, canonicalCommand };
