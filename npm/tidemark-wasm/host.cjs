@@ -1,21 +1,49 @@
 'use strict';
 // The wasm backend's side of the seam: the engine in wasm cannot open
 // sockets, so this opens them (node:net), does PostgreSQL's SSLRequest and
-// upgrades with node:tls when the URL asks for TLS, and hands the duplex to
-// the engine.
+// upgrades with node:tls when the URL asks for TLS, computes the channel
+// binding for SCRAM-SHA-256-PLUS, and hands the duplex to the engine.
+// Connection attempts that can heal (refused, DNS, timeouts) are retried
+// with backoff until the connect timeout is spent, as the native addon does.
 const net = require('node:net');
 const tls = require('node:tls');
 const fs = require('node:fs');
+const crypto = require('node:crypto');
 
 // int32 length 8, int32 80877103: "please speak TLS".
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 4, 210, 22, 47]);
 
-function connectError(info, reason) {
+function connectError(info, reason, attempts, elapsedMs) {
+  const tries = attempts > 1 ? ` (after ${attempts} attempts over ${elapsedMs} ms)` : '';
   const err = new Error(
-    `could not connect to ${info.host}:${info.port} (database ${info.database}, user ${info.user}, sslmode ${info.sslmode}): ${reason}`,
+    `could not connect to ${info.host}:${info.port} (database ${info.database}, user ${info.user}, sslmode ${info.sslmode})${tries}: ${reason}${hint(reason)}`,
   );
   err.code = 'E_CONNECT';
   return err;
+}
+
+/** The same advice the native addon gives for what the URL can fix. */
+function hint(reason) {
+  if (/ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames|Hostname\/IP does not match/i.test(reason)) {
+    return "; the server's certificate is not valid for this host name: connect with the name the certificate was issued for, or use sslmode=verify-ca to check only the chain";
+  }
+  if (/self[- ]signed certificate|unable to verify|unable to get (local )?issuer|certificate/i.test(reason) && /TLS/.test(reason)) {
+    return "; the server's certificate could not be verified (not signed by a CA tidemark trusts): add sslrootcert=/path/to/ca.pem to the URL, or encrypt without verifying with sslmode=no-verify (or TIDEMARK_TLS_INSECURE=1)";
+  }
+  return '';
+}
+
+/** Which failures are worth another attempt (the engine's url::retryable). */
+function retryable(message) {
+  return /connection refused|econnrefused|enotfound|eai_again|etimedout|timed out|econnreset|connection reset|could not translate host name|compute node|is starting up|endpoint is disabled/i.test(
+    message,
+  );
+}
+
+/** The engine's url::backoff_ms: 100 ms doubling to 2 s, jittered to 50-100 %. */
+function backoffMs(attempt) {
+  const base = Math.min(2000, 100 * 2 ** Math.min(attempt - 1, 10));
+  return Math.floor(base * (0.5 + 0.5 * Math.random()));
 }
 
 function connectTcp(info, timeoutMs) {
@@ -27,7 +55,7 @@ function connectTcp(info, timeoutMs) {
     socket.setNoDelay(true);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(connectError(info, `timed out after ${timeoutMs} ms`));
+      reject(new Error(`timed out after ${timeoutMs} ms`));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -36,55 +64,111 @@ function connectTcp(info, timeoutMs) {
     });
     socket.once('error', (e) => {
       clearTimeout(timer);
-      reject(connectError(info, e.message));
+      reject(e);
     });
   });
 }
 
-function askForTls(socket, info) {
+function askForTls(socket) {
   return new Promise((resolve, reject) => {
-    const onError = (e) => reject(connectError(info, e.message));
-    socket.once('error', onError);
+    socket.once('error', reject);
     socket.once('data', (chunk) => {
-      socket.removeListener('error', onError);
+      socket.removeListener('error', reject);
       resolve(String.fromCharCode(chunk[0]));
     });
     socket.write(SSL_REQUEST);
   });
 }
 
+function readPem(file) {
+  return fs.readFileSync(file);
+}
+
 function upgrade(socket, info) {
   return new Promise((resolve, reject) => {
+    const verify = info.tls === 'verify-ca' || info.tls === 'verify-full';
     const options = {
       socket,
       // SNI: poolers such as Neon's route by it.
       servername: net.isIP(info.host) ? undefined : info.host,
-      rejectUnauthorized: info.tls === 'verify',
+      rejectUnauthorized: verify,
     };
-    if (info.tls === 'verify' && info.rootCert) {
-      options.ca = [...tls.rootCertificates, fs.readFileSync(info.rootCert)];
+    if (verify) {
+      const ca = [...tls.rootCertificates];
+      if (process.env.SSL_CERT_FILE && fs.existsSync(process.env.SSL_CERT_FILE)) ca.push(readPem(process.env.SSL_CERT_FILE));
+      if (info.rootCert) ca.push(readPem(info.rootCert));
+      options.ca = ca;
+      // verify-ca checks the chain only, as libpq does.
+      if (info.tls === 'verify-ca') options.checkServerIdentity = () => undefined;
+    }
+    if (info.sslCert) {
+      options.cert = readPem(info.sslCert);
+      options.key = readPem(info.sslKey);
     }
     const secure = tls.connect(options);
     secure.once('secureConnect', () => {
       secure.removeAllListeners('error');
       resolve(secure);
     });
-    secure.once('error', (e) => reject(connectError(info, `TLS: ${e.message}`)));
+    secure.once('error', (e) => reject(new Error(`TLS: ${e.message}${e.code ? ` (${e.code})` : ''}`)));
   });
 }
 
+// Signature algorithms whose hash is not SHA-256, as DER-encoded OIDs.
+const SHA384_OIDS = ['2a864886f70d01010c', '2a8648ce3d040303'].map((h) => Buffer.from(h, 'hex'));
+const SHA512_OIDS = ['2a864886f70d01010d', '2a8648ce3d040304'].map((h) => Buffer.from(h, 'hex'));
+
 /**
- * Opens the connection `info` (from the engine's parseUrl) describes and
- * returns the duplex the engine speaks the protocol over.
+ * tls-server-end-point channel binding (RFC 5929): the server certificate
+ * hashed with its signature's hash, SHA-256 for MD5/SHA-1/SHA-256. The
+ * certificate's own signature algorithm is the last one in its DER.
  */
-async function openSocket(info, timeoutMs) {
-  const socket = await connectTcp(info, timeoutMs);
-  if (info.tls === 'disable' || info.host.startsWith('/')) return socket;
-  const answer = await askForTls(socket, info);
-  if (answer === 'S') return upgrade(socket, info);
-  if (info.tls === 'prefer') return socket;
-  socket.destroy();
-  throw connectError(info, `the server does not accept TLS connections, and sslmode=${info.sslmode} requires it`);
+function tlsServerEndPoint(secure) {
+  const der = secure.getPeerCertificate(false)?.raw;
+  if (!der) return undefined;
+  const last = (oids) => Math.max(...oids.map((oid) => der.lastIndexOf(oid)));
+  const at384 = last(SHA384_OIDS);
+  const at512 = last(SHA512_OIDS);
+  const algorithm = at384 < 0 && at512 < 0 ? 'sha256' : at384 > at512 ? 'sha384' : 'sha512';
+  return crypto.createHash(algorithm).update(der).digest();
 }
 
-module.exports = { openSocket };
+async function openOnce(info, timeoutMs) {
+  const socket = await connectTcp(info, timeoutMs);
+  if (info.tls === 'disable' || info.host.startsWith('/')) return { socket };
+  const answer = await askForTls(socket);
+  if (answer === 'S') {
+    const secure = await upgrade(socket, info);
+    return { socket: secure, tlsServerEndPoint: tlsServerEndPoint(secure) };
+  }
+  if (info.tls === 'prefer') return { socket };
+  socket.destroy();
+  const err = new Error(`the server does not accept TLS connections, and sslmode=${info.sslmode} requires it`);
+  err.final = true;
+  throw err;
+}
+
+/**
+ * Opens the connection `info` (from the engine's parseUrl) describes,
+ * retrying what can heal within `timeoutMs`. Resolves with `{ socket,
+ * tlsServerEndPoint }`; `onRetry(attempt, message, delayMs)` hears each retry.
+ */
+async function openSocket(info, timeoutMs, onRetry = () => {}) {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    const left = Math.max(100, timeoutMs - (Date.now() - started));
+    try {
+      return await openOnce(info, left);
+    } catch (e) {
+      const delay = backoffMs(attempt);
+      const elapsed = Date.now() - started;
+      if (e.final || !retryable(e.message) || elapsed + delay >= timeoutMs) {
+        throw connectError(info, e.message, attempt, elapsed);
+      }
+      onRetry(attempt, e.message, delay);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+module.exports = { openSocket, retryable, backoffMs };

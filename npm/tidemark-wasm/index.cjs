@@ -6,9 +6,20 @@ const { openSocket } = require('./host.cjs');
 
 function operation(name) {
   return async function (options, onEvent) {
-    const info = engine.parseUrl(options.url, Boolean(options.tlsInsecure));
-    const socket = await openSocket(info, options.connectTimeoutMs ?? 30_000);
-    return engine[name](options, socket, typeof onEvent === 'function' ? onEvent : undefined);
+    // `__duplex`: a ready stream.Duplex that already speaks to the server
+    // (tidemark's embedded database: PGlite in process); no socket is opened.
+    const { __duplex: ready, ...rest } = options;
+    const report = typeof onEvent === 'function' ? onEvent : undefined;
+    let socket = ready;
+    if (!socket) {
+      const info = engine.parseUrl(rest.url, Boolean(rest.tlsInsecure));
+      const onRetry = (attempt, error, delayMs) => report?.({ event: 'connectRetry', attempt, error, delayMs });
+      const opened = await openSocket(info, rest.connectTimeoutMs ?? 30_000, onRetry);
+      socket = opened.socket;
+      // The host did TLS: the engine needs the channel binding for SCRAM.
+      if (opened.tlsServerEndPoint) rest.tlsServerEndPoint = opened.tlsServerEndPoint;
+    }
+    return engine[name](rest, socket, report);
   };
 }
 

@@ -50,8 +50,9 @@ const START_CLOCK: &str = "SELECT set_config('tidemark.started', clock_timestamp
 const TX_DURATION_MS: &str = "(round(extract(epoch FROM clock_timestamp() - \
      current_setting('tidemark.started')::timestamptz) * 1000))::integer";
 
-/// Statements each item runs before its own SQL: `BEGIN` and [`START_CLOCK`].
-const ITEM_PROLOGUE_STATEMENTS: usize = 2;
+/// SQLSTATE of a unique violation: in pool-safe mode, another deploy
+/// claimed the migration first.
+const UNIQUE_VIOLATION: &str = "23505";
 
 /// Column name that marks tidemark's own result row at the end of an item.
 const DONE_MARKER: &str = "tidemark_done";
@@ -93,6 +94,9 @@ impl Tracking {
 /// Session settings sent with the lock.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SessionSettings {
+    /// Through a transaction-mode pooler: no session state, a
+    /// transaction-scoped lock in every transaction.
+    pub pool_safe: bool,
     pub lock_wait_timeout_ms: u64,
     pub lock_timeout_ms: Option<u64>,
     pub statement_timeout_ms: Option<u64>,
@@ -260,18 +264,16 @@ pub(crate) async fn lock_and_read<R: Reporter + ?Sized>(
     s: SessionSettings,
     reporter: &R,
 ) -> Result<Vec<AppliedRow>> {
-    let mut sql = format!(
-        "SET lock_timeout = '{}ms';\nSELECT pg_advisory_lock({});\nRESET lock_timeout;\n",
-        s.lock_wait_timeout_ms.max(1),
-        t.lock_key
-    );
-    sql.push_str(&settings_sql(s));
+    let mut sql = lock_prelude(t, s);
     sql.push_str(&shape_sql(t));
     sql.push_str("SELECT current_setting('tidemark.shape', true) AS tidemark_shape;\n");
     sql.push_str(&select_rows_sql(&t.qualified));
+    sql.push_str(";\n");
+    sql.push_str(lock_postlude(s));
     let messages = match client.simple_query(&sql).await {
         Ok(m) => m,
         Err(e) => {
+            abort_if_pooled(client, s).await;
             let db = DbDetails::from_error(&e);
             return Err(match db.sql_state.as_deref() {
                 Some(LOCK_NOT_AVAILABLE) => lock_timeout_error(client, t, s).await,
@@ -320,23 +322,22 @@ pub(crate) async fn lock_and_read_seeds<R: Reporter + ?Sized>(
     reporter: &R,
 ) -> Result<Vec<(String, String)>> {
     let sql = format!(
-        "SET lock_timeout = '{}ms';\nSELECT pg_advisory_lock({});\nRESET lock_timeout;\n{}\
-         CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, checksum text NOT NULL, \
+        "{}CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, checksum text NOT NULL, \
          ran_at timestamptz NOT NULL DEFAULT now(), duration_ms integer);\n\
-         SELECT name AS tidemark_seed, checksum FROM {};",
-        s.lock_wait_timeout_ms.max(1),
-        t.lock_key,
-        settings_sql(s),
+         SELECT name AS tidemark_seed, checksum FROM {};\n{}",
+        lock_prelude(t, s),
         t.seeds_qualified,
-        t.seeds_qualified
+        t.seeds_qualified,
+        lock_postlude(s)
     );
     let messages = match client.simple_query(&sql).await {
         Ok(m) => m,
         Err(e) => {
+            abort_if_pooled(client, s).await;
             return Err(match DbDetails::from_error(&e).sql_state.as_deref() {
                 Some(LOCK_NOT_AVAILABLE) => lock_timeout_error(client, t, s).await,
                 _ => Error::database("could not lock and read the seeds table", &e),
-            })
+            });
         }
     };
     reporter.report(Event::LockAcquired);
@@ -358,21 +359,45 @@ pub(crate) async fn lock_and_read_seeds<R: Reporter + ?Sized>(
         .collect())
 }
 
-fn settings_sql(s: SessionSettings) -> String {
-    let mut sql = String::new();
-    if let Some(ms) = s.lock_timeout_ms {
-        sql.push_str(&format!("SET lock_timeout = '{ms}ms';\n"));
+/// The start of the locked read. Direct: the session lock (held until the
+/// last message releases it), waited for up to the wait timeout. Pool-safe:
+/// a transaction and a transaction-scoped lock, since a pooler may hand the
+/// next transaction to another server session. The statement timeouts of
+/// direct sessions travel in the startup packet (`url::startup_options`).
+fn lock_prelude(t: &Tracking, s: SessionSettings) -> String {
+    let wait = s.lock_wait_timeout_ms.max(1);
+    if s.pool_safe {
+        format!(
+            "BEGIN;\nSET LOCAL lock_timeout = '{wait}ms';\nSELECT pg_advisory_xact_lock({});\n",
+            t.lock_key
+        )
+    } else {
+        // A killed deploy must not keep migrating: the server checks for the
+        // vanished client between statements of a message (PostgreSQL 14+).
+        format!(
+            "SET lock_timeout = '{wait}ms';\nSELECT pg_advisory_lock({});\nRESET lock_timeout;\n\
+             SELECT set_config('client_connection_check_interval', '1000', false) \
+             WHERE current_setting('server_version_num')::int >= 140000;\n",
+            t.lock_key
+        )
     }
-    if let Some(ms) = s.statement_timeout_ms {
-        sql.push_str(&format!("SET statement_timeout = '{ms}ms';\n"));
+}
+
+/// Ends what [`lock_prelude`] began (the pool-safe transaction).
+fn lock_postlude(s: SessionSettings) -> &'static str {
+    if s.pool_safe {
+        "COMMIT;\n"
+    } else {
+        ""
     }
-    // A killed deploy must not keep migrating: the server checks for the
-    // vanished client between statements of the message (PostgreSQL 14+).
-    sql.push_str(
-        "SELECT set_config('client_connection_check_interval', '1000', false) \
-         WHERE current_setting('server_version_num')::int >= 140000;\n",
-    );
-    sql
+}
+
+/// After a failed message in pool-safe mode the session sits in an aborted
+/// transaction, holding a pooled server: end it.
+async fn abort_if_pooled(client: &Client, s: SessionSettings) {
+    if s.pool_safe {
+        rollback(client).await;
+    }
 }
 
 async fn lock_timeout_error(client: &Client, t: &Tracking, s: SessionSettings) -> Error {
@@ -418,7 +443,11 @@ async fn lock_timeout_error(client: &Client, t: &Tracking, s: SessionSettings) -
 
 /// Releases the session lock. Errors are ignored: closing the session
 /// releases it too.
-pub(crate) async fn unlock(client: &Client, t: &Tracking) {
+pub(crate) async fn unlock(client: &Client, t: &Tracking, s: SessionSettings) {
+    if s.pool_safe {
+        // Transaction-scoped locks end with their transactions.
+        return;
+    }
     let _ = client
         .simple_query(&format!("SELECT pg_advisory_unlock({})", t.lock_key))
         .await;
@@ -484,11 +513,49 @@ impl Item<'_> {
         }
     }
 
+    /// Statements that open the item's transaction, and how many there are
+    /// (to name a failing statement of the item's own SQL). Pool-safe mode
+    /// takes the transaction-scoped lock, sets the timeouts locally, and
+    /// claims a migration by inserting its row first: a deploy that finds
+    /// the row already there stops with a unique violation instead of
+    /// applying the migration twice.
+    fn prologue(&self, t: &Tracking, s: SessionSettings) -> (String, usize) {
+        if !s.pool_safe {
+            return (format!("BEGIN;\n{START_CLOCK}"), 2);
+        }
+        let mut sql = format!(
+            "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\nSELECT pg_advisory_xact_lock({});\nSET LOCAL lock_timeout = {};\nSET LOCAL statement_timeout = {};\n{START_CLOCK}",
+            s.lock_wait_timeout_ms.max(1),
+            t.lock_key,
+            s.lock_timeout_ms.map_or("DEFAULT".to_string(), |ms| format!("'{ms}ms'")),
+            s.statement_timeout_ms.map_or("DEFAULT".to_string(), |ms| format!("'{ms}ms'")),
+        );
+        let mut count = 6;
+        if self.work == Work::Up {
+            let key = quote_literal(self.key);
+            sql.push_str(&format!(
+                "DELETE FROM {q} WHERE version = {key} AND status = 'failed';\n\
+                 INSERT INTO {q} (version, name, checksum, applied_at, status) \
+                 VALUES ({key}, {name}, {sum}, clock_timestamp(), 'completed');\n",
+                q = t.qualified,
+                name = quote_literal(self.name),
+                sum = quote_literal(self.checksum),
+            ));
+            count += 2;
+        }
+        (sql, count)
+    }
+
     /// Statements that end the item inside its transaction; the last one
     /// returns the server-measured duration in a column named [`DONE_MARKER`].
-    fn finish_sql(&self, t: &Tracking) -> String {
+    fn finish_sql(&self, t: &Tracking, s: SessionSettings) -> String {
         let key = quote_literal(self.key);
         match self.work {
+            Work::Up if s.pool_safe => format!(
+                "UPDATE {q} SET duration_ms = {TX_DURATION_MS}, applied_at = clock_timestamp() \
+                 WHERE version = {key} RETURNING duration_ms AS {DONE_MARKER};\n",
+                q = t.qualified
+            ),
             Work::Up => format!(
                 "DELETE FROM {q} WHERE version = {key};\n\
                  INSERT INTO {q} (version, name, checksum, applied_at, duration_ms, status) \
@@ -517,6 +584,8 @@ impl Item<'_> {
 /// Where an item's SQL sits inside a message.
 #[derive(Debug)]
 struct Span {
+    /// Statements before the item's own SQL.
+    prologue: usize,
     item_start: usize,
     body_start: usize,
     body_end: usize,
@@ -526,6 +595,7 @@ struct Span {
 #[derive(Debug)]
 struct Failure {
     index: usize,
+    claimed_elsewhere: bool,
     db: DbDetails,
     /// Byte offset in the item's file text, when known.
     offset: Option<usize>,
@@ -536,7 +606,12 @@ struct BatchOutcome {
     failure: Option<Failure>,
 }
 
-fn build_batch(items: &[Item<'_>], t: &Tracking, trailer: &str) -> (String, Vec<Span>) {
+fn build_batch(
+    items: &[Item<'_>],
+    t: &Tracking,
+    s: SessionSettings,
+    trailer: &str,
+) -> (String, Vec<Span>) {
     let mut sql = String::new();
     let mut spans = Vec::with_capacity(items.len());
     for item in items {
@@ -544,16 +619,17 @@ fn build_batch(items: &[Item<'_>], t: &Tracking, trailer: &str) -> (String, Vec<
             continue;
         };
         let item_start = sql.len();
-        sql.push_str("BEGIN;\n");
-        sql.push_str(START_CLOCK);
+        let (prologue_sql, prologue) = item.prologue(t, s);
+        sql.push_str(&prologue_sql);
         let body_start = sql.len();
         sql.push_str(body);
         let body_end = sql.len();
         // The newline ends a trailing `--` comment before our `;`.
         sql.push_str("\n;\n");
-        sql.push_str(&item.finish_sql(t));
+        sql.push_str(&item.finish_sql(t, s));
         sql.push_str("COMMIT;\n");
         spans.push(Span {
+            prologue,
             item_start,
             body_start,
             body_end,
@@ -591,11 +667,12 @@ fn map_position(
 async fn run_batch<R: Reporter + ?Sized>(
     client: &Client,
     t: &Tracking,
+    s: SessionSettings,
     items: &[Item<'_>],
     trailer: &str,
     reporter: &R,
 ) -> BatchOutcome {
-    let (sql, spans) = build_batch(items, t, trailer);
+    let (sql, spans) = build_batch(items, t, s, trailer);
     let mut done = Vec::new();
     // Statements completed in the current item (its prologue included), and
     // whether its DONE_MARKER statement has been seen, with the duration.
@@ -612,18 +689,30 @@ async fn run_batch<R: Reporter + ?Sized>(
             _ => {
                 // No position (a run-time error): the failing statement is the
                 // one after those that completed in the first uncommitted item.
+                let prologue = spans.get(index).map_or(0, |sp| sp.prologue);
                 let offset = match items.get(index).map(|i| &i.body) {
                     Some(Body::Transactional { statements, .. }) => completes
-                        .checked_sub(ITEM_PROLOGUE_STATEMENTS)
+                        .checked_sub(prologue)
                         .and_then(|k| statements.get(k).copied()),
                     _ => None,
                 };
                 (index, offset)
             }
         };
+        // In pool-safe mode a unique violation in the prologue is the claim
+        // of a migration another deploy applied first.
+        let claimed_elsewhere = s.pool_safe
+            && db.sql_state.as_deref() == Some(UNIQUE_VIOLATION)
+            && spans.get(index).is_some_and(|sp| completes < sp.prologue)
+            && items.get(index).is_some_and(|i| i.work == Work::Up);
         BatchOutcome {
             done,
-            failure: Some(Failure { index, db, offset }),
+            failure: Some(Failure {
+                index,
+                db,
+                offset,
+                claimed_elsewhere,
+            }),
         }
     };
     let stream = match client.simple_query_raw(&sql).await {
@@ -694,6 +783,7 @@ fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
 pub(crate) async fn run_items<R: Reporter + ?Sized>(
     client: &Client,
     t: &Tracking,
+    s: SessionSettings,
     items: &[Item<'_>],
     max_bytes: usize,
     unlock_at_end: bool,
@@ -705,20 +795,20 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
     while start < items.len() {
         let end = next_run(items, start, max_bytes);
         if matches!(items[start].body, Body::NoTransaction { .. }) {
-            let d = run_no_transaction(client, t, &items[start], reporter)
+            let d = run_no_transaction(client, t, s, &items[start], reporter)
                 .await
                 .map_err(|e| e.with_applied(done.clone()))?;
             done.push(d);
             start = end;
             continue;
         }
-        let trailer = if unlock_at_end && end == items.len() {
+        let trailer = if unlock_at_end && !s.pool_safe && end == items.len() {
             unlocked = true;
             format!("SELECT pg_advisory_unlock({});\n", t.lock_key)
         } else {
             String::new()
         };
-        let outcome = run_batch(client, t, &items[start..end], &trailer, reporter).await;
+        let outcome = run_batch(client, t, s, &items[start..end], &trailer, reporter).await;
         let committed = outcome.done.len();
         done.extend(outcome.done);
         let Some(mut failure) = outcome.failure else {
@@ -726,6 +816,17 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
             continue;
         };
         rollback(client).await;
+        if failure.claimed_elsewhere {
+            // Another deploy applied it first: the caller re-reads and goes on.
+            return Err(Error::new(
+                Kind::ClaimedElsewhere,
+                format!(
+                    "migration {} was applied by a concurrent deploy",
+                    items[start + failure.index].text.file
+                ),
+            )
+            .with_applied(done));
+        }
         let mut failed_at = start + failure.index;
         let first_uncommitted = start + committed;
         if failed_at > first_uncommitted {
@@ -734,6 +835,7 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
             let retry = run_batch(
                 client,
                 t,
+                s,
                 &items[first_uncommitted..failed_at],
                 "",
                 reporter,
@@ -857,6 +959,7 @@ fn prefix_checksum(statements: &[(usize, &str)], n: usize) -> String {
 async fn run_no_transaction<R: Reporter + ?Sized>(
     client: &Client,
     t: &Tracking,
+    s: SessionSettings,
     item: &Item<'_>,
     reporter: &R,
 ) -> Result<AppliedMigration> {
@@ -969,7 +1072,7 @@ async fn run_no_transaction<R: Reporter + ?Sized>(
             q = t.qualified,
             key = quote_literal(item.key)
         ),
-        _ => format!("BEGIN;\n{START_CLOCK}{}COMMIT;", item.finish_sql(t)),
+        _ => format!("BEGIN;\n{START_CLOCK}{}COMMIT;", item.finish_sql(t, s)),
     };
     let messages = client.simple_query(&finish).await.map_err(|e| db_err(&e))?;
     let ms = messages

@@ -33,6 +33,14 @@ pub struct Options {
     pub max_message_bytes: usize,
     /// Relaxed checks for `migrate` (`deploy` ignores them).
     pub policy: Policy,
+    /// The connection goes through a transaction-mode pooler (PgBouncer,
+    /// Supavisor, Neon's `-pooler` hosts): keep no session state, take a
+    /// transaction-scoped lock in every transaction, and claim each
+    /// migration inside its own transaction so that it is still applied
+    /// exactly once. `lock_timeout_ms` / `statement_timeout_ms` are then set
+    /// with `SET LOCAL`; on direct connections the host sends them in the
+    /// startup packet instead (see [`crate::url::startup_options`]).
+    pub pool_safe: bool,
 }
 
 impl Default for Options {
@@ -46,6 +54,7 @@ impl Default for Options {
             statement_timeout_ms: None,
             max_message_bytes: 8 << 20,
             policy: Policy::default(),
+            pool_safe: false,
         }
     }
 }
@@ -69,6 +78,7 @@ impl Options {
 
     fn session(&self) -> SessionSettings {
         SessionSettings {
+            pool_safe: self.pool_safe,
             lock_wait_timeout_ms: self.lock_wait_timeout_ms,
             lock_timeout_ms: self.lock_timeout_ms,
             statement_timeout_ms: self.statement_timeout_ms,
@@ -101,10 +111,24 @@ fn load(files: Vec<SourceFile>, reporter: &(impl Reporter + ?Sized)) -> Result<V
     Ok(m.migrations)
 }
 
-fn up_items<'a>(pending: &[(&'a Migration, Option<&'a AppliedRow>)]) -> Result<Vec<Item<'a>>> {
+fn up_items<'a>(
+    pending: &[(&'a Migration, Option<&'a AppliedRow>)],
+    options: &Options,
+) -> Result<Vec<Item<'a>>> {
     pending
         .iter()
         .map(|(m, previous)| {
+            if m.no_transaction && options.pool_safe {
+                return Err(Error::new(
+                    Kind::PoolNoTransaction,
+                    format!(
+                        "{} runs without a transaction, which needs a session of its own, but the database URL goes through a connection pooler; set the direct URL (DIRECT_URL, DATABASE_URL_UNPOOLED or POSTGRES_URL_NON_POOLING) for migrations",
+                        m.file()
+                    ),
+                )
+                .at(m.file(), None, None)
+                .with_version(&m.version));
+            }
             Ok(Item {
                 work: Work::Up,
                 key: &m.version,
@@ -171,49 +195,65 @@ async fn apply<R: Reporter + ?Sized>(
             });
         }
         // Refuse bad SQL before taking the lock or creating anything.
-        up_items(&p.pending)?;
+        up_items(&p.pending, options)?;
     }
 
-    let rows = db::lock_and_read(client, &t, options.session(), reporter).await?;
-    let result = async {
-        let p = plan::plan_up(&migrations, &rows, policy, target)?;
-        report_all(reporter, &p.warnings);
-        reporter.report(Event::Planned {
-            applied: p.applied,
-            pending: p.pending.len(),
-        });
-        let items = up_items(&p.pending)?;
-        let (applied, unlocked) = db::run_items(
-            client,
-            &t,
-            &items,
-            options.max_message_bytes,
-            true,
-            reporter,
-        )
-        .await?;
-        Ok::<_, Error>((
-            MigrateReport {
-                applied,
-                already_applied: p.applied,
-                pending: p.beyond_target,
-                up_to_date: false,
-            },
-            unlocked,
-        ))
-    }
-    .await;
-    match result {
-        Ok((report, true)) => Ok(report),
-        Ok((report, false)) => {
-            db::unlock(client, &t).await;
-            Ok(report)
+    let mut applied = Vec::new();
+    // Pool-safe mode holds no lock between messages: a migration another
+    // deploy applied meanwhile stops the batch at its claim, and the plan is
+    // made again from a fresh read. Each round applies at least one
+    // migration or finds it applied, so this ends.
+    for _ in 0..=migrations.len() {
+        let rows = db::lock_and_read(client, &t, options.session(), reporter).await?;
+        let result = async {
+            let p = plan::plan_up(&migrations, &rows, policy, target)?;
+            report_all(reporter, &p.warnings);
+            reporter.report(Event::Planned {
+                applied: p.applied,
+                pending: p.pending.len(),
+            });
+            let items = up_items(&p.pending, options)?;
+            let (done, unlocked) = db::run_items(
+                client,
+                &t,
+                options.session(),
+                &items,
+                options.max_message_bytes,
+                true,
+                reporter,
+            )
+            .await?;
+            Ok::<_, Error>((done, p.applied, p.beyond_target, unlocked))
         }
-        Err(e) => {
-            db::unlock(client, &t).await;
-            Err(e)
+        .await;
+        match result {
+            Ok((done, already, beyond, unlocked)) => {
+                if !unlocked {
+                    db::unlock(client, &t, options.session()).await;
+                }
+                // Earlier rounds' migrations are in this round's rows.
+                let already = already.saturating_sub(applied.len());
+                applied.extend(done);
+                return Ok(MigrateReport {
+                    already_applied: already,
+                    applied,
+                    pending: beyond,
+                    up_to_date: false,
+                });
+            }
+            Err(e) if e.claimed_elsewhere() => applied.extend(e.applied().iter().cloned()),
+            Err(e) => {
+                db::unlock(client, &t, options.session()).await;
+                let mut all = applied;
+                all.extend(e.applied().iter().cloned());
+                return Err(e.with_applied(all));
+            }
         }
     }
+    Err(Error::new(
+        Kind::Database,
+        "concurrent deploys kept applying the same migrations; run again",
+    ))
 }
 
 /// Applies pending migrations (up to `target` when given), with the checks
@@ -268,7 +308,7 @@ pub async fn status<R: Reporter + ?Sized>(
         FirstRead::Foreign => {
             // Let the shape check explain what the table is.
             db::lock_and_read(client, &t, options.session(), reporter).await?;
-            db::unlock(client, &t).await;
+            db::unlock(client, &t, options.session()).await;
             return Err(Error::new(
                 Kind::TrackingTableIncompatible,
                 "incompatible tracking table",
@@ -293,11 +333,11 @@ where
     match work(rows).await {
         Ok((value, true)) => Ok(value),
         Ok((value, false)) => {
-            db::unlock(client, t).await;
+            db::unlock(client, t, options.session()).await;
             Ok(value)
         }
         Err(e) => {
-            db::unlock(client, t).await;
+            db::unlock(client, t, options.session()).await;
             Err(e)
         }
     }
@@ -326,6 +366,7 @@ pub async fn down<R: Reporter + ?Sized>(
             let (reverted, unlocked) = db::run_items(
                 client,
                 &t,
+                options.session(),
                 &items,
                 options.max_message_bytes,
                 true,
@@ -358,10 +399,11 @@ pub async fn redo<R: Reporter + ?Sized>(
             let chosen = plan::plan_down(&migrations, &rows, steps, None)?;
             let mut items = down_items(&chosen)?;
             let again: Vec<_> = chosen.iter().rev().map(|m| (*m, None)).collect();
-            items.extend(up_items(&again)?);
+            items.extend(up_items(&again, options)?);
             let (done, unlocked) = db::run_items(
                 client,
                 &t,
+                options.session(),
                 &items,
                 options.max_message_bytes,
                 true,
@@ -443,6 +485,7 @@ pub async fn seed<R: Reporter + ?Sized>(
         let (done, unlocked) = db::run_items(
             client,
             &t,
+            options.session(),
             &items,
             options.max_message_bytes,
             true,
@@ -469,11 +512,11 @@ pub async fn seed<R: Reporter + ?Sized>(
     match result {
         Ok((r, true)) => Ok(r),
         Ok((r, false)) => {
-            db::unlock(client, &t).await;
+            db::unlock(client, &t, options.session()).await;
             Ok(r)
         }
         Err(e) => {
-            db::unlock(client, &t).await;
+            db::unlock(client, &t, options.session()).await;
             Err(e)
         }
     }
@@ -510,14 +553,15 @@ pub async fn reset<R: Reporter + ?Sized>(
         .iter()
         .map(|s| format!("DROP SCHEMA IF EXISTS {} CASCADE;\n", db::quote_ident(s)))
         .collect();
+    // One transaction under the transaction-scoped lock: works the same
+    // through a pooler.
     let sql = format!(
-        "SET lock_timeout = '{}ms';\nSELECT pg_advisory_lock({});\nRESET lock_timeout;\n{drops}CREATE SCHEMA public;\nSELECT pg_advisory_unlock({});",
+        "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\nSELECT pg_advisory_xact_lock({});\n{drops}CREATE SCHEMA public;\nCOMMIT;",
         options.lock_wait_timeout_ms.max(1),
-        t.lock_key,
         t.lock_key
     );
     if let Err(e) = client.simple_query(&sql).await {
-        db::unlock(client, &t).await;
+        let _ = client.simple_query("ROLLBACK").await;
         return Err(Error::database("could not drop the schemas", &e));
     }
     reporter.report(Event::SchemasDropped { schemas });

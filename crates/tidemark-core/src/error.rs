@@ -41,6 +41,8 @@ pub(crate) enum Kind {
     ResetProduction,
     SeedFailed,
     InvalidOption,
+    PoolNoTransaction,
+    ClaimedElsewhere,
     Database,
 }
 
@@ -66,6 +68,8 @@ impl Kind {
             Kind::ResetProduction => "E_RESET_PRODUCTION",
             Kind::SeedFailed => "E_SEED_FAILED",
             Kind::InvalidOption => "E_INVALID_OPTION",
+            Kind::PoolNoTransaction => "E_POOL_NO_TRANSACTION",
+            Kind::ClaimedElsewhere => "E_CLAIMED_ELSEWHERE",
             Kind::Database => "E_DATABASE",
         }
     }
@@ -183,6 +187,12 @@ impl Error {
     /// The server's HINT line, or ours.
     pub fn hint(&self) -> Option<&str> {
         self.0.hint.as_deref()
+    }
+
+    /// Another deploy applied the migration first (pool-safe mode); the
+    /// engine re-reads and carries on, so callers never see this.
+    pub(crate) fn claimed_elsewhere(&self) -> bool {
+        self.0.kind == Kind::ClaimedElsewhere
     }
 
     /// Migrations that were applied (and committed) before the error.

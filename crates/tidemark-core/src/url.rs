@@ -27,8 +27,11 @@ pub enum Tls {
     /// TLS required, certificate not verified (`no-verify`, or
     /// `TIDEMARK_TLS_INSECURE=1`).
     RequireInsecure,
-    /// TLS required, chain and host name verified.
-    Verify,
+    /// TLS required, the chain verified but not the host name (`verify-ca`).
+    VerifyCa,
+    /// TLS required, chain and host name verified (`verify-full`, and
+    /// `require`, which libpq does not verify but node-postgres does).
+    VerifyFull,
 }
 
 /// A parsed URL, normalized for tokio-postgres.
@@ -38,6 +41,8 @@ pub struct Target {
     pub tls: Tls,
     pub sslmode: String,
     pub root_cert: Option<String>,
+    /// `sslcert` / `sslkey`: a client certificate and its key (PEM files).
+    pub client_cert: Option<(String, String)>,
 }
 
 /// Masks the password of a URL or keyword string, for messages.
@@ -94,8 +99,6 @@ const PASSED_THROUGH: &[&str] = &[
 /// tools put in the URLs users share with tidemark (Prisma's `schema`,
 /// `pgbouncer`, `connection_limit`, ...).
 const TOLERATED: &[&str] = &[
-    "sslcert",
-    "sslkey",
     "sslpassword",
     "sslcrl",
     "sslcrldir",
@@ -157,10 +160,14 @@ pub fn parse(url: &str, tls_insecure: bool) -> Result<Target, ConnectError> {
     };
     let mut sslmode = String::from("prefer");
     let mut root_cert = None;
+    let mut ssl_cert = None;
+    let mut ssl_key = None;
     let mut unknown = Vec::new();
     let mut keep = |key: &str, value: String, original: String, kept: &mut Vec<String>| match key {
         "sslmode" => sslmode = value,
         "sslrootcert" => root_cert = Some(value),
+        "sslcert" => ssl_cert = Some(value),
+        "sslkey" => ssl_key = Some(value),
         k if PASSED_THROUGH.contains(&k) => kept.push(original),
         k if TOLERATED.contains(&k) => {}
         k => unknown.push(k.to_string()),
@@ -205,7 +212,8 @@ pub fn parse(url: &str, tls_insecure: bool) -> Result<Target, ConnectError> {
         "allow" | "prefer" => Tls::Prefer,
         "no-verify" => Tls::RequireInsecure,
         "require" | "verify-ca" | "verify-full" if tls_insecure => Tls::RequireInsecure,
-        "require" | "verify-ca" | "verify-full" => Tls::Verify,
+        "verify-ca" => Tls::VerifyCa,
+        "require" | "verify-full" => Tls::VerifyFull,
         other => {
             return Err(invalid(format!(
                 "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full, no-verify"
@@ -219,7 +227,17 @@ pub fn parse(url: &str, tls_insecure: bool) -> Result<Target, ConnectError> {
     if config.get_application_name().is_none() {
         config.application_name("tidemark");
     }
+    let client_cert = match (ssl_cert, ssl_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            return Err(invalid(
+                "sslcert and sslkey go together: give both, or neither".into(),
+            ))
+        }
+    };
     Ok(Target {
+        client_cert,
         config,
         tls,
         sslmode,
@@ -323,7 +341,7 @@ mod tests {
     #[test]
     fn normalizes_what_tokio_postgres_rejects() {
         let t = parse("postgres://u:p@ep-x-pooler.us-east-2.aws.neon.tech/neondb?sslmode=verify-full&pgbouncer=true&schema=app&sslrootcert=%2Ftmp%2Fca.pem&connect_timeout=10", false).unwrap();
-        assert_eq!(t.tls, Tls::Verify);
+        assert_eq!(t.tls, Tls::VerifyFull);
         assert_eq!(t.root_cert.as_deref(), Some("/tmp/ca.pem"));
         assert_eq!(t.config.get_dbname(), Some("neondb"));
         let k = parse(
@@ -357,7 +375,8 @@ mod tests {
             .message
             .contains("unknown parameter sslmod"));
         // Prisma's and libpq's extra parameters are fine.
-        assert!(parse("postgresql://u:p@h:6543/d?pgbouncer=true&connection_limit=1&schema=public&sslcert=a.pem", false).is_ok());
+        assert!(parse("postgresql://u:p@h:6543/d?pgbouncer=true&connection_limit=1&schema=public&sslcert=a.pem&sslkey=a.key", false).is_ok());
+        assert!(parse("postgres://h/d?sslcert=a.pem", false).is_err());
     }
 
     #[test]
@@ -367,5 +386,119 @@ mod tests {
         assert!(!e.message.contains("topsecret"), "{}", e.message);
         let e = parse("postgres://u:topsecret@h/d?sslmode=bogus", false).unwrap_err();
         assert!(e.message.contains("sslmode=bogus") && !e.message.contains("topsecret"));
+    }
+}
+
+/// Whether a failed connection attempt is worth another try: refused
+/// connections, name-resolution failures, timeouts, and a server (or a cold
+/// Neon compute) that is still starting. Authentication failures never are.
+pub fn retryable(message: &str, sql_state: Option<&str>) -> bool {
+    match sql_state {
+        // cannot_connect_now (starting up), too_many_connections.
+        Some("57P03" | "53300") => return true,
+        // invalid_password, invalid_authorization_specification, unknown database...
+        Some(s) if s.starts_with("28") || s == "3D000" || s == "42501" => return false,
+        _ => {}
+    }
+    let m = message.to_ascii_lowercase();
+    [
+        "connection refused",
+        "econnrefused",
+        "could not translate host name",
+        "failed to lookup address",
+        "name or service not known",
+        "temporary failure in name resolution",
+        "enotfound",
+        "eai_again",
+        "timed out",
+        "etimedout",
+        "connection reset",
+        "econnreset",
+        "compute node",
+        "is starting up",
+        "endpoint is disabled",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
+/// The wait before retry `attempt` (1-based): exponential from 100 ms, capped
+/// at 2 s, scaled by `jitter` in [0, 1) to between half and all of it, so
+/// that parallel deploys do not retry in step.
+pub fn backoff_ms(attempt: u32, jitter: f64) -> u64 {
+    let base = 100u64
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(10))
+        .min(2000);
+    let factor = 0.5 + 0.5 * jitter.clamp(0.0, 1.0);
+    (base as f64 * factor) as u64
+}
+
+/// Startup `options` that carry the session settings, so they cost no round
+/// trip: `-c lock_timeout=...` and `-c statement_timeout=...`, after any
+/// options the URL already had (Neon's `endpoint=...`).
+pub fn startup_options(
+    existing: Option<&str>,
+    lock_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
+) -> Option<String> {
+    let mut parts: Vec<String> = existing
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    if let Some(ms) = lock_timeout_ms {
+        parts.push(format!("-c lock_timeout={ms}"));
+    }
+    if let Some(ms) = statement_timeout_ms {
+        parts.push(format!("-c statement_timeout={ms}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn retries_what_can_heal_and_never_authentication() {
+        assert!(retryable(
+            "error connecting to server: Connection refused (os error 111)",
+            None
+        ));
+        assert!(retryable("connect ECONNREFUSED 127.0.0.1:5432", None));
+        assert!(retryable(
+            "failed to lookup address information: Name or service not known",
+            None
+        ));
+        assert!(retryable(
+            "the database system is starting up",
+            Some("57P03")
+        ));
+        assert!(retryable("Couldn't connect to compute node", Some("XX000")));
+        assert!(!retryable(
+            "password authentication failed for user \"app\"",
+            Some("28P01")
+        ));
+        assert!(!retryable(
+            "database \"nope\" does not exist",
+            Some("3D000")
+        ));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff_ms(1, 1.0), 100);
+        assert_eq!(backoff_ms(2, 1.0), 200);
+        assert_eq!(backoff_ms(10, 1.0), 2000);
+        assert_eq!(backoff_ms(1, 0.0), 50);
+    }
+
+    #[test]
+    fn startup_options_keep_the_urls_own() {
+        assert_eq!(
+            startup_options(Some("endpoint=ep-x"), Some(5000), None).as_deref(),
+            Some("endpoint=ep-x -c lock_timeout=5000")
+        );
+        assert_eq!(startup_options(None, None, None), None);
     }
 }

@@ -112,3 +112,51 @@ async fn very_large_plans_are_cut_into_bounded_messages() {
     );
     assert_eq!(tracking(&c).await.len(), 60);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pool_safe_mode_applies_each_migration_exactly_once_without_session_locks() {
+    let db = TestDb::new().await;
+    let pooled = Options {
+        pool_safe: true,
+        lock_timeout_ms: Some(5_000),
+        ..Options::default()
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = db.client().await;
+        let o = pooled.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = migrate(&c, many(20), &o, None, &Silent).await;
+            // No session state left behind: the lock_timeout was SET LOCAL.
+            let lt: String = c.query_one("SHOW lock_timeout", &[]).await.unwrap().get(0);
+            (r, lt)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        let (r, lock_timeout) = t.await.unwrap();
+        total += r.expect("every client succeeds").applied.len();
+        assert_eq!(lock_timeout, "0");
+    }
+    assert_eq!(total, 20);
+    let c = db.client().await;
+    assert_eq!(tracking(&c).await.len(), 20);
+    let session_locks: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(session_locks, 0);
+    // A no-transaction migration needs a session: refused through a pooler.
+    let files = vec![file(
+        "9999_idx.sql",
+        "-- tidemark:no-transaction\nCREATE INDEX CONCURRENTLY i ON t1 (a);",
+    )];
+    let mut all = many(20);
+    all.extend(files);
+    let err = migrate(&c, all, &pooled, None, &Silent).await.unwrap_err();
+    assert_eq!(err.code(), "E_POOL_NO_TRANSACTION");
+}

@@ -162,10 +162,34 @@ fn run<'env>(
         let reporter = JsReporter(callback);
         let outcome = AssertUnwindSafe(async {
             let target = tidemark_core::url::parse(&owned.url, owned.tls_insecure)?;
+            let opts = &owned.options;
+            // Direct sessions get their timeouts in the startup packet;
+            // through a pooler they are SET LOCAL per transaction.
+            let startup_options = if opts.pool_safe {
+                None
+            } else {
+                tidemark_core::url::startup_options(
+                    target.config.get_options(),
+                    opts.lock_timeout_ms,
+                    opts.statement_timeout_ms,
+                )
+            };
+            let on_retry = |attempt: u32, error: &str, delay_ms: u64| {
+                reporter.send(json!({
+                    "event": "connectRetry",
+                    "attempt": attempt,
+                    "error": error,
+                    "delayMs": delay_ms,
+                }));
+            };
             let connected: Connected = connect::connect(
                 target,
-                owned.connect_timeout_ms,
-                owned.application_name.as_deref(),
+                connect::Dial {
+                    connect_timeout_ms: owned.connect_timeout_ms,
+                    application_name: owned.application_name.as_deref(),
+                    startup_options,
+                    on_retry: &on_retry,
+                },
             )
             .await?;
             reporter.send(json!({

@@ -38,6 +38,9 @@ pub struct NativeOptions {
     /// `TIDEMARK_TLS_INSECURE=1`, passed by the host: encrypt without
     /// verifying the certificate.
     pub tls_insecure: Option<bool>,
+    /// The URL goes through a transaction-mode pooler and no direct URL is
+    /// set (the host decides): pool-safe mode.
+    pub pool_safe: Option<bool>,
 }
 
 /// Options of `create`.
@@ -102,6 +105,7 @@ impl From<NativeOptions> for Owned {
                 lock_timeout_ms: o.lock_timeout_ms.map(u64::from),
                 statement_timeout_ms: o.statement_timeout_ms.map(u64::from),
                 max_message_bytes: defaults.max_message_bytes,
+                pool_safe: o.pool_safe.unwrap_or(false),
                 policy: tidemark_core::Policy {
                     allow_drift: o.allow_drift.unwrap_or(false),
                     allow_missing: o.allow_missing.unwrap_or(false),

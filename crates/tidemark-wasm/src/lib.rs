@@ -4,13 +4,13 @@
 //! return the same reports and errors as the napi addon.
 
 mod socket;
+mod tls;
 
 use futures_channel::oneshot;
 use js_sys::{Function, Reflect};
 use serde::{Deserialize, Serialize};
 use tidemark_core::url::{ConnectError, Endpoint, Tls};
-use tokio_postgres::config::SslMode;
-use tokio_postgres::NoTls;
+use tokio_postgres::config::{SslMode, SslNegotiation};
 use wasm_bindgen::prelude::*;
 
 pub use socket::{Duplex, JsSocket};
@@ -48,6 +48,12 @@ struct HostOptions {
     force: bool,
     application_name: Option<String>,
     tls_insecure: bool,
+    pool_safe: bool,
+    /// Set by the host when it encrypted the socket: the
+    /// tls-server-end-point channel-binding data (a hash of the server's
+    /// certificate), for SCRAM-SHA-256-PLUS.
+    #[serde(with = "serde_bytes")]
+    tls_server_end_point: Option<Vec<u8>>,
 }
 
 impl HostOptions {
@@ -61,6 +67,7 @@ impl HostOptions {
             lock_timeout_ms: self.lock_timeout_ms,
             statement_timeout_ms: self.statement_timeout_ms,
             max_message_bytes: d.max_message_bytes,
+            pool_safe: self.pool_safe,
             policy: tidemark_core::Policy {
                 allow_drift: self.allow_drift,
                 allow_missing: self.allow_missing,
@@ -153,6 +160,8 @@ struct UrlInfo<'a> {
     sslmode: &'a str,
     tls: &'a str,
     root_cert: Option<&'a str>,
+    ssl_cert: Option<&'a str>,
+    ssl_key: Option<&'a str>,
 }
 
 /// The `connected` event, as the native addon sends it.
@@ -179,8 +188,9 @@ pub fn version() -> String {
 }
 
 /// Where and how the JS host must connect, from the same URL parsing the
-/// native addon uses: `{ host, port, database, user, sslmode, tls, rootCert }`
-/// with `tls` one of `disable`, `prefer`, `require-insecure`, `verify`.
+/// native addon uses: `{ host, port, database, user, sslmode, tls, rootCert,
+/// sslCert, sslKey }` with `tls` one of `disable`, `prefer`,
+/// `require-insecure`, `verify-ca`, `verify-full`.
 #[wasm_bindgen(js_name = parseUrl)]
 pub fn parse_url(url: &str, tls_insecure: bool) -> Result<JsValue, JsValue> {
     let target = tidemark_core::url::parse(url, tls_insecure).map_err(|e| connect_error(&e))?;
@@ -189,7 +199,8 @@ pub fn parse_url(url: &str, tls_insecure: bool) -> Result<JsValue, JsValue> {
         Tls::Disable => "disable",
         Tls::Prefer => "prefer",
         Tls::RequireInsecure => "require-insecure",
-        Tls::Verify => "verify",
+        Tls::VerifyCa => "verify-ca",
+        Tls::VerifyFull => "verify-full",
     };
     Ok(to_js(&UrlInfo {
         host: &endpoint.host,
@@ -199,6 +210,8 @@ pub fn parse_url(url: &str, tls_insecure: bool) -> Result<JsValue, JsValue> {
         sslmode: &endpoint.sslmode,
         tls,
         root_cert: target.root_cert.as_deref(),
+        ssl_cert: target.client_cert.as_ref().map(|(c, _)| c.as_str()),
+        ssl_key: target.client_cert.as_ref().map(|(_, k)| k.as_str()),
     }))
 }
 
@@ -220,7 +233,7 @@ async fn run(
     socket: Duplex,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    let o: HostOptions = serde_wasm_bindgen::from_value(options).map_err(|e| {
+    let mut o: HostOptions = serde_wasm_bindgen::from_value(options).map_err(|e| {
         JsValue::from(js_error(
             "E_INVALID_OPTION",
             &format!("invalid options: {e}"),
@@ -233,29 +246,46 @@ async fn run(
         target.config.application_name(name);
     }
     let endpoint = Endpoint::of(&target);
+    // Direct sessions get their timeouts in the startup packet; through a
+    // pooler they are SET LOCAL per transaction.
+    if !o.pool_safe {
+        if let Some(options) = tidemark_core::url::startup_options(
+            target.config.get_options(),
+            o.lock_timeout_ms,
+            o.statement_timeout_ms,
+        ) {
+            target.config.options(options);
+        }
+    }
+    let failed = |e: tokio_postgres::Error| {
+        let reason = match e.as_db_error() {
+            Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            None => e.to_string(),
+        };
+        connect_error(&ConnectError {
+            code: "E_CONNECT",
+            message: format!(
+                "could not connect to {}:{} (database {}, user {}, sslmode {}): {reason}",
+                endpoint.host, endpoint.port, endpoint.database, endpoint.user, endpoint.sslmode
+            ),
+        })
+    };
+    let socket = JsSocket::new(socket);
     // TLS, if any, was done by the host before handing over the duplex.
-    target.config.ssl_mode(SslMode::Disable);
+    // One connector type for both cases keeps one copy of the connection
+    // code in the .wasm.
+    let binding = o.tls_server_end_point.take();
+    if binding.is_some() {
+        target.config.ssl_mode(SslMode::Require);
+        target.config.ssl_negotiation(SslNegotiation::Direct);
+    } else {
+        target.config.ssl_mode(SslMode::Disable);
+    }
     let (client, connection) = target
         .config
-        .connect_raw(JsSocket::new(socket), NoTls)
+        .connect_raw(socket, tls::HostTls(binding.unwrap_or_default()))
         .await
-        .map_err(|e| {
-            connect_error(&ConnectError {
-                code: "E_CONNECT",
-                message: format!(
-                    "could not connect to {}:{} (database {}, user {}, sslmode {}): {}",
-                    endpoint.host,
-                    endpoint.port,
-                    endpoint.database,
-                    endpoint.user,
-                    endpoint.sslmode,
-                    match e.as_db_error() {
-                        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-                        None => e.to_string(),
-                    }
-                ),
-            })
-        })?;
+        .map_err(failed)?;
     let (closed_tx, closed_rx) = oneshot::channel::<()>();
     wasm_bindgen_futures::spawn_local(async move {
         let _ = connection.await;
