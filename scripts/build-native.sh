@@ -6,5 +6,9 @@ cd "$(dirname "$0")/.."
 
 target=x86_64-unknown-linux-gnu
 cargo zigbuild --release -p tidemark-node --target "${target}.2.17"
-cp "target/${target}/release/libtidemark_node.so" npm/platforms/linux-x64-gnu/tidemark.linux-x64-gnu.node
+# Copy, then rename: overwriting a .node in place crashes any process that
+# has it loaded (a test run, a db serve).
+dest=npm/platforms/linux-x64-gnu/tidemark.linux-x64-gnu.node
+cp "target/${target}/release/libtidemark_node.so" "${dest}.tmp"
+mv -f "${dest}.tmp" "${dest}"
 ls -l npm/platforms/linux-x64-gnu/tidemark.linux-x64-gnu.node

@@ -87,7 +87,7 @@ test('unknown command, unknown flag, flag of another command, missing value: exi
 test('no database URL: exit 3, E_NO_DATABASE_URL, naming every variable looked at', async (t) => {
   const cwd = project(t, BASIC);
   for (const command of ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset']) {
-    const r = await tidemark([command], { cwd });
+    const r = await tidemark([command], { cwd, env: { CI: 'true' } });
     assert.equal(r.code, 3, command);
     assert.equal(r.stdout, '', command);
     assert.equal(
@@ -97,7 +97,7 @@ test('no database URL: exit 3, E_NO_DATABASE_URL, naming every variable looked a
       command,
     );
   }
-  const json = await tidemark(['migrate', '--json'], { cwd });
+  const json = await tidemark(['migrate', '--json'], { cwd, env: { CI: 'true' } });
   assert.equal(json.code, 3);
   const [record, ...rest] = ndjson(json.stdout);
   assert.deepEqual(rest, []);

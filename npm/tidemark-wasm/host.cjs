@@ -89,9 +89,16 @@ function upgrade(socket, info) {
     const verify = info.tls === 'verify-ca' || info.tls === 'verify-full';
     const options = {
       socket,
-      // SNI: poolers such as Neon's route by it.
+      // SNI: poolers such as Neon's route by it (never sent for addresses).
       servername: net.isIP(info.host) ? undefined : info.host,
       rejectUnauthorized: verify,
+      // The name verify-full checks: the URL's host, address or not (left
+      // unset, Node would check "localhost").
+      checkServerIdentity: (_, cert) => {
+        const err = tls.checkServerIdentity(info.host, cert);
+        if (err) err.message += ` (the certificate is for ${cert.subjectaltname || cert.subject?.CN || 'no name'})`;
+        return err;
+      },
     };
     if (verify) {
       const ca = [...tls.rootCertificates];
@@ -134,12 +141,22 @@ function tlsServerEndPoint(secure) {
 }
 
 async function openOnce(info, timeoutMs) {
+  const started = Date.now();
   const socket = await connectTcp(info, timeoutMs);
   if (info.tls === 'disable' || info.host.startsWith('/')) return { socket };
-  const answer = await askForTls(socket);
-  if (answer === 'S') {
-    const secure = await upgrade(socket, info);
-    return { socket: secure, tlsServerEndPoint: tlsServerEndPoint(secure) };
+  // The TLS negotiation counts against the same budget: a server that
+  // accepts and never answers must not hang a deploy.
+  const left = Math.max(100, timeoutMs - (Date.now() - started));
+  socket.setTimeout(left, () => socket.destroy(new Error(`timed out after ${timeoutMs} ms waiting for the server to answer`)));
+  let answer;
+  try {
+    answer = await askForTls(socket);
+    if (answer === 'S') {
+      const secure = await upgrade(socket, info);
+      return { socket: secure, tlsServerEndPoint: tlsServerEndPoint(secure) };
+    }
+  } finally {
+    socket.setTimeout(0);
   }
   if (info.tls === 'prefer') return { socket };
   socket.destroy();
@@ -160,9 +177,11 @@ async function openSocket(info, timeoutMs, onRetry = () => {}) {
     try {
       return await openOnce(info, left);
     } catch (e) {
-      const delay = backoffMs(attempt);
       const elapsed = Date.now() - started;
-      if (e.final || !retryable(e.message) || elapsed + delay >= timeoutMs) {
+      // The last wait is cut to what is left, so the final attempt lands at
+      // the deadline.
+      const delay = Math.min(backoffMs(attempt), Math.max(0, timeoutMs - elapsed));
+      if (e.final || !retryable(e.message) || elapsed + 10 >= timeoutMs) {
         throw connectError(info, e.message, attempt, elapsed);
       }
       onRetry(attempt, e.message, delay);
@@ -171,4 +190,15 @@ async function openSocket(info, timeoutMs, onRetry = () => {}) {
   }
 }
 
-module.exports = { openSocket, retryable, backoffMs };
+/**
+ * Bounds the PostgreSQL startup and authentication that follow the socket
+ * by what is left of the connect timeout: a server that accepts and never
+ * answers must not hang a deploy. Returns the function that lifts the
+ * bound once the engine says it is connected.
+ */
+function guardStartup(socket, ms) {
+  socket.setTimeout(Math.max(100, ms), () => socket.destroy(new Error(`timed out after ${ms} ms waiting for the server to answer`)));
+  return () => socket.setTimeout(0);
+}
+
+module.exports = { openSocket, guardStartup, retryable, backoffMs };

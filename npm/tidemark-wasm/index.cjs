@@ -2,7 +2,7 @@
 // The wasm backend, with the same functions as the native addon:
 // migrate/deploy/status/down/redo/seed/reset(options, onEvent) and create.
 const engine = require('./pkg/tidemark_wasm.js');
-const { openSocket } = require('./host.cjs');
+const { openSocket, guardStartup } = require('./host.cjs');
 
 function operation(name) {
   return async function (options, onEvent) {
@@ -14,10 +14,17 @@ function operation(name) {
     if (!socket) {
       const info = engine.parseUrl(rest.url, Boolean(rest.tlsInsecure));
       const onRetry = (attempt, error, delayMs) => report?.({ event: 'connectRetry', attempt, error, delayMs });
-      const opened = await openSocket(info, rest.connectTimeoutMs ?? 30_000, onRetry);
+      const budget = rest.connectTimeoutMs ?? 30_000;
+      const started = Date.now();
+      const opened = await openSocket(info, budget, onRetry);
       socket = opened.socket;
       // The host did TLS: the engine needs the channel binding for SCRAM.
       if (opened.tlsServerEndPoint) rest.tlsServerEndPoint = opened.tlsServerEndPoint;
+      const connected = guardStartup(socket, budget - (Date.now() - started));
+      return engine[name](rest, socket, (e) => {
+        if (e.event === 'connected') connected();
+        report?.(e);
+      });
     }
     return engine[name](rest, socket, report);
   };

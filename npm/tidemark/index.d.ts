@@ -38,6 +38,14 @@ export interface Options {
   connectTimeout?: Duration;
   /** Encrypt without verifying the server's certificate (for a server whose CA you have not supplied). Env `TIDEMARK_TLS_INSECURE=1`. Default `false`. */
   tlsInsecure?: boolean;
+  /**
+   * With no database URL, outside production and CI: use the embedded PGlite database
+   * (`@electric-sql/pglite`, an optional peer dependency) instead of failing. The CLI does this
+   * by default; the API only when asked. Default `false`.
+   */
+  embedded?: boolean;
+  /** Folder of the embedded database. Env `TIDEMARK_EMBEDDED_DIR`. Default `'.tidemark/pglite'`. */
+  embeddedDir?: string;
   /** `migrate` only: warn instead of failing when an applied migration's file changed. */
   allowDrift?: boolean;
   /** `migrate` only: warn instead of failing when an applied migration's file is gone. */
@@ -197,7 +205,23 @@ export interface CreateReport {
 }
 
 /** Emitted by the JS host before connecting: which URL is used, password redacted. */
-export interface ConnectingEvent { event: 'connecting'; /** `'--url'`, an environment variable name, a config file or `'PG* variables'`. */ source: string; /** The URL with its password replaced by `****`. */ url: string }
+export interface ConnectingEvent {
+  event: 'connecting';
+  /** `'--url'`, an environment variable name, a config file, `'PG* variables'`, or `'embedded'`. */
+  source: string;
+  /** The URL with its password replaced by `****` (absent for the in-process embedded database). */
+  url?: string;
+  /** The pooled variable tidemark switched away from, when a direct URL was set. */
+  insteadOf?: string;
+  /** Why that URL looked pooled (`pgbouncer=true`, a `-pooler.` host, port 6543). */
+  pooler?: string;
+  /** Embedded database: its folder. */
+  dir?: string;
+  /** Embedded database: why it is used (no database URL is set). */
+  reason?: string;
+}
+/** A connection attempt failed in a way that can heal; tidemark retries after `delayMs`. */
+export interface ConnectRetryEvent { event: 'connectRetry'; /** 1-based. */ attempt: number; /** What went wrong (no password). */ error: string; delayMs: number }
 /** Something looks wrong but does not stop the run (a badly named file, a relaxed check, an unknown config key). */
 export interface WarningEvent { event: 'warning'; /** Stable warning code. */ code: string; /** What and how to fix it. */ message: string; /** The file it is about. */ file?: string }
 /** Connected to the server. */
@@ -241,6 +265,7 @@ export interface CreatedEvent extends CreatedFile { event: 'created' }
 /** Every event `onEvent` receives (and `tidemark --json` prints), discriminated by `event`. */
 export type TidemarkEvent =
   | ConnectingEvent
+  | ConnectRetryEvent
   | WarningEvent
   | ConnectedEvent
   | PlannedEvent

@@ -173,6 +173,9 @@ pub fn parse(url: &str, tls_insecure: bool) -> Result<Target, ConnectError> {
         k => unknown.push(k.to_string()),
     };
     let normalized = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if let Some(why) = authority_problem(url) {
+            return Err(invalid(why));
+        }
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -243,6 +246,30 @@ pub fn parse(url: &str, tls_insecure: bool) -> Result<Target, ConnectError> {
         sslmode,
         root_cert,
     })
+}
+
+/// What is wrong with the host and port part of a URL, in words (the
+/// parser's own message is only "invalid connection string").
+fn authority_problem(url: &str) -> Option<String> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    for host in hosts.split(',') {
+        let port = if let Some(v6) = host.strip_prefix('[') {
+            match v6.split_once(']') {
+                Some((_, after)) => after.strip_prefix(':'),
+                None => return Some(format!("the IPv6 address in {host:?} lacks its closing ]")),
+            }
+        } else {
+            host.rsplit_once(':').map(|(_, p)| p)
+        };
+        if let Some(port) = port {
+            if port.parse::<u16>().map_or(true, |p| p == 0) {
+                return Some(format!("the port {port:?} is not a number from 1 to 65535"));
+            }
+        }
+    }
+    None
 }
 
 /// Splits a keyword/value connection string, keeping quoted values whole.
@@ -383,6 +410,12 @@ mod tests {
     fn invalid_urls_are_redacted_configuration_errors() {
         let e = parse("postgres://u:topsecret@h:notaport/d", false).unwrap_err();
         assert_eq!(e.code, "E_INVALID_URL");
+        assert!(
+            e.message.contains("the port \"notaport\" is not a number"),
+            "{}",
+            e.message
+        );
+        assert!(parse("postgres://u:p@[::1]:5432,h2:5433/d", false).is_ok());
         assert!(!e.message.contains("topsecret"), "{}", e.message);
         let e = parse("postgres://u:topsecret@h/d?sslmode=bogus", false).unwrap_err();
         assert!(e.message.contains("sslmode=bogus") && !e.message.contains("topsecret"));

@@ -320,27 +320,36 @@ pub async fn connect(target: Target, dial: Dial<'_>) -> Result<Connected, Connec
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let left = budget.saturating_sub(started.elapsed());
-        config.connect_timeout(left.max(Duration::from_millis(100)));
-        let failure = match attempt(&config, tls.as_ref()).await {
-            Ok((client, task)) => {
+        let left = budget
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(100));
+        config.connect_timeout(left);
+        // The budget covers the whole attempt: TCP, TLS, startup and
+        // authentication (a server that accepts and never answers).
+        let failure = match tokio::time::timeout(left, attempt(&config, tls.as_ref())).await {
+            Ok(Ok((client, task))) => {
                 return Ok(Connected {
                     client,
                     task,
                     endpoint,
                 })
             }
-            Err(e) => reason(&e),
+            Ok(Err(e)) => reason(&e),
+            Err(_) => (format!("timed out after {} ms", left.as_millis()), None),
         };
         let (text, sql_state) = failure;
-        let delay = tidemark_core::url::backoff_ms(attempts, jitter());
+        let elapsed = started.elapsed();
+        // The last wait is cut to what is left, so the final attempt lands
+        // at the deadline.
+        let delay = Duration::from_millis(tidemark_core::url::backoff_ms(attempts, jitter()))
+            .min(budget.saturating_sub(elapsed));
         let retry = tidemark_core::url::retryable(&text, sql_state.as_deref())
-            && started.elapsed() + Duration::from_millis(delay) < budget;
+            && elapsed + Duration::from_millis(10) < budget;
         if !retry {
             let tries = if attempts > 1 {
                 format!(
                     " (after {attempts} attempts over {} ms)",
-                    started.elapsed().as_millis()
+                    elapsed.as_millis()
                 )
             } else {
                 String::new()
@@ -358,7 +367,7 @@ pub async fn connect(target: Target, dial: Dial<'_>) -> Result<Connected, Connec
                 ),
             });
         }
-        (dial.on_retry)(attempts, &text, delay);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+        (dial.on_retry)(attempts, &text, delay.as_millis() as u64);
+        tokio::time::sleep(delay).await;
     }
 }

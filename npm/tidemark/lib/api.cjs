@@ -8,6 +8,7 @@ const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig, noUrlMessage } = require('./config.cjs');
 const { redact, scrub, urlShapeProblem } = require('./url.cjs');
 const loader = require('./loader.cjs');
+const embedded = require('./embedded.cjs');
 const { version: VERSION } = require('../package.json');
 
 const rel = (cwd, p) => path.relative(cwd, p) || '.';
@@ -118,6 +119,7 @@ function nativeOptions(command, config, migrations, seeds) {
     applicationName: 'tidemark',
   };
   if (config.tlsInsecure) o.tlsInsecure = true;
+  if (config.poolSafe) o.poolSafe = true;
   if (config.lockTimeout !== undefined) o.lockTimeoutMs = config.lockTimeout;
   if (config.statementTimeout !== undefined) o.statementTimeoutMs = config.statementTimeout;
   if (command === 'migrate') {
@@ -190,29 +192,45 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 /**
  * Runs one connecting command with an already resolved config. Emits
  * `{ event: 'connecting', source, url }` (URL redacted) before the engine's
- * own events. Resolves with the engine's report.
+ * own events. Resolves with the engine's report. With no URL and
+ * `embedded: true` (the CLI), runs on the embedded database where allowed
+ * (lib/embedded.cjs): `{ event: 'connecting', source: 'embedded', dir, reason }`.
  */
-async function run(command, config, { onEvent } = {}) {
+async function run(command, config, { onEvent, embedded: allowEmbedded = false } = {}) {
   const { emit, state } = eventSink(onEvent);
-  for (const w of config.warnings ?? []) emit(w);
+  // The pooler warning follows the line that names the URL.
+  const pooled = (config.warnings ?? []).filter((w) => w.code === 'W_POOLED_URL');
+  for (const w of config.warnings ?? []) if (w.code !== 'W_POOLED_URL') emit(w);
   if (command === 'seed' || command === 'reset') refuseProduction(command, config);
-  if (!config.url) {
+  // No URL: the embedded database, when allowed here (else E_NO_DATABASE_URL saying why).
+  const local = config.url ? undefined : embedded.prepare(command, config, { allowed: allowEmbedded });
+  if (!config.url && !local) {
     throw new TidemarkError('E_NO_DATABASE_URL', noUrlMessage(config));
   }
-  const problem = urlShapeProblem(config.url);
-  if (problem) {
-    throw new TidemarkError('E_INVALID_URL', `invalid database URL ${redact(config.url)} (from ${config.urlSource}): ${problem}`);
+  if (local) {
+    emit(local.event);
+  } else {
+    const problem = urlShapeProblem(config.url);
+    if (problem) {
+      throw new TidemarkError('E_INVALID_URL', `invalid database URL ${redact(config.url)} (from ${config.urlSource}): ${problem}`);
+    }
+    // Said first, so that even a deploy that fails on its files shows which
+    // database it was pointed at.
+    emit({
+      event: 'connecting',
+      source: config.urlSource,
+      url: redact(config.url),
+      ...(config.pooledFrom ? { insteadOf: config.pooledFrom, pooler: config.poolerReason } : {}),
+    });
+    for (const w of pooled) emit(w);
   }
-  // Said first, so that even a deploy that fails on its files shows which
-  // database it was pointed at.
-  emit({ event: 'connecting', source: config.urlSource, url: redact(config.url) });
   const migrations = readMigrations(config, command !== 'seed');
   const seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : undefined;
-  const { binding } = loader.load(config.env);
+  const { binding, backend } = loader.load(config.env);
   const opts = nativeOptions(command, config, migrations, seeds);
   let report;
   try {
-    report = await binding[command](opts, emit);
+    report = local ? await local.run({ binding, backend, opts, emit }) : await binding[command](opts, emit);
   } catch (err) {
     await settle();
     throw convertError(err, config, { migrations, seeds });
@@ -233,7 +251,7 @@ function utcStamp(now) {
  */
 function createFiles(config, { name, reversible, now = new Date(), onEvent } = {}) {
   const { emit } = eventSink(onEvent);
-  for (const w of config.warnings ?? []) emit(w);
+  for (const w of config.warnings ?? []) if (w.code !== 'W_POOLED_URL') emit(w);
   if (typeof name !== 'string' || name.trim() === '') {
     throw new TidemarkError('E_INVALID_OPTION', 'create needs a migration name, for example: tidemark create add_user_email');
   }
@@ -278,7 +296,8 @@ function createFiles(config, { name, reversible, now = new Date(), onEvent } = {
 }
 
 function command(name) {
-  const fn = async (options = {}) => run(name, resolveConfig(options), { onEvent: options.onEvent });
+  const fn = async (options = {}) =>
+    run(name, resolveConfig(options), { onEvent: options.onEvent, embedded: options.embedded === true });
   Object.defineProperty(fn, 'name', { value: name });
   return fn;
 }

@@ -10,6 +10,7 @@ const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig } = require('./config.cjs');
 const api = require('./api.cjs');
 const loader = require('./loader.cjs');
+const embedded = require('./embedded.cjs');
 const { version: VERSION } = require('../package.json');
 
 // ---------------------------------------------------------------- parsing
@@ -90,8 +91,13 @@ function parseCli(argv) {
       `option --${opt.flag} does not apply to tidemark ${command} (it is for: ${opt.commands.join(', ')})${strict}; ${helpPointer(command)}`,
     );
   }
-  if (command !== 'create' && args.length > 0) {
-    throw new TidemarkError('E_USAGE', `unexpected argument "${args[0]}" for tidemark ${command}; ${helpPointer(command)}`);
+  if (command === 'db' && args[0] !== 'serve' && !values.help) {
+    const what = args[0] === undefined ? 'tidemark db needs a subcommand' : `unknown subcommand "${args[0]}" for tidemark db`;
+    throw new TidemarkError('E_USAGE', `${what}: the only one is serve (tidemark db serve); ${helpPointer(command)}`);
+  }
+  const allowed = command === 'create' ? Infinity : command === 'db' ? 1 : 0;
+  if (args.length > allowed) {
+    throw new TidemarkError('E_USAGE', `unexpected argument "${args[allowed]}" for tidemark ${command}; ${helpPointer(command)}`);
   }
   return { command, args, values };
 }
@@ -166,6 +172,10 @@ function globalHelp() {
     '"tidemark" key of package.json), which win over defaults. .env, .env.local, .env.<NODE_ENV>',
     'and .env.<NODE_ENV>.local are read without overriding variables already set.',
     '',
+    'With no database URL, outside production (NODE_ENV/VERCEL_ENV) and CI, migrate, status, down, redo,',
+    'seed and reset use the embedded database (PGlite) in .tidemark/pglite (--embedded-dir); deploy never',
+    'does. tidemark db serve serves it to your app.',
+    '',
     ...EXIT_CODES,
     '',
     'Run tidemark <command> --help for the options of one command.',
@@ -222,9 +232,21 @@ const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 /** Renders one event as a human line (or nothing). */
 function renderEvent(out, e) {
   const d = (s) => out.style('dim', s);
+  const local = embedded.describe(e); // the embedded database's own lines
+  if (local !== undefined) {
+    out.line(local);
+    return;
+  }
   switch (e.event) {
     case 'connecting':
-      out.line(`Using ${e.source} (${e.url})`);
+      out.line(
+        e.insteadOf
+          ? `Using ${e.source} (${e.url}) instead of the pooled ${e.insteadOf} (${e.pooler})`
+          : `Using ${e.source} (${e.url})`,
+      );
+      break;
+    case 'connectRetry':
+      out.line(d(`Connecting: attempt ${e.attempt} failed (${e.error}); retrying in ${e.delayMs} ms`));
       break;
     case 'warning':
       out.line(`${out.style('yellow', 'warning:')} ${e.message}`);
@@ -364,6 +386,37 @@ function asTidemarkError(err) {
   return new TidemarkError('E_INTERNAL', `internal error: ${err && err.stack ? err.stack : err}`, { exitCode: 2 });
 }
 
+/** `tidemark db serve`: serves the embedded database until SIGINT or SIGTERM. */
+async function serveCommand(out, config, onEvent) {
+  let stop;
+  const stopSignal = new Promise((resolve) => {
+    stop = resolve;
+  });
+  const onSignal = () => stop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await embedded.serve(config, {
+      stopSignal,
+      onEvent: (e) => {
+        onEvent(e);
+        if (out.json) return;
+        if (e.event === 'serving') {
+          out.line(`Serving the embedded database (${e.dir}) on 127.0.0.1; connect your app with:`);
+          out.line(`  DATABASE_URL=${e.url}`);
+          out.line(out.style('dim', 'tidemark migrate, seed and status use it while it runs. Press Ctrl-C to stop.'));
+        } else if (e.event === 'stopped') {
+          out.line(`Stopped; the data is saved in ${e.dir}`);
+        }
+      },
+    });
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+  return 0;
+}
+
 /** Runs the CLI; resolves with the exit code. */
 async function main(argv, env = process.env) {
   const jsonRequested = argv.includes('--json');
@@ -418,7 +471,8 @@ async function main(argv, env = process.env) {
       if (out.json) out.record({ event: 'done', command, report });
       return 0;
     }
-    const report = await api._internal.run(command, config, { onEvent });
+    if (command === 'db') return await serveCommand(out, config, onEvent);
+    const report = await api._internal.run(command, config, { onEvent, embedded: true });
     const took = elapsed();
     if (out.json) {
       out.record({ event: 'done', command, report, durationMs: took });

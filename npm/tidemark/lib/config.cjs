@@ -7,7 +7,7 @@ const path = require('node:path');
 const { OPTIONS, URL_ENV } = require('./options.cjs');
 const { TidemarkError } = require('./errors.cjs');
 const { loadDotenv } = require('./dotenv.cjs');
-const { resolveUrl, redact } = require('./url.cjs');
+const { resolveUrl, redact, choosePooling, DIRECT_ENV } = require('./url.cjs');
 
 // Options resolved on their own below, not by the generic loop.
 const SEPARATE = new Set(['url', 'config', 'env', 'allowProduction', 'force']);
@@ -205,9 +205,23 @@ function resolveConfig(options = {}, internal = {}) {
     configUrl,
     configLabel: cfg.label,
   });
-  out.url = url;
-  out.urlSource = source;
-  out.redactedUrl = url === undefined ? undefined : redact(url);
+  const pooling = choosePooling({ url, source, env });
+  out.url = pooling.url;
+  out.urlSource = pooling.source;
+  out.redactedUrl = pooling.url === undefined ? undefined : redact(pooling.url);
+  out.poolSafe = pooling.pooled;
+  out.pooledFrom = pooling.switchedFrom;
+  out.poolerReason = pooling.reason;
+  if (pooling.pooled) {
+    out.warnings.push({
+      event: 'warning',
+      code: 'W_POOLED_URL',
+      message:
+        `${pooling.source} goes through a connection pooler (${pooling.reason}) and no direct URL is set ` +
+        `(${DIRECT_ENV.join(', ')}): using pool-safe mode (a transaction-scoped lock, no session settings); ` +
+        'set a direct URL for migrations where you can',
+    });
+  }
 
   if (options.env !== undefined && options.env !== null && (typeof options.env !== 'string' || options.env === '')) {
     throw new TidemarkError(cli ? 'E_USAGE' : 'E_CONFIG', `${cli ? '--env' : 'the env option'} must be a non-empty string`);

@@ -6,6 +6,8 @@
 /** Commands that open a database connection. */
 const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset'];
 const ALL = [...CONNECTING, 'create'];
+/** Commands that use the embedded database when no URL is set (lib/embedded.cjs); `db` serves it. */
+const EMBEDDED = ['migrate', 'status', 'down', 'redo', 'seed', 'reset', 'db'];
 
 /**
  * Every command: its aliases, positional arguments, one-line summary and a
@@ -52,7 +54,18 @@ const COMMANDS = {
   },
   reset: {
     summary: 'Drop and recreate the schema, migrate, then seed (development only)',
-    description: 'Drops the schema and the tracking schema, applies every migration and runs the seeds.\nNever runs in production.',
+    description:
+      'Drops the schema and the tracking schema, applies every migration and runs the seeds.\nNever runs in production. ' +
+      'On the embedded database it deletes the folder and starts afresh.',
+  },
+  db: {
+    args: 'serve',
+    summary: 'Serve the embedded database on 127.0.0.1 for your app (prints its DATABASE_URL)',
+    description:
+      'Serves the embedded database (PGlite, used when no database URL is set) on 127.0.0.1, so the app\n' +
+      'under development can connect with an ordinary DATABASE_URL, which it prints. One PostgreSQL session\n' +
+      'is shared by every connection; transactions do not interleave. While it runs, tidemark\'s other\n' +
+      'commands use it too. Ctrl-C stops it, with the data saved.',
   },
 };
 
@@ -96,6 +109,15 @@ const OPTIONS = [
   {
     key: 'seedsTable', flag: 'seeds-table', type: 'string', value: '<name>', env: 'TIDEMARK_SEEDS_TABLE', config: true,
     default: 'schema_seeds', commands: CONNECTING, help: 'Seeds log table',
+  },
+  {
+    key: 'embeddedDir', flag: 'embedded-dir', type: 'path', value: '<path>', env: 'TIDEMARK_EMBEDDED_DIR', config: true,
+    default: '.tidemark/pglite', commands: EMBEDDED,
+    help: 'Folder of the embedded database, used when no database URL is set (outside production and CI)',
+  },
+  {
+    key: 'embeddedPort', flag: 'port', type: 'string', value: '<port>', env: 'TIDEMARK_EMBEDDED_PORT', config: true,
+    default: '5432', commands: ['db'], help: 'Port to serve the embedded database on, on 127.0.0.1 (0: any free port)',
   },
   {
     key: 'lockWaitTimeout', flag: 'lock-wait-timeout', type: 'duration', value: '<time>', env: 'TIDEMARK_LOCK_WAIT_TIMEOUT',
@@ -160,18 +182,18 @@ const OPTIONS = [
     help: 'Run every seed again, even those that already ran with the same contents',
   },
   {
-    key: 'json', flag: 'json', type: 'boolean', cli: true, commands: ALL,
+    key: 'json', flag: 'json', type: 'boolean', cli: true, commands: [...ALL, 'db'],
     help: 'Print one JSON object per event (NDJSON) on stdout',
   },
   {
-    key: 'config', flag: 'config', type: 'path', value: '<path>', commands: ALL,
+    key: 'config', flag: 'config', type: 'path', value: '<path>', commands: [...ALL, 'db'],
     help: 'Config file (default: tidemark.config.json, else the "tidemark" key of package.json)',
   },
   {
-    key: 'noColor', flag: 'no-color', type: 'boolean', cli: true, commands: ALL, help: 'Never colour the output (NO_COLOR works too)',
+    key: 'noColor', flag: 'no-color', type: 'boolean', cli: true, commands: [...ALL, 'db'], help: 'Never colour the output (NO_COLOR works too)',
   },
-  { key: 'help', flag: 'help', short: 'h', type: 'boolean', cli: true, commands: ALL, help: 'Show help' },
-  { key: 'version', flag: 'version', short: 'v', type: 'boolean', cli: true, commands: ALL, help: 'Show the version and the engine in use' },
+  { key: 'help', flag: 'help', short: 'h', type: 'boolean', cli: true, commands: [...ALL, 'db'], help: 'Show help' },
+  { key: 'version', flag: 'version', short: 'v', type: 'boolean', cli: true, commands: [...ALL, 'db'], help: 'Show the version and the engine in use' },
 ];
 
 /** Maps `up` to `migrate`; undefined for unknown commands. */
@@ -183,4 +205,4 @@ function canonicalCommand(name) {
   return undefined;
 }
 
-module.exports = { OPTIONS, COMMANDS, CONNECTING, URL_ENV, canonicalCommand };
+module.exports = { OPTIONS, COMMANDS, CONNECTING, EMBEDDED, URL_ENV, canonicalCommand };

@@ -162,4 +162,52 @@ function urlShapeProblem(url) {
   return 'it must start with postgres:// or postgresql://, or be a keyword string such as "host=localhost dbname=app user=app"';
 }
 
-module.exports = { urlShapeProblem, redact, scrub, passwordsOf, urlFromPgEnv, resolveUrl, MASK };
+/** Host and port of a URL or keyword string (the first host), for pooler detection. */
+function hostAndPort(url) {
+  const s = String(url);
+  const m = /^postgres(?:ql)?:\/\/(?:[^@/?]*@)?(\[[^\]]*\]|[^:/?,]*)(?::(\d+))?/i.exec(s);
+  if (m) {
+    const q = /[?&]host=([^&]*)/.exec(s);
+    const p = /[?&]port=(\d+)/.exec(s);
+    return { host: decodeURIComponent(m[1] || (q ? q[1] : '')), port: m[2] ?? (p ? p[1] : undefined) };
+  }
+  const host = /(?:^|\s)host\s*=\s*'?([^'\s]*)/.exec(s);
+  const port = /(?:^|\s)port\s*=\s*'?(\d+)/.exec(s);
+  return { host: host ? host[1] : '', port: port ? port[1] : undefined };
+}
+
+/**
+ * Why `url` looks like a transaction-mode pooler (PgBouncer, Supavisor,
+ * Neon's pooled endpoints), or undefined: a `-pooler.` host, port 6543, or
+ * `pgbouncer=true`.
+ */
+function poolerSignal(url) {
+  if (/[?&\s]pgbouncer=true\b/i.test(String(url))) return 'pgbouncer=true';
+  const { host, port } = hostAndPort(url);
+  if (/-pooler\./i.test(host)) return `the host ${host} is a pooler endpoint`;
+  if (port === '6543') return 'port 6543 is the pooler port';
+  return undefined;
+}
+
+/** Variables that hold a direct (unpooled) URL, in the order tidemark prefers them. */
+const DIRECT_ENV = ['DATABASE_URL_UNPOOLED', 'POSTGRES_URL_NON_POOLING', 'DIRECT_URL'];
+
+/**
+ * Pooler awareness: when the chosen URL is pooled, switch to a direct URL
+ * if one is set (migrations need a session), else keep it and run in
+ * pool-safe mode. Returns `{ url, source, pooled, reason?, switchedFrom? }`.
+ */
+function choosePooling({ url, source, env }) {
+  if (url === undefined) return { url, source, pooled: false };
+  const reason = poolerSignal(url);
+  if (!reason) return { url, source, pooled: false };
+  for (const name of DIRECT_ENV) {
+    const direct = env[name];
+    if (direct && name !== source && !poolerSignal(direct)) {
+      return { url: String(direct), source: name, pooled: false, reason, switchedFrom: source };
+    }
+  }
+  return { url, source, pooled: true, reason };
+}
+
+module.exports = { urlShapeProblem, redact, scrub, passwordsOf, urlFromPgEnv, resolveUrl, poolerSignal, choosePooling, hostAndPort, DIRECT_ENV, MASK };
