@@ -2,7 +2,7 @@
 // The wasm backend, with the same functions as the native addon:
 // migrate/deploy/status/down/redo/seed/reset(options, onEvent) and create.
 const engine = require('./pkg/tidemark_wasm.js');
-const { openSocket, guardStartup } = require('./host.cjs');
+const { openSocket, guardStartup, retryable, backoffMs } = require('./host.cjs');
 
 function operation(name) {
   return async function (options, onEvent) {
@@ -16,15 +16,32 @@ function operation(name) {
       const onRetry = (attempt, error, delayMs) => report?.({ event: 'connectRetry', attempt, error, delayMs });
       const budget = rest.connectTimeoutMs ?? 30_000;
       const started = Date.now();
-      const opened = await openSocket(info, budget, onRetry);
-      socket = opened.socket;
-      // The host did TLS: the engine needs the channel binding for SCRAM.
-      if (opened.tlsServerEndPoint) rest.tlsServerEndPoint = opened.tlsServerEndPoint;
-      const connected = guardStartup(socket, budget - (Date.now() - started));
-      return engine[name](rest, socket, (e) => {
-        if (e.event === 'connected') connected();
-        report?.(e);
-      });
+      for (let attempt = 1; ; attempt++) {
+        const left = budget - (Date.now() - started);
+        const opened = await openSocket(info, left, onRetry);
+        // The host did TLS: the engine needs the channel binding for SCRAM.
+        const attemptOptions = opened.tlsServerEndPoint ? { ...rest, tlsServerEndPoint: opened.tlsServerEndPoint } : rest;
+        const connected = guardStartup(opened.socket, budget - (Date.now() - started));
+        let isConnected = false;
+        try {
+          return await engine[name](attemptOptions, opened.socket, (e) => {
+            if (e.event === 'connected') {
+              isConnected = true;
+              connected();
+            }
+            report?.(e);
+          });
+        } catch (err) {
+          // A server that is still starting (or a waking serverless compute)
+          // answers the startup with an error: retry that too, as the native
+          // addon does. Nothing has run before `connected`.
+          const elapsed = Date.now() - started;
+          const delay = Math.min(backoffMs(attempt), Math.max(0, budget - elapsed));
+          if (isConnected || err.code !== 'E_CONNECT' || !retryable(err.message) || elapsed + 10 >= budget) throw err;
+          onRetry(attempt, err.message, delay);
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
     }
     return engine[name](rest, socket, report);
   };
