@@ -15,7 +15,9 @@ const path = require('node:path');
 const { createRequire } = require('node:module');
 const { TidemarkError } = require('./errors.cjs');
 const { noUrlMessage } = require('./config.cjs');
-const wire = require('./pglite-wire.cjs');
+// Loaded on first use: commands with a database URL never need it.
+let wireModule;
+const wire = () => (wireModule ??= require('./pglite-wire.cjs'));
 
 const PACKAGE = '@electric-sql/pglite';
 const INSTALL = `npm install --save-dev ${PACKAGE}`;
@@ -335,15 +337,15 @@ async function runEmbedded(command, config, { binding, backend, opts, emit, dir,
     }
     const { db, fresh } = await openPglite(config, entry, dir);
     if (fresh) emit({ event: 'embeddedCreated', dir: rel(config, dir), version: pgliteVersion(entry) });
-    const session = new wire.Session(db);
+    const session = new (wire().Session)(db);
     let listener;
     try {
       const o = { ...opts };
       if (backend === 'wasm') {
         o.url = IN_PROCESS_URL;
-        o.__duplex = wire.openDuplex(session);
+        o.__duplex = wire().openDuplex(session);
       } else {
-        listener = await wire.listen(session, { host: '127.0.0.1', port: 0 });
+        listener = await wire().listen(session, { host: '127.0.0.1', port: 0 });
         o.url = localUrl('127.0.0.1', listener.port);
       }
       return await binding[command](o, emit);
@@ -405,9 +407,9 @@ async function serve(config, { onEvent = () => {}, stopSignal }) {
   try {
     const { db, fresh } = await openPglite(config, entry, dir);
     if (fresh) onEvent({ event: 'embeddedCreated', dir: rel(config, dir), version: pgliteVersion(entry) });
-    session = new wire.Session(db, { resetWhenIdle: true });
+    session = new (wire().Session)(db, { resetWhenIdle: true });
     try {
-      listener = await wire.listen(session, { host: '127.0.0.1', port });
+      listener = await wire().listen(session, { host: '127.0.0.1', port });
     } catch (err) {
       throw cannotListen(port, err);
     }
