@@ -614,13 +614,24 @@ fn build_batch(
 ) -> (String, Vec<Span>) {
     let mut sql = String::new();
     let mut spans = Vec::with_capacity(items.len());
-    for item in items {
+    let last = items.len().saturating_sub(1);
+    for (i, item) in items.iter().enumerate() {
         let Body::Transactional { sql: body, .. } = &item.body else {
             continue;
         };
         let item_start = sql.len();
-        let (prologue_sql, prologue) = item.prologue(t, s);
+        let (prologue_sql, mut prologue) = item.prologue(t, s);
         sql.push_str(&prologue_sql);
+        // Every COMMIT but the message's last skips waiting for its WAL
+        // flush: the last one is synchronous and flushes the WAL up to itself,
+        // so everything is durable before tidemark reports success, and a
+        // crash in between loses whole migrations together with their
+        // tracking rows, never half of one. This saves one disk flush per
+        // migration (most of a fresh apply on a slow disk).
+        if i < last {
+            sql.push_str("SET LOCAL synchronous_commit = off;\n");
+            prologue += 1;
+        }
         let body_start = sql.len();
         sql.push_str(body);
         let body_end = sql.len();
