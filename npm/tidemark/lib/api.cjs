@@ -27,8 +27,11 @@ function readFolder(dir, cwd, what) {
     throw new TidemarkError('E_CONFIG', `could not read the ${what} folder ${rel(cwd, dir)}: ${err.message}`);
   }
   const files = [];
+  // `dir` is absolute and normalized: plain concatenation, where path.join
+  // would normalize each of hundreds of names again on every deploy.
+  const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
   for (const e of entries) {
-    const full = path.join(dir, e.name);
+    const full = prefix + e.name;
     let isFile = e.isFile();
     if (e.isSymbolicLink()) {
       try {
