@@ -789,7 +789,7 @@ fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
 }
 
 /// Runs every item in order with as few messages as possible. The lock is
-/// released by the last message on success (`unlock_at_end`); on failure the
+/// released by the last message on success (direct sessions); on failure the
 /// caller releases it. Returns what was done.
 pub(crate) async fn run_items<R: Reporter + ?Sized>(
     client: &Client,
@@ -797,7 +797,6 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
     s: SessionSettings,
     items: &[Item<'_>],
     max_bytes: usize,
-    unlock_at_end: bool,
     reporter: &R,
 ) -> Result<(Vec<AppliedMigration>, bool)> {
     let mut done = Vec::new();
@@ -813,7 +812,7 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
             start = end;
             continue;
         }
-        let trailer = if unlock_at_end && !s.pool_safe && end == items.len() {
+        let trailer = if !s.pool_safe && end == items.len() {
             unlocked = true;
             format!("SELECT pg_advisory_unlock({});\n", t.lock_key)
         } else {

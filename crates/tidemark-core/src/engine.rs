@@ -8,8 +8,8 @@ use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
-    DownReport, Event, MigrateReport, RedoReport, Reporter, ResetReport, SeedReport, SeedRun,
-    StatusReport,
+    AppliedMigration, DownReport, Event, MigrateReport, RedoReport, Reporter, ResetReport,
+    SeedReport, SeedRun, StatusReport,
 };
 use crate::source::{Migration, Migrations, Seeds, SourceFile};
 
@@ -213,16 +213,7 @@ async fn apply<R: Reporter + ?Sized>(
                 pending: p.pending.len(),
             });
             let items = up_items(&p.pending, options)?;
-            let (done, unlocked) = db::run_items(
-                client,
-                &t,
-                options.session(),
-                &items,
-                options.max_message_bytes,
-                true,
-                reporter,
-            )
-            .await?;
+            let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
             Ok::<_, Error>((done, p.applied, p.beyond_target, unlocked))
         }
         .await;
@@ -318,6 +309,39 @@ pub async fn status<R: Reporter + ?Sized>(
     Ok(plan::status(&migrations, &rows))
 }
 
+/// Runs `items` with the options' session settings and message bound.
+async fn run<R: Reporter + ?Sized>(
+    client: &Client,
+    t: &Tracking,
+    options: &Options,
+    items: &[Item<'_>],
+    reporter: &R,
+) -> Result<(Vec<AppliedMigration>, bool)> {
+    db::run_items(
+        client,
+        t,
+        options.session(),
+        items,
+        options.max_message_bytes,
+        reporter,
+    )
+    .await
+}
+
+/// Releases the lock unless the last message already did (`true` beside
+/// the value), on success and on failure alike.
+async fn release<T>(
+    client: &Client,
+    t: &Tracking,
+    options: &Options,
+    result: Result<(T, bool)>,
+) -> Result<T> {
+    if !matches!(result, Ok((_, true))) {
+        db::unlock(client, t, options.session()).await;
+    }
+    result.map(|(value, _)| value)
+}
+
 async fn locked<R, T, F>(
     client: &Client,
     t: &Tracking,
@@ -330,17 +354,7 @@ where
     F: AsyncFnOnce(Vec<AppliedRow>) -> Result<(T, bool)>,
 {
     let rows = db::lock_and_read(client, t, options.session(), reporter).await?;
-    match work(rows).await {
-        Ok((value, true)) => Ok(value),
-        Ok((value, false)) => {
-            db::unlock(client, t, options.session()).await;
-            Ok(value)
-        }
-        Err(e) => {
-            db::unlock(client, t, options.session()).await;
-            Err(e)
-        }
-    }
+    release(client, t, options, work(rows).await).await
 }
 
 /// Reverts applied migrations with their down SQL, newest first: the last
@@ -363,16 +377,7 @@ pub async fn down<R: Reporter + ?Sized>(
         async |rows: Vec<AppliedRow>| {
             let chosen = plan::plan_down(&migrations, &rows, steps, to)?;
             let items = down_items(&chosen)?;
-            let (reverted, unlocked) = db::run_items(
-                client,
-                &t,
-                options.session(),
-                &items,
-                options.max_message_bytes,
-                true,
-                reporter,
-            )
-            .await?;
+            let (reverted, unlocked) = run(client, &t, options, &items, reporter).await?;
             Ok((DownReport { reverted }, unlocked))
         },
     )
@@ -400,16 +405,7 @@ pub async fn redo<R: Reporter + ?Sized>(
             let mut items = down_items(&chosen)?;
             let again: Vec<_> = chosen.iter().rev().map(|m| (*m, None)).collect();
             items.extend(up_items(&again, options)?);
-            let (done, unlocked) = db::run_items(
-                client,
-                &t,
-                options.session(),
-                &items,
-                options.max_message_bytes,
-                true,
-                reporter,
-            )
-            .await?;
+            let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
             let (reverted, applied) = done.split_at(chosen.len().min(done.len()));
             Ok((
                 RedoReport {
@@ -482,16 +478,7 @@ pub async fn seed<R: Reporter + ?Sized>(
                 previous: None,
             });
         }
-        let (done, unlocked) = db::run_items(
-            client,
-            &t,
-            options.session(),
-            &items,
-            options.max_message_bytes,
-            true,
-            reporter,
-        )
-        .await?;
+        let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
         Ok::<_, Error>((
             SeedReport {
                 environment: env.to_string(),
@@ -509,17 +496,7 @@ pub async fn seed<R: Reporter + ?Sized>(
         ))
     }
     .await;
-    match result {
-        Ok((r, true)) => Ok(r),
-        Ok((r, false)) => {
-            db::unlock(client, &t, options.session()).await;
-            Ok(r)
-        }
-        Err(e) => {
-            db::unlock(client, &t, options.session()).await;
-            Err(e)
-        }
-    }
+    release(client, &t, options, result).await
 }
 
 /// Development only: drops the `public` schema (and the tracking schema)
