@@ -554,3 +554,74 @@ pub async fn reset<R: Reporter + ?Sized>(
     let seed = seed(client, seeds, options, seed_options, reporter).await?;
     Ok(ResetReport { migrate, seed })
 }
+
+/// The operations the hosts export, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Migrate,
+    Deploy,
+    Status,
+    Down,
+    Redo,
+    Seed,
+    Reset,
+}
+
+/// Everything one operation may use, as a host receives it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub migrations: Vec<SourceFile>,
+    pub seeds: Vec<SourceFile>,
+    pub options: Options,
+    pub seed_options: SeedOptions,
+    /// `migrate --to`, `down --to`.
+    pub to: Option<String>,
+    /// `down --steps`, `redo --steps`.
+    pub steps: Option<usize>,
+}
+
+/// What an operation returns; serializes as that operation's own report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Outcome {
+    Migrate(MigrateReport),
+    Status(StatusReport),
+    Down(DownReport),
+    Redo(RedoReport),
+    Seed(SeedReport),
+    Reset(ResetReport),
+}
+
+/// Runs `op`: the one dispatch both bindings share, so that they only
+/// convert options in and the outcome out.
+pub async fn execute<R: Reporter + ?Sized>(
+    client: &Client,
+    op: Operation,
+    request: Request,
+    reporter: &R,
+) -> Result<Outcome> {
+    let Request {
+        migrations,
+        seeds,
+        options,
+        seed_options,
+        to,
+        steps,
+    } = request;
+    let (o, r) = (&options, reporter);
+    Ok(match op {
+        Operation::Migrate => {
+            Outcome::Migrate(migrate(client, migrations, o, to.as_deref(), r).await?)
+        }
+        Operation::Deploy => Outcome::Migrate(deploy(client, migrations, o, r).await?),
+        Operation::Status => Outcome::Status(status(client, migrations, o, r).await?),
+        Operation::Down => {
+            Outcome::Down(down(client, migrations, o, steps, to.as_deref(), r).await?)
+        }
+        Operation::Redo => Outcome::Redo(redo(client, migrations, o, steps, r).await?),
+        Operation::Seed => Outcome::Seed(seed(client, seeds, o, &seed_options, r).await?),
+        Operation::Reset => {
+            Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
+        }
+    })
+}

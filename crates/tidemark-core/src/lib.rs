@@ -26,7 +26,10 @@ pub mod source;
 pub mod url;
 
 pub use db::{quote_ident, quote_literal};
-pub use engine::{deploy, down, migrate, redo, reset, seed, status, Options, SeedOptions};
+pub use engine::{
+    deploy, down, execute, migrate, redo, reset, seed, status, Operation, Options, Outcome,
+    Request, SeedOptions,
+};
 pub use error::{Error, Location, Result};
 pub use plan::Policy;
 pub use report::{

@@ -16,6 +16,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use serde_json::{json, Value};
+use tidemark_core::Operation;
 
 use crate::connect::Connected;
 use crate::types::{CreateOptions, CreateResult, CreatedFile, NativeOptions, Owned};
@@ -97,53 +98,15 @@ fn js_error(env: &Env, failure: Failure) -> Error {
     build().unwrap_or_else(|e| e)
 }
 
-/// The operations the addon exports.
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Migrate,
-    Deploy,
-    Status,
-    Down,
-    Redo,
-    Seed,
-    Reset,
-}
-
 fn to_json<T: serde::Serialize>(report: T) -> Value {
     serde_json::to_value(report).unwrap_or(Value::Null)
-}
-
-/// Calls the core for one operation (the only place that does).
-async fn execute(
-    op: Op,
-    o: Owned,
-    client: &tokio_postgres::Client,
-    r: &JsReporter,
-) -> std::result::Result<Value, tidemark_core::Error> {
-    use tidemark_core as core;
-    let opts = &o.options;
-    Ok(match op {
-        Op::Migrate => {
-            to_json(core::migrate(client, o.migrations, opts, o.to.as_deref(), r).await?)
-        }
-        Op::Deploy => to_json(core::deploy(client, o.migrations, opts, r).await?),
-        Op::Status => to_json(core::status(client, o.migrations, opts, r).await?),
-        Op::Down => {
-            to_json(core::down(client, o.migrations, opts, o.steps, o.to.as_deref(), r).await?)
-        }
-        Op::Redo => to_json(core::redo(client, o.migrations, opts, o.steps, r).await?),
-        Op::Seed => to_json(core::seed(client, o.seeds, opts, &o.seed_options, r).await?),
-        Op::Reset => {
-            to_json(core::reset(client, o.migrations, o.seeds, opts, &o.seed_options, r).await?)
-        }
-    })
 }
 
 /// Runs one operation: connect, call the core, close, and settle the
 /// promise. Panics become an `E_PANIC` error instead of killing Node.
 fn run<'env>(
     env: &'env Env,
-    op: Op,
+    op: Operation,
     options: NativeOptions,
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
@@ -162,7 +125,7 @@ fn run<'env>(
         let reporter = JsReporter(callback);
         let outcome = AssertUnwindSafe(async {
             let target = tidemark_core::url::parse(&owned.url, owned.tls_insecure)?;
-            let opts = &owned.options;
+            let opts = &owned.request.options;
             // Direct sessions get their timeouts in the startup packet;
             // through a pooler they are SET LOCAL per transaction.
             let startup_options = if opts.pool_safe {
@@ -199,7 +162,9 @@ fn run<'env>(
                 "database": connected.endpoint.database,
                 "sslmode": connected.endpoint.sslmode,
             }));
-            let result = execute(op, owned, &connected.client, &reporter).await;
+            let result = tidemark_core::execute(&connected.client, op, owned.request, &reporter)
+                .await
+                .map(to_json);
             connected.close().await;
             result.map_err(Failure::from)
         })
@@ -239,7 +204,7 @@ pub fn migrate<'env>(
     options: NativeOptions,
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
-    run(env, Op::Migrate, options, on_event)
+    run(env, Operation::Migrate, options, on_event)
 }
 
 /// Applies pending migrations with every check strict.
@@ -249,7 +214,7 @@ pub fn deploy<'env>(
     options: NativeOptions,
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
-    run(env, Op::Deploy, options, on_event)
+    run(env, Operation::Deploy, options, on_event)
 }
 
 /// Describes every migration (one read, no lock).
@@ -259,7 +224,7 @@ pub fn status<'env>(
     options: NativeOptions,
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
-    run(env, Op::Status, options, on_event)
+    run(env, Operation::Status, options, on_event)
 }
 
 /// Reverts applied migrations.
@@ -269,7 +234,7 @@ pub fn down<'env>(
     options: NativeOptions,
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
-    run(env, Op::Down, options, on_event)
+    run(env, Operation::Down, options, on_event)
 }
 
 /// Reverts and re-applies the last migrations.
@@ -279,7 +244,7 @@ pub fn redo<'env>(
     options: NativeOptions,
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
-    run(env, Op::Redo, options, on_event)
+    run(env, Operation::Redo, options, on_event)
 }
 
 /// Runs the seeds of one environment.
@@ -289,7 +254,7 @@ pub fn seed<'env>(
     options: NativeOptions,
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
-    run(env, Op::Seed, options, on_event)
+    run(env, Operation::Seed, options, on_event)
 }
 
 /// Development only: drops the schemas, migrates and seeds.
@@ -299,7 +264,7 @@ pub fn reset<'env>(
     options: NativeOptions,
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
-    run(env, Op::Reset, options, on_event)
+    run(env, Operation::Reset, options, on_event)
 }
 
 /// The next migration file(s) in the folder's convention. Pure; the JS host

@@ -70,16 +70,11 @@ pub struct CreateResult {
 }
 
 /// The options with the file bytes copied out of JS memory, so the work can
-/// run on another thread.
+/// run on another thread: the core's request plus how to connect.
 #[derive(Debug)]
 pub struct Owned {
     pub url: String,
-    pub migrations: Vec<tidemark_core::SourceFile>,
-    pub seeds: Vec<tidemark_core::SourceFile>,
-    pub options: tidemark_core::Options,
-    pub seed_options: tidemark_core::SeedOptions,
-    pub to: Option<String>,
-    pub steps: Option<usize>,
+    pub request: tidemark_core::Request,
     pub connect_timeout_ms: Option<u64>,
     pub application_name: Option<String>,
     pub tls_insecure: bool,
@@ -95,34 +90,36 @@ impl From<NativeOptions> for Owned {
     fn from(o: NativeOptions) -> Owned {
         let defaults = tidemark_core::Options::default();
         Owned {
-            options: tidemark_core::Options {
-                schema: o.schema.unwrap_or(defaults.schema),
-                table: o.table.unwrap_or(defaults.table),
-                seeds_table: o.seeds_table.unwrap_or(defaults.seeds_table),
-                lock_wait_timeout_ms: o
-                    .lock_wait_timeout_ms
-                    .map_or(defaults.lock_wait_timeout_ms, u64::from),
-                lock_timeout_ms: o.lock_timeout_ms.map(u64::from),
-                statement_timeout_ms: o.statement_timeout_ms.map(u64::from),
-                max_message_bytes: defaults.max_message_bytes,
-                pool_safe: o.pool_safe.unwrap_or(false),
-                policy: tidemark_core::Policy {
-                    allow_drift: o.allow_drift.unwrap_or(false),
-                    allow_missing: o.allow_missing.unwrap_or(false),
-                    allow_out_of_order: o.allow_out_of_order.unwrap_or(false),
+            request: tidemark_core::Request {
+                options: tidemark_core::Options {
+                    schema: o.schema.unwrap_or(defaults.schema),
+                    table: o.table.unwrap_or(defaults.table),
+                    seeds_table: o.seeds_table.unwrap_or(defaults.seeds_table),
+                    lock_wait_timeout_ms: o
+                        .lock_wait_timeout_ms
+                        .map_or(defaults.lock_wait_timeout_ms, u64::from),
+                    lock_timeout_ms: o.lock_timeout_ms.map(u64::from),
+                    statement_timeout_ms: o.statement_timeout_ms.map(u64::from),
+                    max_message_bytes: defaults.max_message_bytes,
+                    pool_safe: o.pool_safe.unwrap_or(false),
+                    policy: tidemark_core::Policy {
+                        allow_drift: o.allow_drift.unwrap_or(false),
+                        allow_missing: o.allow_missing.unwrap_or(false),
+                        allow_out_of_order: o.allow_out_of_order.unwrap_or(false),
+                    },
                 },
-            },
-            seed_options: tidemark_core::SeedOptions {
-                environment: o.environment.unwrap_or_else(|| "development".into()),
-                production: o.production.unwrap_or(false),
-                allow_production: o.allow_production.unwrap_or(false),
-                force: o.force.unwrap_or(false),
+                seed_options: tidemark_core::SeedOptions {
+                    environment: o.environment.unwrap_or_else(|| "development".into()),
+                    production: o.production.unwrap_or(false),
+                    allow_production: o.allow_production.unwrap_or(false),
+                    force: o.force.unwrap_or(false),
+                },
+                migrations: files(o.migrations),
+                seeds: o.seeds.map(files).unwrap_or_default(),
+                to: o.to,
+                steps: o.steps.map(|s| s as usize),
             },
             url: o.url,
-            migrations: files(o.migrations),
-            seeds: o.seeds.map(files).unwrap_or_default(),
-            to: o.to,
-            steps: o.steps.map(|s| s as usize),
             connect_timeout_ms: o.connect_timeout_ms.map(u64::from),
             application_name: o.application_name,
             tls_insecure: o.tls_insecure.unwrap_or(false),

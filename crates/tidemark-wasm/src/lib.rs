@@ -10,6 +10,7 @@ use futures_channel::oneshot;
 use js_sys::{Function, Reflect};
 use serde::{Deserialize, Serialize};
 use tidemark_core::url::{ConnectError, Endpoint, Tls};
+use tidemark_core::Operation;
 use tokio_postgres::config::{SslMode, SslNegotiation};
 use wasm_bindgen::prelude::*;
 
@@ -215,20 +216,9 @@ pub fn parse_url(url: &str, tls_insecure: bool) -> Result<JsValue, JsValue> {
     }))
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Migrate,
-    Deploy,
-    Status,
-    Down,
-    Redo,
-    Seed,
-    Reset,
-}
-
 /// Connects over the host's duplex, runs one operation, closes.
 async fn run(
-    op: Op,
+    op: Operation,
     options: JsValue,
     socket: Duplex,
     on_event: Option<Function>,
@@ -298,37 +288,17 @@ async fn run(
         database: &endpoint.database,
         sslmode: &endpoint.sslmode,
     });
-    let opts = o.options();
-    let seed_options = o.seed_options();
-    let to = o.to.clone();
-    let steps = o.steps;
-    let (migrations, seeds) = (files(o.migrations), files(o.seeds));
-    use tidemark_core as core;
-    let c = &client;
-    let r = &reporter;
-    let result = match op {
-        Op::Migrate => core::migrate(c, migrations, &opts, to.as_deref(), r)
-            .await
-            .map(|x| to_js(&x)),
-        Op::Deploy => core::deploy(c, migrations, &opts, r)
-            .await
-            .map(|x| to_js(&x)),
-        Op::Status => core::status(c, migrations, &opts, r)
-            .await
-            .map(|x| to_js(&x)),
-        Op::Down => core::down(c, migrations, &opts, steps, to.as_deref(), r)
-            .await
-            .map(|x| to_js(&x)),
-        Op::Redo => core::redo(c, migrations, &opts, steps, r)
-            .await
-            .map(|x| to_js(&x)),
-        Op::Seed => core::seed(c, seeds, &opts, &seed_options, r)
-            .await
-            .map(|x| to_js(&x)),
-        Op::Reset => core::reset(c, migrations, seeds, &opts, &seed_options, r)
-            .await
-            .map(|x| to_js(&x)),
+    let request = tidemark_core::Request {
+        options: o.options(),
+        seed_options: o.seed_options(),
+        to: o.to.take(),
+        steps: o.steps,
+        migrations: files(std::mem::take(&mut o.migrations)),
+        seeds: files(std::mem::take(&mut o.seeds)),
     };
+    let result = tidemark_core::execute(&client, op, request, &reporter)
+        .await
+        .map(|outcome| to_js(&outcome));
     // An explicit close: wait for the connection task, so nothing is left
     // writing to the socket after the call returns.
     drop(client);
@@ -343,7 +313,7 @@ pub async fn migrate(
     socket: Duplex,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Op::Migrate, options, socket, on_event).await
+    run(Operation::Migrate, options, socket, on_event).await
 }
 
 /// Applies pending migrations with every check strict.
@@ -353,7 +323,7 @@ pub async fn deploy(
     socket: Duplex,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Op::Deploy, options, socket, on_event).await
+    run(Operation::Deploy, options, socket, on_event).await
 }
 
 /// Describes every migration (one read, no lock).
@@ -363,7 +333,7 @@ pub async fn status(
     socket: Duplex,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Op::Status, options, socket, on_event).await
+    run(Operation::Status, options, socket, on_event).await
 }
 
 /// Reverts applied migrations.
@@ -373,7 +343,7 @@ pub async fn down(
     socket: Duplex,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Op::Down, options, socket, on_event).await
+    run(Operation::Down, options, socket, on_event).await
 }
 
 /// Reverts and re-applies the last migrations.
@@ -383,7 +353,7 @@ pub async fn redo(
     socket: Duplex,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Op::Redo, options, socket, on_event).await
+    run(Operation::Redo, options, socket, on_event).await
 }
 
 /// Runs the seeds of one environment.
@@ -393,7 +363,7 @@ pub async fn seed(
     socket: Duplex,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Op::Seed, options, socket, on_event).await
+    run(Operation::Seed, options, socket, on_event).await
 }
 
 /// Development only: drops the schemas, migrates and seeds.
@@ -403,7 +373,7 @@ pub async fn reset(
     socket: Duplex,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Op::Reset, options, socket, on_event).await
+    run(Operation::Reset, options, socket, on_event).await
 }
 
 /// The options of `create`.
