@@ -16,6 +16,7 @@
 //! ```
 
 mod check;
+pub mod connect;
 mod db;
 mod engine;
 mod error;
