@@ -20,6 +20,10 @@ const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 4, 210, 22, 47]);
  */
 function waitFor(socket, event, stage, describe = (e) => e.message) {
   return new Promise((resolve, reject) => {
+    if (socket.destroyed || socket.readableEnded) {
+      reject(new Error(`the server closed the connection ${stage}`));
+      return;
+    }
     const done = () => {
       socket.off(event, onEvent);
       socket.off('error', onError);
@@ -116,6 +120,11 @@ function tlsServerEndPoint(secure) {
 async function dial(target, remainingMs) {
   const unix = target.host.startsWith('/');
   const raw = net.connect(unix ? { path: `${target.host}/.s.PGSQL.${target.port}` } : { host: target.host, port: target.port });
+  // Errors after the first failure (a TLS socket reports a hang-up as 'end'
+  // and then 'error') are already accounted for; the engine's bridge adds
+  // its own listener once it has the socket.
+  const ignore = () => {};
+  raw.on('error', ignore);
   let current = raw;
   const timer = setTimeout(() => current.destroy(new Error(`timed out after ${remainingMs} ms`)), Math.max(1, remainingMs));
   const connected = () => clearTimeout(timer);
@@ -133,6 +142,7 @@ async function dial(target, remainingMs) {
     const chunk = await answer;
     if (chunk[0] === 0x53 /* S */) {
       const secure = tls.connect(tlsOptions(raw, target));
+      secure.on('error', ignore);
       current = secure;
       await waitFor(secure, 'secureConnect', 'during the TLS handshake', tlsFailure);
       return { socket: secure, tlsServerEndPoint: tlsServerEndPoint(secure), connected };
