@@ -8,9 +8,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execFile, execFileSync } from 'node:child_process';
-import { tidemark, project, ndjson, engine, ENGINE, pkgRequire, cleanEnv, CLI } from './helpers.mjs';
+import { tidemark, project, ndjson, engine, ENGINE, pkgRequire, cleanEnv, CLI, PG_HOST, PG_PORT } from './helpers.mjs';
 import { freePort, createPostgres } from './servers.mjs';
 
 const MIGRATIONS = { 'migrations/001_a.sql': 'CREATE TABLE a (id int);\n' };
@@ -112,6 +113,19 @@ test('a table of URL forms: the same redaction, error code and exit code on both
       assert.equal(error.sqlState, undefined);
     }
   }
+});
+
+test('a URL without a user connects as the operating system user on both backends (never "anonymous")', engine, async (t) => {
+  const cwd = project(t, MIGRATIONS);
+  const user = os.userInfo().username;
+  const { text, events, error } = await run(cwd, ['status', '--url', `postgres://${PG_HOST}:${PG_PORT}/tidemark_no_such_db?sslmode=disable`]);
+  assert.equal(text.code, 2, text.all);
+  assert.deepEqual(retries(events), []);
+  assert.match(
+    error.message,
+    new RegExp(`user the default, sslmode disable\\): (database "tidemark_no_such_db" does not exist \\(SQLSTATE 3D000\\)|role "${user}" does not exist \\(SQLSTATE 28000\\))$`),
+  );
+  assert.ok(['3D000', '28000'].includes(error.sqlState), error.sqlState);
 });
 
 test('the API reads a URL the same way: inspectUrl, redaction and the application_name of the URL', engine, () => {

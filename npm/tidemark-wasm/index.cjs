@@ -2,8 +2,18 @@
 // The wasm backend, with the same functions as the native addon:
 // migrate/deploy/status/down/redo/seed/reset(options, onEvent), create,
 // inspectUrl and redactText.
+const os = require('node:os');
 const engine = require('./pkg/tidemark_wasm.js');
 const { dial } = require('./host.cjs');
+
+/** The user when the URL names none, as libpq and the native addon do. */
+function osUser() {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
 
 function operation(name) {
   return function (options, onEvent) {
@@ -11,7 +21,7 @@ function operation(name) {
     // (tidemark's embedded database: PGlite in process); no socket is opened.
     const { __duplex: ready, ...rest } = options;
     const connect = ready ? async () => ({ socket: ready }) : dial;
-    return engine[name](rest, connect, typeof onEvent === 'function' ? onEvent : undefined);
+    return engine[name]({ osUser: osUser(), ...rest }, connect, typeof onEvent === 'function' ? onEvent : undefined);
   };
 }
 

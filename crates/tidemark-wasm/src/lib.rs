@@ -49,6 +49,9 @@ struct HostOptions {
     application_name: Option<String>,
     tls_insecure: bool,
     pool_safe: bool,
+    /// The operating system's user name: libpq's (and the native addon's)
+    /// user when the URL names none.
+    os_user: Option<String>,
 }
 
 impl HostOptions {
@@ -207,6 +210,11 @@ async fn run(
             o.statement_timeout_ms,
         ) {
             target.config.options(options);
+        }
+    }
+    if target.config.get_user().is_none() {
+        if let Some(user) = &o.os_user {
+            target.config.user(user);
         }
     }
     let budget = connect_budget(o.connect_timeout_ms, &target);
