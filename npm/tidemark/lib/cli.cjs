@@ -463,8 +463,9 @@ function printVersion(out, env) {
  */
 async function confirmReset(out, config, values) {
   const schemas = config.schema === 'public' ? 'the schema public' : `the schemas public and ${config.schema} (tracking)`;
+  const it = config.schema === 'public' ? 'it' : 'them';
   const what =
-    `reset drops ${schemas} with every table in ${config.schema === 'public' ? 'it' : 'them'} (tables no migration created too) ` +
+    `reset drops ${schemas}, with every table in ${it} (also those no migration created), ` +
     `in the database ${redact(config.url)} (from ${config.urlSource})`;
   const ci = embedded.ciSignal(config.env);
   if (ci) {
@@ -479,7 +480,7 @@ async function confirmReset(out, config, values) {
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
   let answer;
   try {
-    answer = await rl.question(`${what}.\nDrop them and start afresh? [y/N] `);
+    answer = await rl.question(`${what}.\nDrop ${it} and start afresh? [y/N] `);
   } finally {
     rl.close();
   }
