@@ -438,3 +438,49 @@ test('turbo run (the real turbo, strict env mode) runs the root scripts and pass
   assert.match(again.stdout, /cache bypass/);
   assert.ok(again.stdout.includes(`${files} applied, 0 pending`), again.stdout);
 });
+
+test('turbo run build after //#migrate:vercel (the README\'s ordering): the app builds after the migrations, never after a failed one', engine, async (t) => {
+  const turboDir = path.join(REPO, 'node_modules', 'turbo');
+  if (!fs.existsSync(turboDir)) {
+    t.skip('turbo is not installed (npm ci installs it)');
+    return;
+  }
+  const db = await database(t);
+  const turboJson = JSON.parse(fs.readFileSync(path.join(REPO, 'turbo.json'), 'utf8'));
+  turboJson.tasks.build.dependsOn = ['^build', '//#migrate:vercel'];
+  const cwd = project(t, {
+    'package.json': { name: 'mono', private: true, packageManager: 'npm@11.0.0', workspaces: ['apps/*'], scripts: { 'migrate:vercel': 'tidemark deploy' } },
+    'package-lock.json': {
+      name: 'mono',
+      lockfileVersion: 3,
+      requires: true,
+      packages: { '': { name: 'mono', workspaces: ['apps/*'] }, 'apps/web': { name: 'web', version: '1.0.0' }, 'node_modules/web': { resolved: 'apps/web', link: true } },
+    },
+    'apps/web/package.json': { name: 'web', version: '1.0.0', scripts: { build: 'echo building web' } },
+    'turbo.json': turboJson,
+    'migrations/001_users.sql': 'CREATE TABLE users (id int);\n',
+  });
+  // The monorepo's node_modules: turbo (and its platform binary), tidemark's bin, the workspace link.
+  const nm = path.join(cwd, 'node_modules');
+  fs.mkdirSync(path.join(nm, '.bin'), { recursive: true });
+  fs.mkdirSync(path.join(nm, '@turbo'));
+  fs.symlinkSync(turboDir, path.join(nm, 'turbo'));
+  for (const p of fs.readdirSync(path.join(REPO, 'node_modules', '@turbo'))) fs.symlinkSync(path.join(REPO, 'node_modules', '@turbo', p), path.join(nm, '@turbo', p));
+  fs.symlinkSync(CLI, path.join(nm, '.bin', 'tidemark'));
+  fs.symlinkSync(path.join(cwd, 'apps', 'web'), path.join(nm, 'web'));
+  const env = cleanEnv({ DATABASE_URL: db.url, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' });
+  const build = () => run(process.execPath, [path.join(nm, 'turbo', 'bin', 'turbo'), 'run', 'build', '--env-mode=strict', `--cache-dir=${path.join(cwd, '.cache')}`], { cwd, env });
+
+  const ok = await build();
+  assert.equal(ok.code, 0, ok.all);
+  const migrated = ok.stdout.indexOf('//:migrate:vercel: 1 migration applied, 0 pending');
+  const built = ok.stdout.indexOf('web:build: building web');
+  assert.ok(migrated !== -1 && built > migrated, ok.stdout);
+  assertNoSecret(assert, ok, db.password);
+
+  fs.writeFileSync(path.join(cwd, 'migrations', '002_broken.sql'), 'ALTER TABLE nope ADD COLUMN x int;\n');
+  const failed = await build();
+  assert.notEqual(failed.code, 0, failed.all);
+  assert.match(failed.all, /error: migration 002_broken\.sql at line 1, column 1 failed: relation "nope" does not exist/);
+  assert.doesNotMatch(failed.stdout, /web:build: building web/);
+});
