@@ -55,8 +55,9 @@ const COMMANDS = {
   reset: {
     summary: 'Drop and recreate the schema, migrate, then seed (development only)',
     description:
-      'Drops the schema and the tracking schema, applies every migration and runs the seeds.\nNever runs in production. ' +
-      'On the embedded database it deletes the folder and starts afresh.',
+      'Drops the schema and the tracking schema, applies every migration and runs the seeds.\n' +
+      'Never runs in production or CI. On a database server it says what it drops and asks first\n' +
+      '(--yes where there is no terminal). On the embedded database it deletes the folder and starts afresh.',
   },
   db: {
     args: 'serve',
