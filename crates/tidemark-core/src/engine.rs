@@ -168,10 +168,7 @@ fn down_items<'a>(chosen: &[&'a Migration], options: &Options) -> Result<Vec<Ite
         .iter()
         .filter_map(|m| m.down.as_ref().map(|d| (m, d)))
         .map(|(m, down)| {
-            let marked = down.sql.lines().any(|l| {
-                l.trim()
-                    .eq_ignore_ascii_case(crate::source::NO_TRANSACTION_MARKER)
-            });
+            let marked = m.down_no_transaction;
             Ok(Item {
                 work: Work::Down,
                 key: &m.version,

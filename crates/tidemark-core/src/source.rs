@@ -80,6 +80,9 @@ pub struct Migration {
     /// The up SQL carries [`NO_TRANSACTION_MARKER`] (or another tool's
     /// marker: sqlx, dbmate, morph, diesel's `metadata.toml`).
     pub no_transaction: bool,
+    /// The down SQL runs without a transaction (its own marker, a dbmate
+    /// `-- migrate:down transaction:false`, or diesel's `metadata.toml`).
+    pub down_no_transaction: bool,
     /// A node-pg-migrate `.js`/`.ts` migration: history only, never run.
     pub script: bool,
 }
@@ -362,6 +365,7 @@ impl Migrations {
                     version: c.version,
                     name: c.name,
                     no_transaction: false,
+                    down_no_transaction: false,
                     script: true,
                 });
                 continue;
@@ -396,6 +400,14 @@ impl Migrations {
                     first_line: 0,
                 });
             }
+            let down_no_transaction = c.no_transaction
+                || down.as_ref().is_some_and(|d| {
+                    has_no_transaction_marker(&d.sql, &d.sql)
+                        || text.lines().any(|l| {
+                            marker(l) == Some(Part::Down)
+                                && l.to_ascii_lowercase().contains("transaction:false")
+                        })
+                });
             migrations.push(Migration {
                 checksum: checksum(up.0.as_bytes()),
                 up: SqlText {
@@ -407,6 +419,7 @@ impl Migrations {
                 version: c.version,
                 name: c.name,
                 no_transaction,
+                down_no_transaction,
                 script: false,
             });
         }
