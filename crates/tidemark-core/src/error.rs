@@ -43,6 +43,14 @@ pub(crate) enum Kind {
     InvalidOption,
     PoolNoTransaction,
     ClaimedElsewhere,
+    UnknownLayout,
+    BadFileName,
+    InvalidMarker,
+    NulByte,
+    ScriptMigration,
+    UnsupportedStatement,
+    TrackingTableTouched,
+    ConnectionLost,
     Database,
 }
 
@@ -70,6 +78,14 @@ impl Kind {
             Kind::InvalidOption => "E_INVALID_OPTION",
             Kind::PoolNoTransaction => "E_POOL_NO_TRANSACTION",
             Kind::ClaimedElsewhere => "E_CLAIMED_ELSEWHERE",
+            Kind::UnknownLayout => "E_UNKNOWN_LAYOUT",
+            Kind::BadFileName => "E_BAD_FILE_NAME",
+            Kind::InvalidMarker => "E_INVALID_MARKER",
+            Kind::NulByte => "E_NUL_BYTE",
+            Kind::ScriptMigration => "E_SCRIPT_MIGRATION",
+            Kind::UnsupportedStatement => "E_UNSUPPORTED_STATEMENT",
+            Kind::TrackingTableTouched => "E_TRACKING_TABLE_TOUCHED",
+            Kind::ConnectionLost => "E_CONNECTION_LOST",
             Kind::Database => "E_DATABASE",
         }
     }
@@ -203,6 +219,16 @@ impl Error {
     /// A database or connection error that is not about a particular migration.
     pub(crate) fn database(context: &str, err: &tokio_postgres::Error) -> Self {
         let db = DbDetails::from_error(err);
+        if db.lost {
+            return Error::new(
+                Kind::ConnectionLost,
+                format!(
+                    "{context}: the connection to the database was lost ({}); run the command again",
+                    db.message
+                ),
+            )
+            .with_db(&db);
+        }
         Error::new(Kind::Database, format!("{context}: {}", db.message)).with_db(&db)
     }
 }
@@ -217,12 +243,23 @@ pub(crate) struct DbDetails {
     pub hint: Option<String>,
     /// 1-based character position in the query text.
     pub position: Option<u32>,
+    /// The session is gone (closed socket, I/O error, or the server ending
+    /// it: shutdown, restart, `pg_terminate_backend`), so what the server
+    /// did with the rest of the message is unknown to this session.
+    pub lost: bool,
 }
 
 impl DbDetails {
     pub fn from_error(err: &tokio_postgres::Error) -> Self {
         if let Some(db) = err.as_db_error() {
+            let code = db.code().code();
+            // 57P01 admin shutdown / terminate, 57P02 crash shutdown,
+            // 57P03 cannot connect now, class 08: connection exceptions.
+            let lost = err.is_closed()
+                || matches!(code, "57P01" | "57P02" | "57P03")
+                || code.starts_with("08");
             return DbDetails {
+                lost,
                 message: db.message().to_string(),
                 sql_state: Some(db.code().code().to_string()),
                 detail: db.detail().map(str::to_string),
@@ -246,6 +283,9 @@ impl DbDetails {
         }
         DbDetails {
             message,
+            // Not a server error: the socket closed or failed (or the
+            // protocol broke), and the session cannot be trusted any more.
+            lost: true,
             ..DbDetails::default()
         }
     }

@@ -12,6 +12,11 @@ const CONFIG_CODES = new Set([
   'E_INVALID_URL',
   'E_INVALID_OPTION',
   'E_BACKEND', // no engine could be loaded, or its version does not match
+  // A migrations folder tidemark cannot read as it is: never "up to date".
+  'E_UNKNOWN_LAYOUT',
+  'E_BAD_FILE_NAME',
+  'E_INVALID_MARKER',
+  'E_SCRIPT_MIGRATION',
 ]);
 
 /** The exit code the CLI uses for an error code. */
