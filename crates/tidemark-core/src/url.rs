@@ -265,6 +265,32 @@ fn url_layout(s: &str, scheme_end: usize) -> UrlLayout {
     }
 }
 
+/// The last `@` of a URL whose authority has none although one follows
+/// where no `@` belongs: after a host whose port is not a number, in the
+/// path (`postgres://u:pa/ss@h/db`), or in a query pair that is not a known
+/// parameter (`postgres://u:pa?ss@h/db`). Such a URL is refused, and
+/// redaction hides everything up to that `@`.
+fn misplaced_at(s: &str, l: &UrlLayout) -> Option<usize> {
+    if l.at.is_some() || !s[l.authority_end..].contains('@') {
+        return None;
+    }
+    let authority = &s[l.scheme_end..l.authority_end];
+    let bad_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.ends_with(']') && p.parse::<u16>().is_err());
+    let path_end = l.query.map_or(s.len(), |q| q - 1);
+    let in_path = s[l.authority_end..path_end].contains('@');
+    let in_query = l.query.is_some_and(|q| {
+        s[q..].split('&').any(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            pair.contains('@') && !APPLIED.contains(&key) && !TOLERATED.contains(&key)
+        })
+    });
+    (bad_port || in_path || in_query)
+        .then(|| s.rfind('@'))
+        .flatten()
+}
+
 fn parse_url_parts(s: &str, scheme_end: usize) -> Result<Parts, String> {
     let l = url_layout(s, scheme_end);
     let mut parts = Parts::default();
@@ -285,15 +311,10 @@ fn parse_url_parts(s: &str, scheme_end: usize) -> Result<Parts, String> {
     let authority = &s[host_start..l.authority_end];
     let path_end = l.query.map_or(s.len(), |q| q - 1);
     let path = s.get(l.authority_end..path_end).unwrap_or("");
-    if l.at.is_none() && s[l.authority_end..].contains('@') {
+    if misplaced_at(s, &l).is_some() {
         // `postgres://u:pa/ss@h/db`: a raw `/` or `?` ended the authority
         // early. Said without quoting it: it may be part of a password.
-        let port_ok = authority
-            .rsplit_once(':')
-            .is_none_or(|(h, p)| h.ends_with(']') || p.parse::<u16>().is_ok());
-        if !port_ok {
-            return Err("a user name or password contains a character that must be percent-encoded: write / as %2F, ? as %3F, @ as %40".into());
-        }
+        return Err("a user name or password contains a character that must be percent-encoded: write / as %2F, ? as %3F, @ as %40 (and @ in a database name as %40)".into());
     }
     if !authority.is_empty() {
         for entry in authority.split(',') {
@@ -482,15 +503,9 @@ fn secret_spans(s: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     if let Some(end) = any_scheme(s) {
         let l = url_layout(s, end);
-        let userinfo_end = l.at.or_else(|| {
-            // A raw `/` or `?` in the password ended the authority early:
-            // hide up to the last `@`, unless the port reads fine.
-            let authority = &s[end..l.authority_end];
-            let port_ok = authority
-                .rsplit_once(':')
-                .is_none_or(|(h, p)| h.ends_with(']') || p.parse::<u16>().is_ok());
-            (!port_ok).then(|| s.rfind('@')).flatten()
-        });
+        // A raw `/` or `?` in the password ended the authority early: hide
+        // up to the last `@`.
+        let userinfo_end = l.at.or_else(|| misplaced_at(s, &l));
         if let Some(at) = userinfo_end {
             if let Some(colon) = s[end..at].find(':') {
                 spans.push((end + colon + 1, at));
@@ -945,6 +960,13 @@ mod tests {
             ),
             ("host=db password='ab cd", "host=db password=****"),
             ("postgres://u:ab/cd@h/db", "postgres://u:****@h/db"),
+            ("postgres://u:123/cd@h/db", "postgres://u:****@h/db"),
+            ("postgres://u:12?34@h/db", "postgres://u:****@h/db"),
+            ("postgres://u:123?=x@h/db", "postgres://u:****@h/db"),
+            (
+                "postgres://h:5432/db?application_name=me@x",
+                "postgres://h:5432/db?application_name=me@x",
+            ),
             (
                 "mysql://x:topsecret@127.0.0.1:1/db",
                 "mysql://x:****@127.0.0.1:1/db",
@@ -1079,6 +1101,35 @@ mod tests {
         );
         assert_eq!(inspect("postgres://h/d").pooler_reason, None);
         assert_eq!(inspect("postgres://h/d").user, None);
+    }
+
+    proptest::proptest! {
+        /// Whatever a password contains, written raw, percent-encoded or
+        /// quoted in a keyword string, no message shows it.
+        #[test]
+        fn no_password_is_ever_shown(tail in "[a-zA-Z0-9@/?&#%:' =\\\\]{1,12}") {
+            let pw = format!("Zq{tail}");
+            let encoded: String = pw.bytes().map(|b| format!("%{b:02X}")).collect();
+            let quoted = pw.replace('\\', "\\\\").replace('\'', "\\'");
+            for url in [
+                format!("postgres://u:{pw}@h:5432/db?sslmode=disable"),
+                format!("postgres://u:{encoded}@h/db"),
+                format!("postgres://h/db?password={encoded}&sslpassword={encoded}"),
+                format!("host=h password='{quoted}' dbname=d"),
+                format!("host=h dbname=d password='{quoted}"),
+            ] {
+                let shown = redact(&url);
+                proptest::prop_assert!(!shown.contains(&pw), "{url} -> {shown}");
+                proptest::prop_assert!(!shown.contains(&encoded), "{url} -> {shown}");
+                let info = inspect(&url);
+                let all = format!("{info:?}");
+                proptest::prop_assert!(!all.contains(&pw), "{url} -> {all}");
+                if let Ok(t) = parse(&url, false) {
+                    let e = format!("{:?}", Endpoint::of(&t));
+                    proptest::prop_assert!(!e.contains(&pw), "{url} -> {e}");
+                }
+            }
+        }
     }
 
     #[test]
