@@ -263,6 +263,15 @@ test('the same retry decisions on both backends: refused, starting and full serv
   }
 });
 
+test("the URL's connect_timeout bounds the retries when --connect-timeout is not given", engine, async (t) => {
+  const cwd = project(t, MIGRATIONS);
+  const started = Date.now();
+  const { text, error } = await run(cwd, ['deploy', '--url', `postgres://app@127.0.0.1:${port}/db?connect_timeout=1`]);
+  assert.equal(text.code, 2, text.all);
+  assert.match(error.message, new RegExp(`\\(after \\d+ attempts over 10\\d\\d ms\\): ${refused(port)}$`), error.message);
+  assert.ok(Date.now() - started < 10_000, 'two runs of about a second each');
+});
+
 // ------------------------------------------------------------------ silent network
 
 /** Whether this machine lets the test make a private network namespace (root, unshare). */

@@ -150,8 +150,9 @@ function nativeOptions(command, config, migrations, seeds) {
     table: config.table,
     seedsTable: config.seedsTable,
     lockWaitTimeoutMs: config.lockWaitTimeout,
-    connectTimeoutMs: config.connectTimeout,
   };
+  // Unset, the engine takes the URL's connect_timeout (libpq's), else 30 s.
+  if (config.sources?.connectTimeout !== 'default') o.connectTimeoutMs = config.connectTimeout;
   if (config.tlsInsecure) o.tlsInsecure = true;
   if (config.poolSafe) o.poolSafe = true;
   if (config.lockTimeout !== undefined) o.lockTimeoutMs = config.lockTimeout;
