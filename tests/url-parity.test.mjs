@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile, execFileSync } from 'node:child_process';
-import { tidemark, project, ndjson, engine, ENGINE, pkgRequire, cleanEnv, CLI, PG_HOST, PG_PORT } from './helpers.mjs';
+import { tidemark, project, ndjson, engine, ENGINE, pkgRequire, cleanEnv, CLI, PG_HOST, PG_PORT, database, assertNoSecret } from './helpers.mjs';
 import { freePort, createPostgres } from './servers.mjs';
 
 const MIGRATIONS = { 'migrations/001_a.sql': 'CREATE TABLE a (id int);\n' };
@@ -126,6 +126,17 @@ test('a URL without a user connects as the operating system user on both backend
     new RegExp(`user the default, sslmode disable\\): (database "tidemark_no_such_db" does not exist \\(SQLSTATE 3D000\\)|role "${user}" does not exist \\(SQLSTATE 28000\\))$`),
   );
   assert.ok(['3D000', '28000'].includes(error.sqlState), error.sqlState);
+});
+
+test("the session keeps the URL's application_name; tidemark only when the URL has none", engine, async (t) => {
+  for (const [query, want] of [['?application_name=billing-deploy', 'billing-deploy'], ['', 'tidemark']]) {
+    const db = await database(t);
+    const cwd = project(t, { 'migrations/001_seen.sql': "CREATE TABLE seen AS SELECT current_setting('application_name') AS name;\n" });
+    const r = await tidemark(['deploy', '--url', `${db.url}${query}`], { cwd });
+    assert.equal(r.code, 0, r.all);
+    assertNoSecret(assert, r, db.password);
+    assert.equal(await db.query('SELECT name FROM seen'), want);
+  }
 });
 
 test('the API reads a URL the same way: inspectUrl, redaction and the application_name of the URL', engine, () => {
