@@ -98,6 +98,11 @@ pub fn retryable(message: &str, sql_state: Option<&str>) -> bool {
 /// The wait before retry `attempt` (1-based): exponential from 100 ms, capped
 /// at 2 s, scaled by `jitter` in [0, 1) to between half and all of it, so
 /// that parallel deploys do not retry in step.
+///
+/// ```
+/// use tidemark_core::connect::backoff_ms;
+/// assert_eq!((backoff_ms(1, 1.0), backoff_ms(3, 1.0), backoff_ms(9, 0.0)), (100, 400, 1000));
+/// ```
 pub fn backoff_ms(attempt: u32, jitter: f64) -> u64 {
     let base = 100u64
         .saturating_mul(1u64 << attempt.saturating_sub(1).min(10))

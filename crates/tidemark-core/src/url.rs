@@ -539,6 +539,12 @@ fn secret_spans(s: &str) -> Vec<(usize, usize)> {
 /// `url` with every secret (the userinfo password, `password=` and
 /// `sslpassword=` in a query or keyword string) replaced by `****`. Works on
 /// strings that do not parse too, erring on the side of hiding more.
+///
+/// ```
+/// use tidemark_core::url::redact;
+/// assert_eq!(redact("postgres://app:p@ss@db/app"), "postgres://app:****@db/app");
+/// assert_eq!(redact("host=db password='a b&c' user=app"), "host=db password=**** user=app");
+/// ```
 pub fn redact(url: &str) -> String {
     let mut out = String::with_capacity(url.len());
     let mut last = 0;
@@ -815,6 +821,15 @@ pub struct UrlInfo {
 
 /// Reads `url` for the host: its shape problem, where it points, its
 /// redacted form. Never fails.
+///
+/// ```
+/// use tidemark_core::url::inspect;
+/// let info = inspect("postgres://app:secret@ep-x-pooler.neon.tech/db");
+/// assert_eq!(info.problem, None);
+/// assert_eq!(info.redacted, "postgres://app:****@ep-x-pooler.neon.tech/db");
+/// assert!(info.pooler_reason.is_some());
+/// assert!(inspect("postgres://").problem.unwrap().contains("names no host"));
+/// ```
 pub fn inspect(url: &str) -> UrlInfo {
     let redacted = redact(url);
     let parsed = parts_of(url).and_then(|p| build(&p, false).map(|t| (p, t)));
