@@ -450,6 +450,8 @@ export function truthfulOutcome(run, result, state) {
   if (err.code === 'E_MIGRATION_FAILED') problems.push(`a lost connection reported as E_MIGRATION_FAILED: ${err.message}`);
   if (/fix the file/i.test(text)) problems.push(`a lost connection blamed on a file ("Fix the file"): ${err.message}`);
   if (!CONNECTION_WORDS.test(text)) problems.push(`the error does not say the connection was lost: ${err.code}: ${err.message}`);
+  // Issue 11: a lost connection says what is committed, what is unknown, and to run deploy again.
+  if (err.code !== 'E_CONNECT' && !/again/i.test(text)) problems.push(`the error does not say to run deploy again: ${err.code}: ${err.message}`);
   for (const a of err.applied ?? []) {
     if (state.rows.get(a.version)?.status !== 'completed') problems.push(`the error lists ${a.version} as applied, but it is not completed`);
   }

@@ -95,7 +95,7 @@ async function judge(t, { kind, trial, target, db, run, result, point, extra = [
   if (rec.result.code === 0 && recApplied.join() !== notDone.join()) {
     problems.push(`the next deploy reported applying [${recApplied.join(', ')}] but [${notDone.join(', ')}] were the ones not applied`);
   }
-  const detail = `${point ? F.describePoint(point) : ''}; ${F.summarize(state)}`;
+  const detail = `${point ? F.describePoint(point) : ''}; ${F.reportedApplied(run).length} reported applied; ${F.summarize(state)}`;
   F.record(kind, trial, problems, detail);
   t.diagnostic(`${kind} ${trial}: ${detail}`);
   await F.cleanupDatabase(target, db, problems.length > 0);
