@@ -59,8 +59,13 @@ export const version = pad;
 
 export const CIC_INDEXES = ['fault_big_b', 'fault_big_ba'];
 
-/** The 50 migration files: ordinary ones create and fill fault_t_NNN; CIC_AT builds two indexes concurrently. */
-export function faultFiles() {
+/**
+ * The 50 migration files: ordinary ones create and fill fault_t_NNN; CIC_AT
+ * builds two indexes concurrently (with `IF NOT EXISTS` in the variant that
+ * issue 11 saw marked completed over an INVALID index).
+ */
+export function faultFiles({ ifNotExists = false } = {}) {
+  const ine = ifNotExists ? 'IF NOT EXISTS ' : '';
   const files = {};
   for (let i = 1; i <= COUNT; i += 1) {
     const v = pad(i);
@@ -68,8 +73,8 @@ export function faultFiles() {
       files[`migrations/${v}_index_big.sql`] =
         '-- tidemark:no-transaction\n' +
         '-- Two index builds on a table big enough that each takes a noticeable time.\n' +
-        `CREATE INDEX CONCURRENTLY ${CIC_INDEXES[0]} ON fault_big (b);\n` +
-        `CREATE INDEX CONCURRENTLY ${CIC_INDEXES[1]} ON fault_big (b, a);\n`;
+        `CREATE INDEX CONCURRENTLY ${ine}${CIC_INDEXES[0]} ON fault_big (b);\n` +
+        `CREATE INDEX CONCURRENTLY ${ine}${CIC_INDEXES[1]} ON fault_big (b, a);\n`;
     } else {
       files[`migrations/${v}_table_${v}.sql`] =
         `CREATE TABLE fault_t_${v} (id int PRIMARY KEY, note text NOT NULL);\n` +
@@ -81,10 +86,10 @@ export function faultFiles() {
 }
 
 /** A temp folder with the fault project; removed at exit. */
-export function faultProject() {
+export function faultProject(options) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-faultproject-'));
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  writeFiles(dir, faultFiles());
+  writeFiles(dir, faultFiles(options));
   return dir;
 }
 
@@ -320,8 +325,9 @@ export async function reachFaultPoint(run, point) {
 }
 
 export function describePoint(point) {
+  const variant = point.variant ? ` (${point.variant})` : '';
   const where = point.mode === 'cic' ? `${point.delayMs} ms into the index build of ${pad(CIC_AT)}` : `${point.delayMs} ms after connecting`;
-  return point.note ? `${where}, ${point.note}` : where;
+  return point.note ? `${where}${variant}, ${point.note}` : `${where}${variant}`;
 }
 
 // ------------------------------------------------------------------ state and checks

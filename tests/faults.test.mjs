@@ -23,6 +23,7 @@ import { createPostgres } from './servers.mjs';
 import * as F from './faults-lib.mjs';
 
 const cwd = F.faultProject();
+const cwdIfNotExists = F.faultProject({ ifNotExists: true });
 const main = F.mainTarget();
 let cal;
 let pgServer;
@@ -52,13 +53,18 @@ after(async () => {
 /** Fault points are drawn when the tests are defined, so a trial's point depends only on the seed. */
 function points(kind, n) {
   const random = F.rng(`${kind}:${F.BACKEND}`);
-  return Array.from({ length: n }, (_, k) => ({ trial: k + 1, u: random(), v: random() }));
+  return Array.from({ length: n }, (_, k) => {
+    const [u, v, w] = [random(), random(), random()];
+    // About half the trials run the project whose index builds say IF NOT EXISTS.
+    const ine = w >= 0.5;
+    return { trial: k + 1, u, v, dir: ine ? cwdIfNotExists : cwd, variant: ine ? 'IF NOT EXISTS' : '' };
+  });
 }
 
 /** The fault point of a trial: even trials anywhere in the run after connecting, odd ones inside the index build. */
 function pointFor(p) {
-  if (p.trial % 2 === 0) return { mode: 'time', delayMs: Math.round(p.u * Math.max(100, cal.totalMs - cal.connectedMs) * 0.95) };
-  return { mode: 'cic', delayMs: Math.round(p.u * cal.cicMs) };
+  if (p.trial % 2 === 0) return { mode: 'time', delayMs: Math.round(p.u * Math.max(100, cal.totalMs - cal.connectedMs) * 0.95), variant: p.variant };
+  return { mode: 'cic', delayMs: Math.round(p.u * cal.cicMs), variant: p.variant };
 }
 
 async function reach(run, point) {
@@ -79,7 +85,7 @@ async function reachOrNote(run, point) {
 }
 
 /** Everything after the fault: wait for the server to let go, check, recover, record, assert. */
-async function judge(t, { kind, trial, target, db, run, result, point, extra = [], outcome = (state) => F.truthfulOutcome(run, result, state) }) {
+async function judge(t, { kind, trial, target, db, run, result, point, dir, extra = [], outcome = (state) => F.truthfulOutcome(run, result, state) }) {
   const problems = [...extra];
   const lingering = await F.waitForSessionsGone(target, db);
   if (lingering) problems.push(`${lingering} session(s) of the interrupted deploy still on the server 15 s later`);
@@ -89,7 +95,7 @@ async function judge(t, { kind, trial, target, db, run, result, point, extra = [
   problems.push(...F.durability(state, F.reportedApplied(run)));
   const notDone = [];
   for (let i = 1; i <= F.COUNT; i += 1) if (state.rows.get(F.version(i))?.status !== 'completed') notDone.push(F.version(i));
-  const rec = await F.recover(target, db, cwd);
+  const rec = await F.recover(target, db, dir);
   problems.push(...rec.problems);
   const recApplied = rec.run.events.find((e) => e.event === 'done')?.report?.applied?.map((a) => a.version) ?? [];
   if (rec.result.code === 0 && recApplied.join() !== notDone.join()) {
@@ -113,13 +119,14 @@ describe('SIGKILL of the CLI mid-deploy', () => {
     test(`kill trial ${p.trial}`, { ...engine, timeout: 300_000 }, async (t) => {
       const point = pointFor(p);
       const db = await F.trialDatabase(main, 'kill');
-      const run = F.startCli(['deploy', '--url', F.urlFor(main, db)], { cwd });
+      const run = F.startCli(['deploy', '--url', F.urlFor(main, db)], { cwd: p.dir });
       const reached = await reachOrNote(run, point);
       if (reached) run.child.kill('SIGKILL');
       const result = await run.done;
       await judge(t, {
         kind: 'kill',
         trial: p.trial,
+        dir: p.dir,
         target: main,
         db,
         run,
@@ -152,7 +159,7 @@ describe('connections cut by a proxy mid-deploy', () => {
       let cut = 0;
       let rstNote = true;
       try {
-        run = F.startCli(['deploy', '--url', F.urlFor(main, db, { host: '127.0.0.1', port: proxy.port })], { cwd });
+        run = F.startCli(['deploy', '--url', F.urlFor(main, db, { host: '127.0.0.1', port: proxy.port })], { cwd: p.dir });
         if (await reachOrNote(run, point)) cut = proxy.cut({ rst });
         else rstNote = false;
         result = await run.done;
@@ -160,7 +167,7 @@ describe('connections cut by a proxy mid-deploy', () => {
         await proxy.close();
       }
       if (rstNote) point.note = `${cut} connection(s) cut with ${rst ? 'RST' : 'FIN'}`;
-      await judge(t, { kind: 'cut', trial: p.trial, target: main, db, run, result, point });
+      await judge(t, { kind: 'cut', trial: p.trial, dir: p.dir, target: main, db, run, result, point });
     });
   }
 });
@@ -187,12 +194,12 @@ describe('server restarted mid-deploy (pg_ctl restart)', () => {
       test(`restart -m ${mode} trial ${p.trial}`, { ...engine, timeout: 300_000 }, async (t) => {
         const point = pointFor(p);
         const db = await F.trialDatabase(restartTarget, mode);
-        const run = F.startCli(['deploy', '--url', F.urlFor(restartTarget, db)], { cwd });
+        const run = F.startCli(['deploy', '--url', F.urlFor(restartTarget, db)], { cwd: p.dir });
         let restarted = Promise.resolve();
         if (await reachOrNote(run, point)) restarted = F.restartServer(pgServer, mode);
         const result = await run.done;
         await restarted;
-        await judge(t, { kind: `restart-${mode}`, trial: p.trial, target: restartTarget, db, run, result, point });
+        await judge(t, { kind: `restart-${mode}`, trial: p.trial, dir: p.dir, target: restartTarget, db, run, result, point });
       });
     }
   }
@@ -220,7 +227,7 @@ describe('a connection that goes silent mid-deploy', () => {
     let run;
     let result;
     try {
-      run = F.startCli(['deploy', '--url', F.urlFor(main, db, { host: dead.hostAddr, port: proxy.port, params })], { cwd, netns: dead.ns, hangMs: boundMs + 60_000 });
+      run = F.startCli(['deploy', '--url', F.urlFor(main, db, { host: dead.hostAddr, port: proxy.port, params })], { cwd: p.dir, netns: dead.ns, hangMs: boundMs + 60_000 });
       if (await reachOrNote(run, point)) {
         proxy.silence();
         await dead.down();
@@ -242,7 +249,7 @@ describe('a connection that goes silent mid-deploy', () => {
       await proxy.close();
     }
     const outcome = (state) => (extra.length ? [] : F.truthfulOutcome(run, result, state));
-    await judge(t, { kind, trial: p.trial, target: main, db, run, result, point, extra, outcome });
+    await judge(t, { kind, trial: p.trial, dir: p.dir, target: main, db, run, result, point, extra, outcome });
   }
 
   for (const p of points('silent', Math.ceil(F.TRIALS / 2))) {
