@@ -14,8 +14,6 @@
 //! | diesel | `<YYYY-MM-DD-HHMMSS>_<name>/up.sql` + `down.sql` (+ `metadata.toml`) |
 //! | drizzle-kit v0 | `<NNNN>_<name>.sql` + `meta/_journal.json`, which decides the set |
 
-use std::collections::BTreeMap;
-
 use crate::error::{Error, Kind, Result};
 use crate::report::Event;
 use crate::source::{parse_file_name, FileName, Part, SourceFile};
@@ -211,12 +209,21 @@ struct Folder {
 pub(crate) fn lay_out(files: Vec<SourceFile>) -> Result<Laid> {
     let mut laid = Laid::default();
     let mut top: Vec<SourceFile> = Vec::new();
-    let mut folders: BTreeMap<String, Folder> = BTreeMap::new();
+    // (A Vec, not a map: the host passes entries sorted by name, and a map
+    // costs the wasm build several KB.)
+    let mut folders: Vec<(String, Folder)> = Vec::new();
     for file in files {
         match file.name.split_once('/') {
             None => top.push(file),
             Some((dir, rest)) => {
-                let folder = folders.entry(dir.to_string()).or_default();
+                let at = match folders.iter().rposition(|(d, _)| d == dir) {
+                    Some(at) => at,
+                    None => {
+                        folders.push((dir.to_string(), Folder::default()));
+                        folders.len() - 1
+                    }
+                };
+                let folder = &mut folders[at].1;
                 if rest.is_empty() {
                     // The folder itself.
                 } else if rest.contains('/') {
@@ -230,7 +237,9 @@ pub(crate) fn lay_out(files: Vec<SourceFile>) -> Result<Laid> {
 
     // drizzle-kit v0: the journal decides the set and the order.
     let journal = folders
-        .get_mut("meta")
+        .iter_mut()
+        .find(|(d, _)| d == "meta")
+        .map(|(_, m)| m)
         .and_then(|m| {
             m.files
                 .iter()
@@ -416,10 +425,10 @@ fn journal_migrations(
     top: Vec<SourceFile>,
     laid: &mut Laid,
 ) -> Result<()> {
-    let mut by_name: BTreeMap<String, SourceFile> = BTreeMap::new();
+    let mut by_name: Vec<SourceFile> = Vec::new();
     for file in top {
         if file.name.ends_with(".sql") {
-            by_name.insert(file.name.clone(), file);
+            by_name.push(file);
         } else if !is_quiet(&file.name) {
             laid.warnings.push(warning(
                 "W_UNEXPECTED_FILE",
@@ -430,7 +439,11 @@ fn journal_migrations(
     }
     for (idx, (tag, _)) in entries.iter().enumerate() {
         let file_name = format!("{tag}.sql");
-        let Some(file) = by_name.remove(&file_name) else {
+        let Some(file) = by_name
+            .iter()
+            .position(|f| f.name == file_name)
+            .map(|i| by_name.remove(i))
+        else {
             return Err(unknown(
                 DRIZZLE_JOURNAL,
                 format!(
@@ -451,7 +464,7 @@ fn journal_migrations(
             script: false,
         });
     }
-    for name in by_name.into_keys() {
+    for name in by_name.into_iter().map(|f| f.name) {
         laid.warnings.push(warning(
             "W_NOT_IN_JOURNAL",
             &name,
