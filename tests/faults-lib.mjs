@@ -626,6 +626,9 @@ export async function deadNetwork() {
     hostAddr,
     down: () => ip(['link', 'set', hostIf, 'down']),
     up: () => ip(['link', 'set', hostIf, 'up']),
+    /** One way only: what the client sends to hostAddr is dropped; what comes back still arrives. */
+    blackhole: () => ip(['netns', 'exec', ns, 'ip', 'route', 'add', 'blackhole', `${hostAddr}/32`]),
+    unblackhole: () => ip(['netns', 'exec', ns, 'ip', 'route', 'del', 'blackhole', `${hostAddr}/32`]),
     destroy: async () => destroySync(),
   };
 }

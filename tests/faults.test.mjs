@@ -224,7 +224,7 @@ describe('a connection that goes silent mid-deploy', () => {
     if (dead) await dead.destroy();
   });
 
-  async function silentTrial(t, { kind, p, params, boundMs }) {
+  async function silentTrial(t, { kind, p, params, boundMs, oneWay = false }) {
     const point = pointFor(p);
     const db = await F.trialDatabase(main, 'silent');
     const proxy = await F.startProxy({ host: main.host, port: main.port, listenHost: dead.hostAddr });
@@ -234,8 +234,15 @@ describe('a connection that goes silent mid-deploy', () => {
     try {
       run = F.startCli(['deploy', '--url', F.urlFor(main, db, { host: dead.hostAddr, port: proxy.port, params })], { cwd: p.dir, netns: dead.ns, hangMs: boundMs + 60_000 });
       if (await reachOrNote(run, point)) {
-        proxy.silence();
-        await dead.down();
+        if (oneWay) {
+          // Replies still arrive, so tidemark sends again into the dead
+          // direction: unacknowledged data, where keepalives do not probe
+          // and only tcp_user_timeout ends the wait.
+          await dead.blackhole();
+        } else {
+          proxy.silence();
+          await dead.down();
+        }
         const silentAt = Date.now();
         const timer = F.sleep(boundMs).then(() => 'hung');
         if ((await Promise.race([run.done, timer])) === 'hung') {
@@ -249,7 +256,7 @@ describe('a connection that goes silent mid-deploy', () => {
         result = await run.done;
       }
     } finally {
-      await dead.up();
+      await (oneWay ? dead.unblackhole().catch(() => {}) : dead.up());
       // The server side of a dead network ends too (its own keepalives).
       await proxy.close();
     }
@@ -259,6 +266,11 @@ describe('a connection that goes silent mid-deploy', () => {
 
   for (const p of points('silent', Math.ceil(F.TRIALS / 2))) {
     test(`silent trial ${p.trial}`, { ...engine, timeout: 300_000 }, (t) => silentTrial(t, { kind: 'silent', p, params: SHORT, boundMs: 25_000 }));
+  }
+  for (const p of points('silent-send', Math.ceil(F.TRIALS / 2))) {
+    test(`one-way silent trial ${p.trial} (data in flight)`, { ...engine, timeout: 300_000 }, (t) =>
+      silentTrial(t, { kind: 'silent-send', p, params: SHORT, boundMs: 25_000, oneWay: true }),
+    );
   }
   // The defaults must catch a dead network within about a minute: slow, so only in the full count.
   const full = F.TRIALS >= 20 ? {} : { skip: 'runs with TIDEMARK_FAULT_TRIALS=20 (takes up to 100 s)' };
