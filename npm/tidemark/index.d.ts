@@ -68,6 +68,10 @@ export interface Options {
   allowProduction?: boolean;
   /** `seed`: run every seed again, even those that already ran with the same contents. */
   force?: boolean;
+  /** `unlock`: end the session that holds the migration lock (only while it holds it). Default `false`. */
+  terminate?: boolean;
+  /** `unlock` with `terminate`: end the session only if this pid still holds the lock. */
+  pid?: number;
   /** Config file path, relative to `cwd`. Default `tidemark.config.json`, else the `tidemark` key of package.json. */
   config?: string;
   /** Receives every event, in order, including `connecting`; the same objects `tidemark --json` prints. */
@@ -138,6 +142,8 @@ export interface StatusRow {
 export interface StatusReport {
   /** Every migration, files and tracking rows together, in version order. */
   migrations: StatusRow[];
+  /** The highest applied version, `null` when none is applied. */
+  currentVersion: string | null;
   /** How many are applied. */
   applied: number;
   /** How many are pending. */
@@ -148,6 +154,40 @@ export interface StatusReport {
   missing: number;
   /** How many have a failed last attempt. */
   failed: number;
+}
+
+/** The session that holds the migration lock (`unlock`). */
+export interface LockHolder {
+  pid: number;
+  applicationName: string;
+  /** The role it connected as. */
+  user: string;
+  /** Its client address; `null` for a Unix-socket connection. */
+  clientAddr: string | null;
+  /** When its session started, ISO 8601 (PostgreSQL does not record when the lock was granted: at or after this). */
+  since: string | null;
+  /** Seconds since `since`. */
+  seconds: number;
+  /** When its current (or last) statement started, ISO 8601. */
+  queryStart: string | null;
+  /** `active`, `idle`, `idle in transaction`, ... */
+  state: string;
+  /** Its current (or last) statement, at most 500 characters. */
+  query: string;
+}
+
+/** What `unlock` resolves with. */
+export interface UnlockReport {
+  /** `schema.table` whose lock was looked up. */
+  table: string;
+  /** The advisory lock key, as a decimal string (`pg_advisory_lock(key)`). */
+  lockKey: string;
+  /** Who holds the lock; `null` when no one does. */
+  holder: LockHolder | null;
+  /** Sessions waiting for the lock. */
+  waiting: number;
+  /** True when `terminate` ended the holder's session. */
+  terminated: boolean;
 }
 
 /** What `down` resolves with. */
@@ -297,7 +337,8 @@ export type TidemarkEvent =
  * E_RESUME_REFUSED, E_SEED_PRODUCTION, E_SEED_FAILED, E_INVALID_OPTION,
  * E_DATABASE, E_CONNECT, E_INVALID_URL, E_PANIC. From the JS host: E_USAGE,
  * E_CONFIG, E_NO_DATABASE_URL, E_BACKEND, E_RESET_PRODUCTION, E_FILE_EXISTS,
- * E_INTERNAL; from the CLI only: E_RESET_CI, E_RESET_CANCELLED.
+ * E_UNLOCK_REFUSED, E_INTERNAL; from the CLI only: E_RESET_CI, E_RESET_CANCELLED,
+ * E_UNLOCK_CANCELLED.
  */
 export type TidemarkErrorCode =
   | 'E_DUPLICATE_VERSION' | 'E_INVALID_UTF8' | 'E_ORPHAN_DOWN' | 'E_TRANSACTION_CONTROL'
@@ -307,6 +348,7 @@ export type TidemarkErrorCode =
   | 'E_SEED_FAILED' | 'E_INVALID_OPTION' | 'E_DATABASE' | 'E_CONNECT' | 'E_INVALID_URL' | 'E_PANIC'
   | 'E_USAGE' | 'E_CONFIG' | 'E_NO_DATABASE_URL' | 'E_BACKEND' | 'E_RESET_PRODUCTION'
   | 'E_FILE_EXISTS' | 'E_INTERNAL' | 'E_RESET_CI' | 'E_RESET_CANCELLED'
+  | 'E_UNLOCK_REFUSED' | 'E_UNLOCK_CANCELLED'
   | (string & {});
 
 /** Every error tidemark throws or rejects with. Messages never contain the password. */
@@ -403,6 +445,11 @@ export function redo(options?: Options): Promise<RedoReport>;
 export function seed(options?: Options): Promise<SeedReport>;
 /** Drops and recreates the schema and the tracking schema, migrates, then seeds. Refuses production. */
 export function reset(options?: Options): Promise<ResetReport>;
+/**
+ * Shows who holds the migration lock of this database and tracking table, without taking it; with
+ * `terminate`, ends that session (only while it holds the lock; with `pid`, only that one).
+ */
+export function unlock(options?: Options): Promise<UnlockReport>;
 /** Writes the next migration file(s) in the folder's own naming convention; never overwrites. */
 export function create(options: CreateOptions): Promise<CreateReport>;
 /** Resolves options exactly as the CLI does, without touching the database. */

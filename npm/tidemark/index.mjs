@@ -10,6 +10,7 @@ export const {
   redo,
   seed,
   reset,
+  unlock,
   create,
   resolveConfig,
   redact,

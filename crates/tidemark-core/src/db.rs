@@ -15,7 +15,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use crate::check::{Body, Step};
 use crate::error::{DbDetails, Error, Kind, Result};
 use crate::lexer::{index_statement, IndexStatement};
-use crate::plan::AppliedRow;
+use crate::plan::{AcceptedRow, AppliedRow};
 use crate::report::{AppliedMigration, Event, Reporter};
 use crate::source::{hex, SqlText};
 
@@ -128,7 +128,8 @@ fn select_rows_sql(qualified: &str) -> String {
          (j ? 'dirty') OR NOT (j ? 'checksum' OR j ? 'applied_at'), \
          coalesce(j->>'name', j->>'description'), j->>'checksum', j->>'applied_at', \
          j->>'duration_ms', j->>'status', j->>'error_message', j->>'statements_done', \
-         j->>'statements_checksum' FROM (SELECT to_jsonb(t) AS j FROM {qualified} t) rows"
+         j->>'statements_checksum', j->>'accepted_from', j->>'accepted_at', j->>'accepted_by', \
+         j->>'accepted_reason' FROM (SELECT to_jsonb(t) AS j FROM {qualified} t) rows"
     )
 }
 
@@ -148,6 +149,12 @@ fn parse_row(r: &tokio_postgres::SimpleQueryRow) -> Option<AppliedRow> {
         error_message: text(8),
         statements_done: text(9).and_then(|v| v.parse().ok()),
         statements_checksum: text(10),
+        accepted: text(11).map(|from| AcceptedRow {
+            from,
+            at: text(12),
+            by: text(13),
+            reason: text(14),
+        }),
     })
 }
 
@@ -421,16 +428,13 @@ async fn abort_if_pooled(client: &Client, s: SessionSettings) {
 }
 
 async fn lock_timeout_error(client: &Client, t: &Tracking, s: SessionSettings) -> Error {
-    let classid = (t.lock_key >> 32) as u32;
-    let objid = t.lock_key as u32;
     let sql = format!(
         "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.state, ''), \
          coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::bigint, 0)::text, \
          coalesce(left(a.query, 120), '') \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {classid} \
-         AND l.objid = {objid} AND l.objsubid = 1 \
-         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
+         WHERE {} AND l.granted LIMIT 1",
+        crate::unlock::lock_filter(t)
     );
     let sql = if s.pool_safe {
         sql

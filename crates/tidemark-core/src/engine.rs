@@ -3,15 +3,17 @@
 
 use tokio_postgres::Client;
 
+use crate::accept::AcceptOptions;
 use crate::check::{prepare, Body, Guard};
 use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
-    AppliedMigration, DownReport, Event, MigrateReport, RedoReport, Reporter, ResetReport,
-    SeedReport, SeedRun, StatusReport,
+    AcceptReport, AppliedMigration, DownReport, Event, MigrateReport, RedoReport, Reporter,
+    ResetReport, SeedReport, SeedRun, StatusReport, UnlockReport,
 };
 use crate::source::{Migration, Migrations, Seeds, SourceFile};
+use crate::unlock::UnlockOptions;
 
 /// Settings shared by every operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -590,6 +592,39 @@ pub async fn reset<R: Reporter + ?Sized>(
     Ok(ResetReport { migrate, seed })
 }
 
+/// Shows who holds the migration lock of the tracking table in this
+/// database (one read, without taking the lock); with `terminate`, ends that
+/// session. See [`crate::unlock`].
+pub async fn unlock(
+    client: &Client,
+    options: &Options,
+    unlock: UnlockOptions,
+) -> Result<UnlockReport> {
+    crate::unlock::unlock(client, &options.tracking()?, unlock).await
+}
+
+/// Records that the file of applied migration `accept.version` was edited
+/// without changing behaviour: `status` then shows it as accepted and
+/// `deploy` goes on, until the file changes again. See [`crate::accept`].
+pub async fn accept(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    accept: &AcceptOptions,
+    reporter: &(impl Reporter + ?Sized),
+) -> Result<AcceptReport> {
+    let t = options.tracking()?;
+    let migrations = load(files, reporter)?;
+    crate::accept::accept(
+        client,
+        &t,
+        &migrations,
+        accept,
+        options.lock_wait_timeout_ms,
+    )
+    .await
+}
+
 /// The operations the hosts export, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -600,6 +635,8 @@ pub enum Operation {
     Redo,
     Seed,
     Reset,
+    Unlock,
+    Accept,
 }
 
 /// Everything one operation may use, as a host receives it.
@@ -613,6 +650,10 @@ pub struct Request {
     pub to: Option<String>,
     /// `down --steps`, `redo --steps`.
     pub steps: Option<usize>,
+    /// `unlock --terminate` (and the pid the user confirmed).
+    pub unlock: UnlockOptions,
+    /// `accept <version> --reason`.
+    pub accept: AcceptOptions,
 }
 
 /// What an operation returns; serializes as that operation's own report.
@@ -625,6 +666,8 @@ pub enum Outcome {
     Redo(RedoReport),
     Seed(SeedReport),
     Reset(ResetReport),
+    Unlock(UnlockReport),
+    Accept(AcceptReport),
 }
 
 /// Runs `op`: the one dispatch both bindings share, so that they only
@@ -642,6 +685,8 @@ pub async fn execute<R: Reporter + ?Sized>(
         seed_options,
         to,
         steps,
+        unlock: unlock_options,
+        accept: accept_options,
     } = request;
     let (o, r) = (&options, reporter);
     Ok(match op {
@@ -657,6 +702,10 @@ pub async fn execute<R: Reporter + ?Sized>(
         Operation::Seed => Outcome::Seed(seed(client, seeds, o, &seed_options, r).await?),
         Operation::Reset => {
             Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
+        }
+        Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
+        Operation::Accept => {
+            Outcome::Accept(accept(client, migrations, o, &accept_options, r).await?)
         }
     })
 }

@@ -51,6 +51,8 @@ pub(crate) enum Kind {
     UnsupportedStatement,
     TrackingTableTouched,
     ConnectionLost,
+    UnlockRefused,
+    NothingToAccept,
     Database,
 }
 
@@ -86,6 +88,8 @@ impl Kind {
             Kind::UnsupportedStatement => "E_UNSUPPORTED_STATEMENT",
             Kind::TrackingTableTouched => "E_TRACKING_TABLE_TOUCHED",
             Kind::ConnectionLost => "E_CONNECTION_LOST",
+            Kind::UnlockRefused => "E_UNLOCK_REFUSED",
+            Kind::NothingToAccept => "E_NOTHING_TO_ACCEPT",
             Kind::Database => "E_DATABASE",
         }
     }

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod accept;
 mod check;
 mod db;
 mod engine;
@@ -24,17 +25,21 @@ pub mod lexer;
 pub mod plan;
 pub mod report;
 pub mod source;
+mod unlock;
 pub mod url;
 
+pub use accept::AcceptOptions;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
-    deploy, down, execute, migrate, redo, reset, seed, status, Operation, Options, Outcome,
-    Request, SeedOptions,
+    accept, deploy, down, execute, migrate, redo, reset, seed, status, unlock, Operation, Options,
+    Outcome, Request, SeedOptions,
 };
 pub use error::{Error, Location, Result};
 pub use plan::Policy;
 pub use report::{
-    AppliedMigration, ChecksumState, DownReport, Event, MigrateReport, MigrationState, RedoReport,
-    Reporter, ResetReport, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
+    AppliedMigration, ChecksumState, DownReport, Event, LockHolder, MigrateReport, MigrationState,
+    RedoReport, Reporter, ResetReport, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
+    UnlockReport,
 };
 pub use source::{Migrations, SourceFile};
+pub use unlock::UnlockOptions;

@@ -175,6 +175,9 @@ pub enum MigrationState {
 pub enum ChecksumState {
     /// Same checksum as when applied.
     Ok,
+    /// Changed after it was applied, and the edit was accepted (`accept`):
+    /// the file has the accepted contents.
+    Accepted,
     /// The file changed after it was applied (drift).
     Changed,
     /// Nothing to compare (pending, or the file is missing).
@@ -207,6 +210,10 @@ pub struct StatusRow {
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {
     pub migrations: Vec<StatusRow>,
+    /// The highest applied version (`null` when none is).
+    pub current_version: Option<String>,
+    /// Edits accepted with `accept` (files changed after they were applied).
+    pub accepted: Vec<AcceptedEdit>,
     pub applied: usize,
     pub pending: usize,
     pub drifted: usize,
@@ -220,4 +227,67 @@ pub struct StatusReport {
 pub struct ResetReport {
     pub migrate: MigrateReport,
     pub seed: SeedReport,
+}
+
+/// The session that holds the migration lock, as `unlock` found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockHolder {
+    pub pid: u32,
+    pub application_name: String,
+    /// The role it connected as.
+    pub user: String,
+    /// `null` for a Unix-socket connection.
+    pub client_addr: Option<String>,
+    /// When its session started, ISO 8601 (server time). PostgreSQL does not
+    /// record when an advisory lock was granted: it was at or after this.
+    pub since: Option<String>,
+    /// Seconds since `since`.
+    pub seconds: u64,
+    /// When its current (or last) statement started, ISO 8601.
+    pub query_start: Option<String>,
+    /// `active`, `idle`, `idle in transaction`, ...
+    pub state: String,
+    /// Its current (or last) statement, at most 500 characters.
+    pub query: String,
+}
+
+/// What `unlock` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnlockReport {
+    /// `schema.table` whose lock was looked up.
+    pub table: String,
+    /// The advisory lock key (`pg_advisory_lock(key)`), as a decimal string.
+    pub lock_key: String,
+    /// Who holds the lock, `null` when no one does.
+    pub holder: Option<LockHolder>,
+    /// Sessions waiting for it.
+    pub waiting: usize,
+    /// True when `terminate` ended the holder's session.
+    pub terminated: bool,
+}
+
+/// An edit of an applied migration accepted with `accept`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedEdit {
+    pub version: String,
+    pub name: String,
+    pub file: String,
+    /// The checksum of the file as it was applied.
+    pub applied_checksum: String,
+    /// The checksum of the file as accepted (its contents now).
+    pub accepted_checksum: String,
+    /// Server time, ISO 8601.
+    pub accepted_at: Option<String>,
+    pub accepted_by: Option<String>,
+    pub reason: String,
+}
+
+/// What `accept` returns: the edit it recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptReport {
+    pub accepted: AcceptedEdit,
 }

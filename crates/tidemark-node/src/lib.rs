@@ -267,6 +267,26 @@ pub fn reset<'env>(
     run(env, Operation::Reset, options, on_event)
 }
 
+/// Shows (and with `terminate` ends) the holder of the migration lock.
+#[napi(ts_return_type = "Promise<UnlockReport>")]
+pub fn unlock<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Unlock, options, on_event)
+}
+
+/// Records that an applied migration's edit changes no behaviour.
+#[napi(ts_return_type = "Promise<AcceptReport>")]
+pub fn accept<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Accept, options, on_event)
+}
+
 /// The next migration file(s) in the folder's convention. Pure; the JS host
 /// writes them.
 #[napi]

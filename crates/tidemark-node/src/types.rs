@@ -41,6 +41,14 @@ pub struct NativeOptions {
     /// The URL goes through a transaction-mode pooler and no direct URL is
     /// set (the host decides): pool-safe mode.
     pub pool_safe: Option<bool>,
+    /// `unlock --terminate`.
+    pub terminate: Option<bool>,
+    /// `unlock --terminate`: the holder the user confirmed.
+    pub pid: Option<u32>,
+    /// `accept <version> --reason`, and who accepts (the OS user).
+    pub version: Option<String>,
+    pub reason: Option<String>,
+    pub accepted_by: Option<String>,
 }
 
 /// Options of `create`.
@@ -118,6 +126,15 @@ impl From<NativeOptions> for Owned {
                 seeds: o.seeds.map(files).unwrap_or_default(),
                 to: o.to,
                 steps: o.steps.map(|s| s as usize),
+                unlock: tidemark_core::UnlockOptions {
+                    terminate: o.terminate.unwrap_or(false),
+                    pid: o.pid,
+                },
+                accept: tidemark_core::AcceptOptions {
+                    version: o.version,
+                    reason: o.reason,
+                    by: o.accepted_by,
+                },
             },
             url: o.url,
             connect_timeout_ms: o.connect_timeout_ms.map(u64::from),

@@ -50,6 +50,13 @@ struct HostOptions {
     application_name: Option<String>,
     tls_insecure: bool,
     pool_safe: bool,
+    /// `unlock --terminate`, and the holder the user confirmed.
+    terminate: bool,
+    pid: Option<u32>,
+    /// `accept <version> --reason`, and who accepts (the OS user).
+    version: Option<String>,
+    reason: Option<String>,
+    accepted_by: Option<String>,
     /// Set by the host when it encrypted the socket: the
     /// tls-server-end-point channel-binding data (a hash of the server's
     /// certificate), for SCRAM-SHA-256-PLUS.
@@ -295,6 +302,15 @@ async fn run(
         steps: o.steps,
         migrations: files(std::mem::take(&mut o.migrations)),
         seeds: files(std::mem::take(&mut o.seeds)),
+        unlock: tidemark_core::UnlockOptions {
+            terminate: o.terminate,
+            pid: o.pid,
+        },
+        accept: tidemark_core::AcceptOptions {
+            version: o.version.take(),
+            reason: o.reason.take(),
+            by: o.accepted_by.take(),
+        },
     };
     let result = tidemark_core::execute(&client, op, request, &reporter)
         .await
@@ -374,6 +390,26 @@ pub async fn reset(
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
     run(Operation::Reset, options, socket, on_event).await
+}
+
+/// Shows (and with `terminate` ends) the holder of the migration lock.
+#[wasm_bindgen]
+pub async fn unlock(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Unlock, options, socket, on_event).await
+}
+
+/// Records that an applied migration's edit changes no behaviour.
+#[wasm_bindgen]
+pub async fn accept(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Accept, options, socket, on_event).await
 }
 
 /// The options of `create`.

@@ -164,6 +164,10 @@ function nativeOptions(command, config, migrations, seeds) {
   }
   if ((command === 'migrate' || command === 'down') && config.to !== undefined) o.to = config.to;
   if ((command === 'down' || command === 'redo') && config.steps !== undefined) o.steps = config.steps;
+  if (command === 'unlock') {
+    o.terminate = Boolean(config.terminate);
+    if (config.pid !== undefined) o.pid = config.pid;
+  }
   if (command === 'seed' || command === 'reset') {
     o.seeds = seeds;
     o.environment = config.seedEnv;
@@ -259,7 +263,8 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
     });
     for (const w of pooled) emit(w);
   }
-  const migrations = readMigrations(config, command !== 'seed');
+  // unlock reads no files.
+  const migrations = command === 'unlock' ? [] : readMigrations(config, command !== 'seed');
   const seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : undefined;
   const { binding, backend } = loader.load(config.env);
   const opts = nativeOptions(command, config, migrations, seeds);
@@ -354,6 +359,7 @@ module.exports = {
   redo: command('redo'),
   seed: command('seed'),
   reset: command('reset'),
+  unlock: command('unlock'),
   create,
   resolveConfig: (options) => resolveConfig(options),
   redact,

@@ -494,6 +494,68 @@ function asTidemarkError(err) {
   return new TidemarkError('E_INTERNAL', `internal error: ${err && err.stack ? err.stack : err}`, { exitCode: 2 });
 }
 
+/** The lines that describe who holds the lock (`unlock`). */
+function holderLines(out, report) {
+  const h = report.holder;
+  if (!h) return [`No one holds the migration lock of ${report.table}`];
+  const since = h.since ? `${formatAppliedAt(h.since)} UTC (${h.seconds} s ago; the lock was taken at or after this)` : '-';
+  const rows = [
+    ['application_name', h.applicationName || '-'],
+    ['user', h.user || '-'],
+    ['client', h.clientAddr ?? 'local socket'],
+    ['connected since', since],
+    ['state', h.state || '-'],
+    ['query', (h.query || '-').replace(/\s+/g, ' ')],
+  ];
+  if (report.waiting) rows.push(['waiting', `${plural(report.waiting, 'session')} wait for the lock`]);
+  return [
+    `The migration lock of ${report.table} is held by ${out.style('bold', `pid ${h.pid}`)}`,
+    ...rows.map(([k, v]) => `  ${k.padEnd(17)}${v}`),
+  ];
+}
+
+/**
+ * `tidemark unlock [--terminate]`: shows the holder; with --terminate, asks
+ * (or takes --yes) and then ends exactly that pid, which the engine checks
+ * still holds the lock of this database and tracking table.
+ */
+async function unlockCommand(out, config, values, onEvent) {
+  const report = await api._internal.run('unlock', { ...config, terminate: false }, { onEvent });
+  if (out.json) out.record({ event: 'done', command: 'unlock', report });
+  else for (const l of holderLines(out, report)) out.line(l);
+  if (!config.terminate) {
+    if (report.holder && !out.json) out.line(out.style('dim', 'tidemark unlock --terminate ends that session.'));
+    return 0;
+  }
+  if (!report.holder) return 0;
+  const { pid } = report.holder;
+  if (config.pid !== undefined && config.pid !== pid) {
+    throw new TidemarkError('E_UNLOCK_REFUSED', `pid ${config.pid} does not hold the migration lock of ${report.table} (pid ${pid} does); nothing was ended`);
+  }
+  if (!values.yes) {
+    const terminal = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !out.json;
+    const what = `ending pid ${pid} rolls back whatever it has not committed`;
+    if (!terminal) throw new TidemarkError('E_USAGE', `${what}; there is no terminal to ask in, so pass --yes to confirm`);
+    const readline = require('node:readline/promises');
+    const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+    let answer;
+    try {
+      answer = await rl.question(`End pid ${pid}? Its open transaction is rolled back. [y/N] `);
+    } finally {
+      rl.close();
+    }
+    if (!/^y(es)?$/i.test(answer.trim())) {
+      throw new TidemarkError('E_UNLOCK_CANCELLED', `unlock cancelled; pid ${pid} was not ended`, { exitCode: 3 });
+    }
+  }
+  // The second connection's own connecting lines were said already.
+  const quiet = (e) => (e.event === 'connecting' || e.event === 'connected' ? undefined : onEvent(e));
+  const ended = await api._internal.run('unlock', { ...config, terminate: true, pid }, { onEvent: quiet });
+  if (out.json) out.record({ event: 'done', command: 'unlock', report: ended });
+  else out.line(`${out.style('yellow', 'Ended')} pid ${pid}; it no longer holds the migration lock of ${ended.table}`);
+  return 0;
+}
+
 /** `tidemark db serve`: serves the embedded database until SIGINT or SIGTERM. */
 async function serveCommand(out, config, onEvent) {
   let stop;
@@ -575,6 +637,7 @@ async function main(argv, env = process.env) {
       return 0;
     }
     if (command === 'db') return await serveCommand(out, config, onEvent);
+    if (command === 'unlock') return await unlockCommand(out, config, values, onEvent);
     if (command === 'reset' && config.url && !config.production) await confirmReset(out, config, values);
     const report = await api._internal.run(command, config, { onEvent, embedded: true });
     const took = elapsed();

@@ -4,7 +4,7 @@
 // loader (lib/config.cjs), so a new option is one row here.
 
 /** Commands that open a database connection. */
-const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset'];
+const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'unlock'];
 const ALL = [...CONNECTING, 'create'];
 /** Commands that use the embedded database when no URL is set (lib/embedded.cjs); `db` serves it. */
 const EMBEDDED = ['migrate', 'status', 'down', 'redo', 'seed', 'reset', 'db'];
@@ -58,6 +58,14 @@ const COMMANDS = {
       'Drops the schema and the tracking schema, applies every migration and runs the seeds.\n' +
       'Never runs in production or CI. On a database server it says what it drops and asks first\n' +
       '(--yes where there is no terminal). On the embedded database it deletes the folder and starts afresh.',
+  },
+  unlock: {
+    summary: 'Show who holds the migration lock; --terminate ends that session',
+    description:
+      'Shows the session holding tidemark\'s migration lock for this database and tracking table (pid,\n' +
+      'application_name, user, client address, since when, current query), without taking the lock;\n' +
+      'exits 0 when no one holds it. --terminate ends that session after asking (--yes where there is\n' +
+      'no terminal), and only while it still holds the lock; its open transaction is rolled back.',
   },
   db: {
     args: 'serve',
@@ -186,8 +194,16 @@ const OPTIONS = [
     help: 'Run every seed again, even those that already ran with the same contents',
   },
   {
-    key: 'yes', flag: 'yes', short: 'y', type: 'boolean', cli: true, commands: ['reset'],
-    help: 'Confirm a reset of a database server without a prompt (needed where there is no terminal to ask in)',
+    key: 'terminate', flag: 'terminate', type: 'boolean', commands: ['unlock'],
+    help: 'End the session that holds the migration lock (asks first)',
+  },
+  {
+    key: 'pid', flag: 'pid', type: 'integer', value: '<pid>', commands: ['unlock'],
+    help: 'With --terminate: end the session only if this pid (the one you saw) still holds the lock',
+  },
+  {
+    key: 'yes', flag: 'yes', short: 'y', type: 'boolean', cli: true, commands: ['reset', 'unlock'],
+    help: 'Confirm reset or unlock --terminate without a prompt (needed where there is no terminal to ask in)',
   },
   {
     key: 'json', flag: 'json', type: 'boolean', cli: true, commands: [...ALL, 'db'],

@@ -1,0 +1,165 @@
+// Operations around the apply: unlock (who holds the migration lock, and
+// ending that session), the status report's currentVersion.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { tidemark, project, database, ndjson, engine, cleanEnv, BASIC, PKG, PG_HOST, PG_PORT, assertNoSecret } from './helpers.mjs';
+
+const api = await import(path.join(PKG, 'index.mjs'));
+
+/** The lock key tidemark reports for the database's default tracking table. */
+async function lockKey(db, cwd, extra = []) {
+  const r = await tidemark(['unlock', '--json', '--url', db.url, ...extra], { cwd });
+  assert.equal(r.code, 0, r.all);
+  return ndjson(r.stdout).at(-1).report.lockKey;
+}
+
+/**
+ * A psql session (application_name `ops-lock-holder`) that takes the advisory
+ * lock `key` in `dbName` and then sleeps, as a stuck deploy would. Resolves
+ * once the server shows the lock granted, with the child and its pid.
+ */
+async function holdLock(t, dbName, key) {
+  const child = spawn(
+    'psql',
+    ['-h', PG_HOST, '-p', PG_PORT, '-U', 'postgres', '-d', dbName, '-X', '-c', `SELECT pg_advisory_lock(${key})`, '-c', 'SELECT pg_sleep(120)'],
+    { env: cleanEnv({ PGAPPNAME: 'ops-lock-holder' }), stdio: 'ignore' },
+  );
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  t.after(() => child.kill('SIGKILL'));
+  const { psql } = await import('./helpers.mjs');
+  for (let i = 0; i < 200; i += 1) {
+    const pid = await psql(
+      `SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'ops-lock-holder' AND a.datname = '${dbName}'`,
+    );
+    if (pid) return { child, pid: Number(pid), exited };
+    await sleep(25);
+  }
+  throw new Error('the lock holder never took the lock');
+}
+
+test('unlock with no holder says so and exits 0', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {});
+  const r = await tidemark(['unlock', '--url', db.url], { cwd });
+  assert.equal(r.code, 0, r.all);
+  assert.deepEqual(r.out, [`Using --url (${db.redacted})`, 'No one holds the migration lock of public.schema_migrations']);
+  // --terminate with no holder: nothing to end, still 0.
+  const term = await tidemark(['unlock', '--terminate', '--url', db.url], { cwd });
+  assert.equal(term.code, 0, term.all);
+  assert.equal(term.out.at(-1), 'No one holds the migration lock of public.schema_migrations');
+  assertNoSecret(assert, r, db.password);
+});
+
+test('unlock shows the session that really holds the migration lock, and only in this database', engine, async (t) => {
+  const db = await database(t);
+  const other = await database(t);
+  const cwd = project(t, BASIC);
+  const key = await lockKey(db, cwd);
+  const held = await holdLock(t, db.name, key);
+
+  // It is tidemark's own lock: a migrate waits on it and times out naming the holder.
+  const blocked = await tidemark(['migrate', '--lock-wait-timeout', '500ms', '--url', db.url], { cwd });
+  assert.equal(blocked.code, 2, blocked.all);
+  assert.match(
+    blocked.stderr,
+    new RegExp(`could not take the migration lock on public.schema_migrations within 500 ms: it is held by pid ${held.pid} \\(application_name 'ops-lock-holder'`),
+  );
+
+  const r = await tidemark(['unlock', '--url', db.url], { cwd });
+  assert.equal(r.code, 0, r.all);
+  assert.equal(r.out[1], `The migration lock of public.schema_migrations is held by pid ${held.pid}`);
+  assert.equal(r.out[2], '  application_name ops-lock-holder');
+  assert.equal(r.out[3], '  user             postgres');
+  assert.match(r.out[4], /^ {2}client {11}(127\.0\.0\.1|::1|local socket)$/);
+  assert.match(r.out[5], /^ {2}connected since {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+ s ago; the lock was taken at or after this\)$/);
+  assert.match(r.out[6], /^ {2}state {12}active$/);
+  assert.equal(r.out[7], '  query            SELECT pg_sleep(120)');
+  assert.equal(r.out.at(-1), 'tidemark unlock --terminate ends that session.');
+  assert.equal(held.child.exitCode, null, 'showing must not end anything');
+
+  const json = ndjson((await tidemark(['unlock', '--json', '--url', db.url], { cwd })).stdout).at(-1);
+  assert.equal(json.event, 'done');
+  assert.equal(json.report.holder.pid, held.pid);
+  assert.equal(json.report.holder.applicationName, 'ops-lock-holder');
+  assert.equal(json.report.terminated, false);
+  assert.equal(json.report.table, 'public.schema_migrations');
+
+  // The same key in another database is not this database's lock.
+  const elsewhere = await tidemark(['unlock', '--url', other.url], { cwd });
+  assert.equal(elsewhere.out.at(-1), 'No one holds the migration lock of public.schema_migrations');
+  // Another tracking table has another lock.
+  const otherTable = await tidemark(['unlock', '--table', 'tidemark_migrations', '--url', db.url], { cwd });
+  assert.equal(otherTable.out.at(-1), 'No one holds the migration lock of public.tidemark_migrations');
+
+  // The API reports the same.
+  const report = await api.unlock({ cwd, url: db.url, environment: {} });
+  assert.equal(report.holder.pid, held.pid);
+  assert.equal(report.holder.user, 'postgres');
+  assert.equal(typeof report.holder.since, 'string');
+  assert.equal(report.waiting, 0);
+});
+
+test('unlock --terminate asks, needs --yes without a terminal, refuses a pid that does not hold the lock, then ends the holder', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, BASIC);
+  const key = await lockKey(db, cwd);
+  const held = await holdLock(t, db.name, key);
+
+  const noTty = await tidemark(['unlock', '--terminate', '--url', db.url], { cwd });
+  assert.equal(noTty.code, 3, noTty.all);
+  assert.match(noTty.stderr, /error: ending pid \d+ rolls back whatever it has not committed; there is no terminal to ask in, so pass --yes to confirm/);
+
+  const wrongPid = await tidemark(['unlock', '--terminate', '--yes', '--pid', '1', '--url', db.url], { cwd });
+  assert.equal(wrongPid.code, 2, wrongPid.all);
+  assert.match(wrongPid.stderr, new RegExp(`error: pid 1 does not hold the migration lock of public.schema_migrations \\(pid ${held.pid} does\\); nothing was ended`));
+  // The engine checks again itself: the API with a stale pid ends nothing.
+  await assert.rejects(api.unlock({ cwd, url: db.url, environment: {}, terminate: true, pid: 1 }), (err) => {
+    assert.equal(err.code, 'E_UNLOCK_REFUSED');
+    assert.match(err.message, new RegExp(`pid 1 no longer holds the migration lock of public.schema_migrations: pid ${held.pid} holds it now`));
+    return true;
+  });
+  assert.equal(held.child.exitCode, null, 'nothing was ended so far');
+
+  const ended = await tidemark(['unlock', '--terminate', '--yes', '--url', db.url], { cwd });
+  assert.equal(ended.code, 0, ended.all);
+  assert.equal(ended.out[1], `The migration lock of public.schema_migrations is held by pid ${held.pid}`);
+  assert.equal(ended.out.at(-1), `Ended pid ${held.pid}; it no longer holds the migration lock of public.schema_migrations`);
+  assert.equal(ended.out.filter((l) => l.startsWith('Using ')).length, 1, ended.stdout);
+  const exit = await held.exited;
+  assert.notEqual(exit.code, 0, 'psql saw its session end');
+  const after = await tidemark(['unlock', '--url', db.url], { cwd });
+  assert.equal(after.out.at(-1), 'No one holds the migration lock of public.schema_migrations');
+  // And the deploy that was blocked goes through.
+  const deploy = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(deploy.code, 0, deploy.all);
+  assertNoSecret(assert, ended, db.password);
+});
+
+test('unlock --terminate through the API ends the holder and reports it', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {});
+  const key = await lockKey(db, cwd);
+  const held = await holdLock(t, db.name, key);
+  const report = await api.unlock({ cwd, url: db.url, environment: {}, terminate: true, pid: held.pid });
+  assert.equal(report.terminated, true);
+  assert.equal(report.holder.pid, held.pid);
+  await held.exited;
+  assert.equal(await db.query(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = ${held.pid}`), '0');
+});
+
+test('status reports currentVersion: null before anything is applied, then the highest applied version', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, BASIC);
+  const before = await api.status({ cwd, url: db.url, environment: {} });
+  assert.equal(before.currentVersion, null);
+  await tidemark(['migrate', '--to', '002', '--url', db.url], { cwd });
+  const json = ndjson((await tidemark(['status', '--json', '--url', db.url], { cwd })).stdout).at(-1);
+  assert.equal(json.report.currentVersion, '002');
+  await tidemark(['migrate', '--url', db.url], { cwd });
+  const after = await api.status({ cwd, url: db.url, environment: {} });
+  assert.equal(after.currentVersion, '003');
+  assert.equal(after.applied, 3);
+});
