@@ -1,7 +1,9 @@
 // Operations around the apply: unlock (who holds the migration lock, and
-// ending that session), the status report's currentVersion.
+// ending that session), accept (an edit that changes no behaviour), the
+// status report's currentVersion.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -162,4 +164,105 @@ test('status reports currentVersion: null before anything is applied, then the h
   const after = await api.status({ cwd, url: db.url, environment: {} });
   assert.equal(after.currentVersion, '003');
   assert.equal(after.applied, 3);
+});
+
+test('accept: a drifted migration whose edit is accepted shows as accepted, deploy goes on, a later edit is drift again', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, BASIC);
+  const env = { DATABASE_URL: db.url };
+  assert.equal((await tidemark(['migrate'], { cwd, env })).code, 0);
+  const file = path.join(cwd, 'migrations/003_add_goal_title.up.sql');
+  const applied = await db.query("SELECT checksum FROM schema_migrations WHERE version = '003'");
+  fs.writeFileSync(file, '-- the title is shown on the dashboard\nALTER TABLE goals ADD COLUMN title text;\n');
+
+  const refused = await tidemark(['deploy'], { cwd, env });
+  assert.equal(refused.code, 2, refused.all);
+  assert.match(refused.stderr, /migration 003_add_goal_title\.up\.sql was applied on .* but has changed since/);
+
+  const noReason = await tidemark(['accept', '003'], { cwd, env });
+  assert.equal(noReason.code, 3, noReason.all);
+  assert.match(noReason.stderr, /^error: accepting the edit of 003 needs a reason \(why it changes no behaviour\), which is recorded with it$/m);
+  const noVersion = await tidemark(['accept', '--reason', 'x'], { cwd, env });
+  assert.equal(noVersion.code, 3, noVersion.all);
+  assert.match(noVersion.stderr, /tidemark accept needs the version of the applied migration/);
+
+  const ok = await tidemark(['accept', '003', '--reason', 'comment only'], { cwd, env });
+  assert.equal(ok.code, 0, ok.all);
+  const now = await db.query("SELECT checksum FROM schema_migrations WHERE version = '003'");
+  assert.notEqual(now, applied);
+  assert.match(
+    ok.out.at(-1),
+    new RegExp(`^Accepted the edit of 003_add_goal_title\\.up\\.sql: checksum ${applied.slice(0, 12)} as applied, ${now.slice(0, 12)} now; by \\S+ \\(role postgres\\), reason: comment only$`),
+  );
+  assert.equal(
+    await db.query("SELECT accepted_from || '|' || accepted_reason || '|' || (accepted_at IS NOT NULL) FROM schema_migrations WHERE version = '003'"),
+    `${applied}|comment only|true`,
+  );
+  assertNoSecret(assert, ok, db.password);
+
+  const status = await tidemark(['status', '--exit-code'], { cwd, env });
+  assert.equal(status.code, 0, status.all);
+  assert.match(status.stdout, /^003 +add_goal_title +applied +\S+ \S+ +\d+ ms +accepted$/m);
+  assert.match(status.stdout, new RegExp(`^003 edit accepted: checksum ${applied.slice(0, 12)} as applied, ${now.slice(0, 12)} now; \\S+ \\S+ UTC by \\S+ \\(role postgres\\): comment only$`, 'm'));
+  assert.equal(status.out.at(-1), '3 applied, 0 pending, 1 accepted');
+  const json = ndjson((await tidemark(['status', '--json'], { cwd, env })).stdout).at(-1).report;
+  assert.equal(json.drifted, 0);
+  assert.equal(json.migrations.find((m) => m.version === '003').checksum, 'accepted');
+  assert.equal(json.accepted.length, 1);
+  assert.deepEqual(
+    { ...json.accepted[0], acceptedAt: typeof json.accepted[0].acceptedAt, acceptedBy: /\(role postgres\)$/.test(json.accepted[0].acceptedBy) },
+    { version: '003', name: 'add_goal_title', file: '003_add_goal_title.up.sql', appliedChecksum: applied, acceptedChecksum: now, acceptedAt: 'string', acceptedBy: true, reason: 'comment only' },
+  );
+
+  const deploy = await tidemark(['deploy'], { cwd, env });
+  assert.equal(deploy.code, 0, deploy.all);
+  assert.match(deploy.out.at(-1), /^Up to date: 3 migrations applied, nothing pending/);
+
+  // Not accepted: a later edit, which is drift again (never silent).
+  fs.writeFileSync(file, '-- the title is shown on the dashboard\nALTER TABLE goals ADD COLUMN title text NOT NULL;\n');
+  const again = await tidemark(['deploy'], { cwd, env });
+  assert.equal(again.code, 2, again.all);
+  assert.match(again.stderr, /003_add_goal_title\.up\.sql was applied on .* but has changed since/);
+  const drifted = await tidemark(['status', '--exit-code'], { cwd, env });
+  assert.equal(drifted.code, 1, drifted.all);
+  assert.match(drifted.stdout, /^003 +add_goal_title +applied .* changed$/m);
+  assert.equal(drifted.out.at(-1), '3 applied, 0 pending, 1 drifted');
+});
+
+test('accept refuses what it cannot accept: unchanged, pending and unknown versions', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, BASIC);
+  const env = { DATABASE_URL: db.url };
+  await tidemark(['migrate', '--to', '002'], { cwd, env });
+  const unchanged = await tidemark(['accept', '001', '--reason', 'x'], { cwd, env });
+  assert.equal(unchanged.code, 2, unchanged.all);
+  assert.match(unchanged.stderr, /^error: 001_initial_schema\.sql has not changed since it was applied; there is nothing to accept$/m);
+  const pending = await tidemark(['accept', '003', '--reason', 'x', '--json'], { cwd, env });
+  assert.equal(pending.code, 2, pending.all);
+  const err = ndjson(pending.stdout).at(-1);
+  assert.equal(err.code, 'E_NOTHING_TO_ACCEPT');
+  assert.match(err.message, /003_add_goal_title\.up\.sql is not applied, so there is no edit to accept/);
+  assert.equal(err.file, path.join('migrations', '003_add_goal_title.up.sql'));
+  const unknown = await tidemark(['accept', '999', '--reason', 'x'], { cwd, env });
+  assert.equal(unknown.code, 2, unknown.all);
+  assert.match(unknown.stderr, /no migration file has the version 999/);
+  // Nothing was written by any of them.
+  assert.equal(await db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'schema_migrations' AND column_name LIKE 'accepted%'"), '0');
+});
+
+test('accept through the API', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, BASIC);
+  const options = { cwd, url: db.url, environment: {} };
+  await api.migrate(options);
+  fs.appendFileSync(path.join(cwd, 'migrations/001_initial_schema.sql'), '-- users sign in by email\n');
+  await assert.rejects(api.deploy(options), (e) => e.code === 'E_CHECKSUM_MISMATCH');
+  await assert.rejects(api.accept({ ...options, version: '001' }), (e) => e.code === 'E_INVALID_OPTION');
+  const report = await api.accept({ ...options, version: '001', reason: 'comment' });
+  assert.equal(report.accepted.version, '001');
+  assert.equal(report.accepted.reason, 'comment');
+  const status = await api.status(options);
+  assert.equal(status.drifted, 0);
+  assert.deepEqual(status.accepted.map((a) => a.version), ['001']);
+  assert.equal((await api.deploy(options)).upToDate, true);
 });

@@ -68,6 +68,10 @@ export interface Options {
   allowProduction?: boolean;
   /** `seed`: run every seed again, even those that already ran with the same contents. */
   force?: boolean;
+  /** `accept`: the version of the applied migration whose edit to accept. */
+  version?: string;
+  /** `accept`: why the edit changes no behaviour; required, recorded with it. */
+  reason?: string;
   /** `unlock`: end the session that holds the migration lock (only while it holds it). Default `false`. */
   terminate?: boolean;
   /** `unlock` with `terminate`: end the session only if this pid still holds the lock. */
@@ -130,8 +134,11 @@ export interface StatusRow {
   appliedAt?: string;
   /** How long it took to apply, in milliseconds (server-measured). */
   durationMs?: number;
-  /** `ok`: unchanged since applied; `changed`: the file changed (drift); `none`: nothing to compare. */
-  checksum: 'ok' | 'changed' | 'none';
+  /**
+   * `ok`: unchanged since applied; `changed`: the file changed (drift); `accepted`: it changed and the
+   * edit was accepted (`accept`), and the file has the accepted contents; `none`: nothing to compare.
+   */
+  checksum: 'ok' | 'changed' | 'accepted' | 'none';
   /** Pending, but below the highest applied version. */
   outOfOrder: boolean;
   /** The server's error, for a failed migration. */
@@ -144,6 +151,8 @@ export interface StatusReport {
   migrations: StatusRow[];
   /** The highest applied version, `null` when none is applied. */
   currentVersion: string | null;
+  /** Edits of applied migrations accepted with `accept` (not counted as drift). */
+  accepted: AcceptedEdit[];
   /** How many are applied. */
   applied: number;
   /** How many are pending. */
@@ -154,6 +163,27 @@ export interface StatusReport {
   missing: number;
   /** How many have a failed last attempt. */
   failed: number;
+}
+
+/** An edit of an applied migration, accepted with `accept`. */
+export interface AcceptedEdit {
+  version: string;
+  name: string;
+  file: string;
+  /** SHA-256 of the file as it was applied. */
+  appliedChecksum: string;
+  /** SHA-256 of the file as accepted (its contents now). */
+  acceptedChecksum: string;
+  /** Server time, ISO 8601. */
+  acceptedAt: string | null;
+  /** The OS user who accepted it and the database role: `alice (role app)`. */
+  acceptedBy: string | null;
+  reason: string;
+}
+
+/** What `accept` resolves with. */
+export interface AcceptReport {
+  accepted: AcceptedEdit;
 }
 
 /** The session that holds the migration lock (`unlock`). */
@@ -337,7 +367,7 @@ export type TidemarkEvent =
  * E_RESUME_REFUSED, E_SEED_PRODUCTION, E_SEED_FAILED, E_INVALID_OPTION,
  * E_DATABASE, E_CONNECT, E_INVALID_URL, E_PANIC. From the JS host: E_USAGE,
  * E_CONFIG, E_NO_DATABASE_URL, E_BACKEND, E_RESET_PRODUCTION, E_FILE_EXISTS,
- * E_UNLOCK_REFUSED, E_INTERNAL; from the CLI only: E_RESET_CI, E_RESET_CANCELLED,
+ * E_UNLOCK_REFUSED, E_NOTHING_TO_ACCEPT, E_INTERNAL; from the CLI only: E_RESET_CI, E_RESET_CANCELLED,
  * E_UNLOCK_CANCELLED.
  */
 export type TidemarkErrorCode =
@@ -348,7 +378,7 @@ export type TidemarkErrorCode =
   | 'E_SEED_FAILED' | 'E_INVALID_OPTION' | 'E_DATABASE' | 'E_CONNECT' | 'E_INVALID_URL' | 'E_PANIC'
   | 'E_USAGE' | 'E_CONFIG' | 'E_NO_DATABASE_URL' | 'E_BACKEND' | 'E_RESET_PRODUCTION'
   | 'E_FILE_EXISTS' | 'E_INTERNAL' | 'E_RESET_CI' | 'E_RESET_CANCELLED'
-  | 'E_UNLOCK_REFUSED' | 'E_UNLOCK_CANCELLED'
+  | 'E_UNLOCK_REFUSED' | 'E_UNLOCK_CANCELLED' | 'E_NOTHING_TO_ACCEPT'
   | (string & {});
 
 /** Every error tidemark throws or rejects with. Messages never contain the password. */
@@ -450,6 +480,12 @@ export function reset(options?: Options): Promise<ResetReport>;
  * `terminate`, ends that session (only while it holds the lock; with `pid`, only that one).
  */
 export function unlock(options?: Options): Promise<UnlockReport>;
+/**
+ * Accepts the edit of applied migration `version` that changes no behaviour: records the checksum it
+ * was applied with, the file's now, who, when and `reason`; `status` then shows it as accepted and
+ * `deploy` goes on. Rejects with `E_NOTHING_TO_ACCEPT` when the file is unchanged or not applied.
+ */
+export function accept(options: Options & { version: string; reason: string }): Promise<AcceptReport>;
 /** Writes the next migration file(s) in the folder's own naming convention; never overwrites. */
 export function create(options: CreateOptions): Promise<CreateReport>;
 /** Resolves options exactly as the CLI does, without touching the database. */

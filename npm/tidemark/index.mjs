@@ -11,6 +11,7 @@ export const {
   seed,
   reset,
   unlock,
+  accept,
   create,
   resolveConfig,
   redact,

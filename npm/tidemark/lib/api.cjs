@@ -3,6 +3,7 @@
 // engine, convert its errors. The CLI is a renderer over `run` (style rule 2).
 
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig, noUrlMessage } = require('./config.cjs');
@@ -142,6 +143,15 @@ function refuseProduction(command, config) {
   }
 }
 
+/** Who runs tidemark, for `accept`'s record (the database role is added by the engine). */
+function osUser() {
+  try {
+    return os.userInfo().username || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function nativeOptions(command, config, migrations, seeds) {
   const o = {
     url: config.url,
@@ -164,6 +174,12 @@ function nativeOptions(command, config, migrations, seeds) {
   }
   if ((command === 'migrate' || command === 'down') && config.to !== undefined) o.to = config.to;
   if ((command === 'down' || command === 'redo') && config.steps !== undefined) o.steps = config.steps;
+  if (command === 'accept') {
+    if (config.acceptVersion !== undefined) o.version = String(config.acceptVersion);
+    if (config.reason !== undefined) o.reason = config.reason;
+    const by = osUser();
+    if (by) o.acceptedBy = by;
+  }
   if (command === 'unlock') {
     o.terminate = Boolean(config.terminate);
     if (config.pid !== undefined) o.pid = config.pid;
@@ -345,6 +361,12 @@ function command(name) {
   return fn;
 }
 
+/** Accepts the edit of applied migration `options.version` (with `options.reason`). */
+async function accept(options = {}) {
+  const config = { ...resolveConfig(options), acceptVersion: options.version };
+  return run('accept', config, { onEvent: options.onEvent });
+}
+
 /** Creates the next migration file(s); see createFiles. */
 async function create(options = {}) {
   const config = resolveConfig(options);
@@ -360,6 +382,7 @@ module.exports = {
   seed: command('seed'),
   reset: command('reset'),
   unlock: command('unlock'),
+  accept,
   create,
   resolveConfig: (options) => resolveConfig(options),
   redact,

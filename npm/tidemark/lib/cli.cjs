@@ -121,7 +121,10 @@ function parseCli(argv) {
     const what = args[0] === undefined ? 'tidemark db needs a subcommand' : `unknown subcommand "${args[0]}" for tidemark db`;
     throw new TidemarkError('E_USAGE', `${what}: the only one is serve (tidemark db serve); ${helpPointer(command)}`);
   }
-  const allowed = command === 'create' ? Infinity : command === 'db' ? 1 : 0;
+  if (command === 'accept' && args.length === 0 && !values.help) {
+    throw new TidemarkError('E_USAGE', `tidemark accept needs the version of the applied migration, for example: tidemark accept 003 --reason "comment only"; ${helpPointer(command)}`);
+  }
+  const allowed = command === 'create' ? Infinity : command === 'db' || command === 'accept' ? 1 : 0;
   if (args.length > allowed) {
     throw new TidemarkError('E_USAGE', `unexpected argument "${args[allowed]}" for tidemark ${command}; ${helpPointer(command)}`);
   }
@@ -369,6 +372,9 @@ function formatAppliedAt(iso) {
   return t.toISOString().slice(0, 19).replace('T', ' ');
 }
 
+/** The first 12 hex digits of a checksum, as the engine's messages show them. */
+const short = (checksum) => String(checksum ?? '').slice(0, 12);
+
 function renderStatus(out, report, config) {
   const rows = report.migrations.map((m) => [
     m.version,
@@ -394,9 +400,16 @@ function renderStatus(out, report, config) {
     for (const m of report.migrations) {
       if (m.state === 'failed' && m.errorMessage) out.line(`${m.version} failed: ${m.errorMessage}`);
     }
+    for (const a of report.accepted ?? []) {
+      out.line(
+        `${a.version} edit accepted: checksum ${short(a.appliedChecksum)} as applied, ${short(a.acceptedChecksum)} now; ` +
+          `${formatAppliedAt(a.acceptedAt)} UTC by ${a.acceptedBy ?? '-'}: ${a.reason}`,
+      );
+    }
   }
   const parts = [`${report.applied} applied`, `${report.pending} pending`];
   if (report.drifted) parts.push(`${report.drifted} drifted`);
+  if (report.accepted?.length) parts.push(`${report.accepted.length} accepted`);
   if (report.missing) parts.push(`${report.missing} missing`);
   if (report.failed) parts.push(`${report.failed} failed`);
   out.line(parts.join(', '));
@@ -639,6 +652,7 @@ async function main(argv, env = process.env) {
     if (command === 'db') return await serveCommand(out, config, onEvent);
     if (command === 'unlock') return await unlockCommand(out, config, values, onEvent);
     if (command === 'reset' && config.url && !config.production) await confirmReset(out, config, values);
+    if (command === 'accept') config.acceptVersion = args[0];
     const report = await api._internal.run(command, config, { onEvent, embedded: true });
     const took = elapsed();
     if (out.json) {
@@ -661,6 +675,14 @@ async function main(argv, env = process.env) {
         case 'seed':
           out.line(seedSummary(report));
           break;
+        case 'accept': {
+          const a = report.accepted;
+          out.line(
+            `${out.style('green', 'Accepted')} the edit of ${a.file}: checksum ${short(a.appliedChecksum)} as applied, ` +
+              `${short(a.acceptedChecksum)} now; by ${a.acceptedBy ?? '-'}, reason: ${a.reason}`,
+          );
+          break;
+        }
         case 'reset':
           if (Array.isArray(report.dropped) && report.dropped.length > 0) out.line(`Dropped: ${report.dropped.join(', ')}`);
           out.line(`Reset: ${plural(report.migrate?.applied?.length ?? 0, 'migration')} applied, ${seedSummary(report.seed ?? {})}`);

@@ -4,7 +4,7 @@
 // loader (lib/config.cjs), so a new option is one row here.
 
 /** Commands that open a database connection. */
-const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'unlock'];
+const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'unlock', 'accept'];
 const ALL = [...CONNECTING, 'create'];
 /** Commands that use the embedded database when no URL is set (lib/embedded.cjs); `db` serves it. */
 const EMBEDDED = ['migrate', 'status', 'down', 'redo', 'seed', 'reset', 'db'];
@@ -66,6 +66,15 @@ const COMMANDS = {
       'application_name, user, client address, since when, current query), without taking the lock;\n' +
       'exits 0 when no one holds it. --terminate ends that session after asking (--yes where there is\n' +
       'no terminal), and only while it still holds the lock; its open transaction is rolled back.',
+  },
+  accept: {
+    args: '<version>',
+    summary: 'Accept an edit of an applied migration that changes no behaviour (--reason required)',
+    description:
+      'For an applied migration whose file was edited without changing what it does (a comment, whitespace):\n' +
+      'records the checksum it was applied with, the file\'s checksum now, who, when and --reason in its\n' +
+      'tracking row. status then shows it as accepted instead of drifted, and deploy goes on; an edit that\n' +
+      'was not accepted (or a later one) is still refused. Put a change in behaviour in a new migration.',
   },
   db: {
     args: 'serve',
@@ -192,6 +201,10 @@ const OPTIONS = [
   {
     key: 'force', flag: 'force', type: 'boolean', commands: ['seed'],
     help: 'Run every seed again, even those that already ran with the same contents',
+  },
+  {
+    key: 'reason', flag: 'reason', type: 'string', value: '<text>', commands: ['accept'],
+    help: 'Why the edit changes no behaviour (recorded with it; required)',
   },
   {
     key: 'terminate', flag: 'terminate', type: 'boolean', commands: ['unlock'],
