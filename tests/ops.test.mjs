@@ -1,10 +1,12 @@
 // Operations around the apply: unlock (who holds the migration lock, and
-// ending that session), accept (an edit that changes no behaviour), the
-// status report's currentVersion.
+// ending that session), accept (an edit that changes no behaviour), plan
+// (what deploy would send, compared with what it then sends), the status
+// report's currentVersion.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tidemark, project, database, ndjson, engine, cleanEnv, BASIC, PKG, PG_HOST, PG_PORT, assertNoSecret } from './helpers.mjs';
@@ -265,4 +267,155 @@ test('accept through the API', engine, async (t) => {
   assert.equal(status.drifted, 0);
   assert.deepEqual(status.accepted.map((a) => a.version), ['001']);
   assert.equal((await api.deploy(options)).upToDate, true);
+});
+
+/**
+ * A TCP proxy in front of the test server that records the text of every
+ * simple-query ('Q') message clients send, in order. Use a URL with
+ * sslmode=disable, so the protocol stays readable.
+ */
+async function queryRecorder(t) {
+  const queries = [];
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(PG_PORT), PG_HOST);
+    sockets.add(client).add(upstream);
+    let buf = Buffer.alloc(0);
+    let started = false;
+    client.on('data', (d) => {
+      upstream.write(d);
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        if (!started) {
+          // SSLRequest / StartupMessage: length, then a protocol code.
+          if (buf.length < 8 || buf.length < buf.readInt32BE(0)) break;
+          started = buf.readInt32BE(4) === 196608;
+          buf = buf.subarray(buf.readInt32BE(0));
+          continue;
+        }
+        if (buf.length < 5 || buf.length < 1 + buf.readInt32BE(1)) break;
+        const len = buf.readInt32BE(1);
+        if (buf[0] === 0x51) queries.push(buf.subarray(5, len).toString('utf8'));
+        buf = buf.subarray(1 + len);
+      }
+    });
+    upstream.on('data', (d) => client.write(d));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) {
+      s.on('error', () => {});
+      s.on('close', end);
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((resolve) => server.close(() => resolve()));
+  });
+  return {
+    queries,
+    url: (db) => `postgres://postgres:${db.password}@127.0.0.1:${server.address().port}/${db.name}?sslmode=disable`,
+    take: () => queries.splice(0),
+  };
+}
+
+test('plan prints what deploy would send, writes nothing, and deploy then sends exactly those messages', engine, async (t) => {
+  const db = await database(t);
+  const rec = await queryRecorder(t);
+  const url = rec.url(db);
+  const cwd = project(t, BASIC);
+  assert.equal((await tidemark(['migrate', '--to', '001', '--url', url], { cwd })).code, 0);
+  rec.take();
+
+  const human = await tidemark(['plan', '--url', url], { cwd });
+  assert.equal(human.code, 0, human.all);
+  assert.equal(human.out[0], `Using --url (${url.replace(db.password, '****')})`);
+  assert.deepEqual(human.out.slice(1, 4), [
+    'Would apply 2 migrations (1 already applied); deploy would send 3 messages:',
+    '  002 add_goals',
+    '  003 add_goal_title',
+  ]);
+  assert.equal(human.out[4], '-- message 1 of 3: read the tracking table (no lock)');
+  assert.ok(human.out.includes('-- message 2 of 3: take the migration lock, upgrade the tracking table if it is older, and read it again'), human.stdout);
+  assert.ok(human.out.includes('-- message 3 of 3: apply 002, 003, each in its own transaction with its tracking row, and release the lock'), human.stdout);
+  assert.equal(human.out.at(-1), 'Nothing was written.');
+  assertNoSecret(assert, human, db.password);
+  // Only the read went to the server.
+  assert.equal(rec.take().length, 1);
+
+  const json = await tidemark(['plan', '--json', '--url', url], { cwd });
+  const plan = ndjson(json.stdout).at(-1).report;
+  assert.deepEqual(plan.pending.map((m) => [m.version, m.transaction]), [['002', true], ['003', true]]);
+  assert.equal(plan.complete, true);
+  assert.equal(plan.upToDate, false);
+  const batch = plan.messages[2].sql;
+  assert.match(batch, /^BEGIN;\n/);
+  assert.match(batch, /CREATE TABLE goals/);
+  assert.match(batch, /INSERT INTO "public"."schema_migrations" \(version, name, checksum, applied_at, duration_ms, status\) VALUES \('003', 'add_goal_title'/);
+  assert.equal((batch.match(/^COMMIT;$/gm) ?? []).length, 2);
+  assert.deepEqual(rec.take(), [plan.messages[0].sql], 'plan sends the read and nothing else');
+  // Nothing was written.
+  assert.equal(await db.query('SELECT count(*) FROM schema_migrations'), '1');
+  assert.equal(await db.query("SELECT to_regclass('goals') IS NULL"), 't');
+
+  const dry = ndjson((await tidemark(['deploy', '--dry-run', '--json', '--url', url], { cwd })).stdout).at(-1).report;
+  assert.deepEqual(dry.messages, plan.messages);
+  rec.take();
+
+  const deploy = await tidemark(['deploy', '--url', url], { cwd });
+  assert.equal(deploy.code, 0, deploy.all);
+  assert.deepEqual(rec.take(), plan.messages.map((m) => m.sql), 'deploy sent exactly the messages plan printed');
+
+  const upToDate = await tidemark(['plan', '--url', url], { cwd });
+  assert.equal(upToDate.out[1], 'Up to date: 3 migrations applied; deploy would send 1 message (the read) and change nothing');
+});
+
+test('plan on an empty database shows the tracking table being created, and creates nothing; deploy agrees', engine, async (t) => {
+  const db = await database(t);
+  const rec = await queryRecorder(t);
+  const url = rec.url(db);
+  const cwd = project(t, BASIC);
+  const plan = ndjson((await tidemark(['plan', '--json', '--url', url], { cwd })).stdout).at(-1).report;
+  assert.equal(plan.createsTrackingTable, true);
+  assert.equal(plan.messages[1].purpose, 'take the migration lock, create the tracking table, and read it again');
+  assert.match(plan.messages[1].sql, /CREATE TABLE "public"."schema_migrations"/);
+  assert.equal(await db.query("SELECT to_regclass('public.schema_migrations') IS NULL"), 't');
+  rec.take();
+  assert.equal((await tidemark(['deploy', '--url', url], { cwd })).code, 0);
+  assert.deepEqual(rec.take(), plan.messages.map((m) => m.sql));
+});
+
+test('plan makes the same checks as deploy, lists no-transaction statements, and hides PASSWORD literals', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    ...BASIC,
+    'migrations/004_role.sql': "CREATE ROLE ops_app_role LOGIN PASSWORD 'hunter2-never-shown';\n",
+    'migrations/005_index.sql': '-- tidemark:no-transaction\nCREATE INDEX CONCURRENTLY goals_title ON goals (title);\n',
+  });
+  const human = await tidemark(['plan', '--url', db.url], { cwd });
+  assert.equal(human.code, 0, human.all);
+  assert.ok(!human.all.includes('hunter2-never-shown'), human.all);
+  assert.ok(human.out.includes("CREATE ROLE ops_app_role LOGIN PASSWORD '****';"), human.stdout);
+  assert.ok(human.out.includes("String literals after PASSWORD are shown as '****'."), human.stdout);
+  assert.ok(human.out.includes('  005 index (no transaction)'), human.stdout);
+  assert.ok(human.out.includes('-- message 4 of 5: 005_index.sql statement 1 of 1, without a transaction (tracking updates between statements not shown)'), human.stdout);
+  assert.ok(human.out.includes('-- message 5 of 5: release the migration lock'), human.stdout);
+  assert.ok(human.out.includes('Not shown: the tracking updates deploy sends between the statements of no-transaction and COPY migrations.'));
+  assert.equal(await db.query("SELECT count(*) FROM pg_roles WHERE rolname = 'ops_app_role'"), '0');
+
+  // Drift is refused like deploy refuses it.
+  await tidemark(['migrate', '--to', '003', '--url', db.url], { cwd });
+  fs.appendFileSync(path.join(cwd, 'migrations/001_initial_schema.sql'), '-- edited\n');
+  const drift = await tidemark(['plan', '--url', db.url], { cwd });
+  assert.equal(drift.code, 2, drift.all);
+  assert.match(drift.stderr, /migration 001_initial_schema\.sql was applied on .* but has changed since/);
+  // Bad SQL in a pending file too.
+  fs.writeFileSync(path.join(cwd, 'migrations/001_initial_schema.sql'), BASIC['migrations/001_initial_schema.sql']);
+  fs.writeFileSync(path.join(cwd, 'migrations/006_tx.sql'), 'BEGIN;\nSELECT 1;\nCOMMIT;\nBEGIN;\nSELECT 2;\n');
+  const bad = await tidemark(['plan', '--json', '--url', db.url], { cwd });
+  assert.equal(bad.code, 2, bad.all);
+  const api2 = await api.plan({ cwd, url: db.url, environment: {} }).catch((e) => e);
+  assert.equal(api2.code, ndjson(bad.stdout).at(-1).code);
 });

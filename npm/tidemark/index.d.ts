@@ -68,6 +68,8 @@ export interface Options {
   allowProduction?: boolean;
   /** `seed`: run every seed again, even those that already ran with the same contents. */
   force?: boolean;
+  /** `deploy`: do what `plan` does instead (print what deploy would do, write nothing). */
+  dryRun?: boolean;
   /** `accept`: the version of the applied migration whose edit to accept. */
   version?: string;
   /** `accept`: why the edit changes no behaviour; required, recorded with it. */
@@ -163,6 +165,40 @@ export interface StatusReport {
   missing: number;
   /** How many have a failed last attempt. */
   failed: number;
+}
+
+/** A migration `plan` found pending. */
+export interface PlannedMigration {
+  version: string;
+  name: string;
+  file: string;
+  /** False for a `-- tidemark:no-transaction` migration. */
+  transaction: boolean;
+}
+
+/** One simple-query message `deploy` would send. */
+export interface PlannedMessage {
+  /** What it does. */
+  purpose: string;
+  /** Its text as sent (string literals after `PASSWORD` shown as `'****'`). */
+  sql: string;
+}
+
+/** What `plan` (and `deploy({ dryRun: true })`) resolves with; nothing was written. */
+export interface PlanReport {
+  alreadyApplied: number;
+  /** What deploy would apply, in order. */
+  pending: PlannedMigration[];
+  /** Nothing to apply: deploy would answer from its first read. */
+  upToDate: boolean;
+  /** The tracking table does not exist yet; deploy would create it. */
+  createsTrackingTable: boolean;
+  /** Every message deploy would send, in order. */
+  messages: PlannedMessage[];
+  /** False when a no-transaction or COPY migration is pending (the tracking updates between its statements are not listed). */
+  complete: boolean;
+  /** True when a `PASSWORD` literal was hidden. */
+  redacted: boolean;
 }
 
 /** An edit of an applied migration, accepted with `accept`. */
@@ -463,8 +499,12 @@ export interface ResolvedConfig {
 
 /** Applies pending migrations. Rejects with TidemarkError (e.g. `E_MIGRATION_FAILED` with file, line and column). */
 export function migrate(options?: Options): Promise<MigrateReport>;
+/** With `dryRun: true`: `plan`. */
+export function deploy(options: Options & { dryRun: true }): Promise<PlanReport>;
 /** `migrate` for CI and deploys: every check strict, whatever the `allow*` options say; never seeds. */
 export function deploy(options?: Options): Promise<MigrateReport>;
+/** What `deploy` would do now and the exact messages it would send, after the same checks; writes nothing. */
+export function plan(options?: Options): Promise<PlanReport>;
 /** Compares the migration files with the tracking table. */
 export function status(options?: Options): Promise<StatusReport>;
 /** Reverts the last migration, the last `steps`, or everything above `to`. */

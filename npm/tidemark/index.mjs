@@ -12,6 +12,7 @@ export const {
   reset,
   unlock,
   accept,
+  plan,
   create,
   resolveConfig,
   redact,

@@ -122,7 +122,7 @@ pub(crate) enum FirstRead {
 /// Reads the tracking table whatever its shape: the server turns each row
 /// into JSON and hands back the fields as text, so an older table (or another
 /// tool's) reads without an error and without a JSON parser here.
-fn select_rows_sql(qualified: &str) -> String {
+pub(crate) fn select_rows_sql(qualified: &str) -> String {
     format!(
         "SELECT j->>'version' AS tidemark_row, jsonb_typeof(j->'version'), \
          (j ? 'dirty') OR NOT (j ? 'checksum' OR j ? 'applied_at'), \
@@ -282,6 +282,17 @@ fn describe_foreign_shape(t: &Tracking, detail: &str) -> Error {
     )
 }
 
+/// The message of [`lock_and_read`] (also shown by `plan`).
+pub(crate) fn lock_and_read_sql(t: &Tracking, s: SessionSettings) -> String {
+    let mut sql = lock_prelude(t, s);
+    sql.push_str(&shape_sql(t));
+    sql.push_str("SELECT current_setting('tidemark.shape', true) AS tidemark_shape;\n");
+    sql.push_str(&select_rows_sql(&t.qualified));
+    sql.push_str(";\n");
+    sql.push_str(lock_postlude(s));
+    sql
+}
+
 /// The locked read: takes the advisory lock (waiting up to the wait
 /// timeout), applies session settings, creates or upgrades the tracking
 /// table and re-reads it, all in one message.
@@ -291,12 +302,7 @@ pub(crate) async fn lock_and_read<R: Reporter + ?Sized>(
     s: SessionSettings,
     reporter: &R,
 ) -> Result<Vec<AppliedRow>> {
-    let mut sql = lock_prelude(t, s);
-    sql.push_str(&shape_sql(t));
-    sql.push_str("SELECT current_setting('tidemark.shape', true) AS tidemark_shape;\n");
-    sql.push_str(&select_rows_sql(&t.qualified));
-    sql.push_str(";\n");
-    sql.push_str(lock_postlude(s));
+    let sql = lock_and_read_sql(t, s);
     let messages = match client.simple_query(&sql).await {
         Ok(m) => m,
         Err(e) => {
@@ -478,9 +484,12 @@ pub(crate) async fn unlock(client: &Client, t: &Tracking, s: SessionSettings) {
         // Transaction-scoped locks end with their transactions.
         return;
     }
-    let _ = client
-        .simple_query(&format!("SELECT pg_advisory_unlock({})", t.lock_key))
-        .await;
+    let _ = client.simple_query(&unlock_sql(t)).await;
+}
+
+/// The message that releases the session lock.
+pub(crate) fn unlock_sql(t: &Tracking) -> String {
+    format!("SELECT pg_advisory_unlock({})", t.lock_key)
 }
 
 /// What an item does to the tracking tables when its SQL has run.
@@ -635,7 +644,7 @@ impl Item<'_> {
 
 /// Where an item's SQL sits inside a message.
 #[derive(Debug)]
-struct Span {
+pub(crate) struct Span {
     /// Statements before the item's own SQL.
     prologue: usize,
     item_start: usize,
@@ -658,7 +667,7 @@ struct BatchOutcome {
     failure: Option<Failure>,
 }
 
-fn build_batch(
+pub(crate) fn build_batch(
     items: &[Item<'_>],
     t: &Tracking,
     s: SessionSettings,
@@ -815,7 +824,7 @@ async fn run_batch<R: Reporter + ?Sized>(
 
 /// Splits `items` into runs: consecutive transactional items up to
 /// `max_bytes` of SQL each, and single no-transaction items.
-fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
+pub(crate) fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
     if matches!(
         items[start].body,
         Body::NoTransaction { .. } | Body::Copy { .. }
@@ -836,6 +845,15 @@ fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
         end += 1;
     }
     end
+}
+
+/// What ends a batch: on a direct session the last batch releases the lock.
+pub(crate) fn batch_trailer(t: &Tracking, s: SessionSettings, last: bool) -> String {
+    if !s.pool_safe && last {
+        format!("SELECT pg_advisory_unlock({});\n", t.lock_key)
+    } else {
+        String::new()
+    }
 }
 
 /// Runs every item in order with as few messages as possible. The lock is
@@ -870,12 +888,8 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
             start = end;
             continue;
         }
-        let trailer = if !s.pool_safe && end == items.len() {
-            unlocked = true;
-            format!("SELECT pg_advisory_unlock({});\n", t.lock_key)
-        } else {
-            String::new()
-        };
+        let trailer = batch_trailer(t, s, end == items.len());
+        unlocked = !trailer.is_empty();
         let outcome = run_batch(client, t, s, &items[start..end], &trailer, reporter).await;
         let committed = outcome.done.len();
         done.extend(outcome.done);

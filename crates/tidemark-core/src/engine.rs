@@ -9,8 +9,8 @@ use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
-    AcceptReport, AppliedMigration, DownReport, Event, MigrateReport, RedoReport, Reporter,
-    ResetReport, SeedReport, SeedRun, StatusReport, UnlockReport,
+    AcceptReport, AppliedMigration, DownReport, Event, MigrateReport, PlanReport, RedoReport,
+    Reporter, ResetReport, SeedReport, SeedRun, StatusReport, UnlockReport,
 };
 use crate::source::{Migration, Migrations, Seeds, SourceFile};
 use crate::unlock::UnlockOptions;
@@ -62,7 +62,7 @@ impl Default for Options {
 }
 
 impl Options {
-    fn tracking(&self) -> Result<Tracking> {
+    pub(crate) fn tracking(&self) -> Result<Tracking> {
         for (what, value) in [
             ("schema", &self.schema),
             ("table", &self.table),
@@ -86,7 +86,7 @@ impl Options {
         }
     }
 
-    fn session(&self) -> SessionSettings {
+    pub(crate) fn session(&self) -> SessionSettings {
         SessionSettings {
             pool_safe: self.pool_safe,
             lock_wait_timeout_ms: self.lock_wait_timeout_ms,
@@ -115,14 +115,17 @@ fn report_all<R: Reporter + ?Sized>(reporter: &R, events: &[Event]) {
     }
 }
 
-fn load(files: Vec<SourceFile>, reporter: &(impl Reporter + ?Sized)) -> Result<Vec<Migration>> {
+pub(crate) fn load(
+    files: Vec<SourceFile>,
+    reporter: &(impl Reporter + ?Sized),
+) -> Result<Vec<Migration>> {
     let m = Migrations::from_files(files)?;
     report_all(reporter, &m.warnings);
     Ok(m.migrations)
 }
 
 /// Checks one pending migration and decides how it runs (lexes it once).
-fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
+pub(crate) fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
     if m.script {
         return Err(Error::new(
             Kind::ScriptMigration,
@@ -152,9 +155,9 @@ fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
 
 /// Bodies prepared before the lock, by migration, so that a file is lexed
 /// once per deploy.
-type Prepared<'a> = Vec<(&'a Migration, Body<'a>)>;
+pub(crate) type Prepared<'a> = Vec<(&'a Migration, Body<'a>)>;
 
-fn up_items<'m: 'a, 'a>(
+pub(crate) fn up_items<'m: 'a, 'a>(
     pending: &[(&'a Migration, Option<&'a AppliedRow>)],
     options: &Options,
     prepared: &mut Prepared<'m>,
@@ -625,6 +628,18 @@ pub async fn accept(
     .await
 }
 
+/// What `deploy` would do now and the exact messages it would send, after
+/// the same checks; one read, no lock, nothing written. See
+/// [`crate::dry_run`].
+pub async fn dry_run<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    reporter: &R,
+) -> Result<PlanReport> {
+    crate::dry_run::plan(client, files, options, reporter).await
+}
+
 /// The operations the hosts export, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -637,6 +652,7 @@ pub enum Operation {
     Reset,
     Unlock,
     Accept,
+    Plan,
 }
 
 /// Everything one operation may use, as a host receives it.
@@ -668,6 +684,7 @@ pub enum Outcome {
     Reset(ResetReport),
     Unlock(UnlockReport),
     Accept(AcceptReport),
+    Plan(PlanReport),
 }
 
 /// Runs `op`: the one dispatch both bindings share, so that they only
@@ -704,6 +721,7 @@ pub async fn execute<R: Reporter + ?Sized>(
             Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
         }
         Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
+        Operation::Plan => Outcome::Plan(dry_run(client, migrations, o, r).await?),
         Operation::Accept => {
             Outcome::Accept(accept(client, migrations, o, &accept_options, r).await?)
         }

@@ -18,6 +18,7 @@
 mod accept;
 mod check;
 mod db;
+mod dry_run;
 mod engine;
 mod error;
 pub mod layout;
@@ -31,8 +32,8 @@ pub mod url;
 pub use accept::AcceptOptions;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
-    accept, deploy, down, execute, migrate, redo, reset, seed, status, unlock, Operation, Options,
-    Outcome, Request, SeedOptions,
+    accept, deploy, down, dry_run, execute, migrate, redo, reset, seed, status, unlock, Operation,
+    Options, Outcome, Request, SeedOptions,
 };
 pub use error::{Error, Location, Result};
 pub use plan::Policy;

@@ -291,3 +291,48 @@ pub struct AcceptedEdit {
 pub struct AcceptReport {
     pub accepted: AcceptedEdit,
 }
+
+/// A migration `plan` found pending.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedMigration {
+    pub version: String,
+    pub name: String,
+    pub file: String,
+    /// False for a `-- tidemark:no-transaction` migration.
+    pub transaction: bool,
+}
+
+/// One simple-query message `deploy` would send, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedMessage {
+    /// What the message does.
+    pub purpose: String,
+    /// Its text, exactly as sent (string literals after `PASSWORD` shown as
+    /// `'****'`).
+    pub sql: String,
+}
+
+/// What `plan` (`deploy --dry-run`) returns: what `deploy` would do now,
+/// after the same checks, with nothing written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanReport {
+    /// Migrations already applied.
+    pub already_applied: usize,
+    /// Migrations `deploy` would apply, in order.
+    pub pending: Vec<PlannedMigration>,
+    /// Nothing to apply: `deploy` would answer from its first read.
+    pub up_to_date: bool,
+    /// The tracking table does not exist yet; `deploy` would create it.
+    pub creates_tracking_table: bool,
+    /// The messages, in order.
+    pub messages: Vec<PlannedMessage>,
+    /// False when a no-transaction or COPY migration is pending: its
+    /// statements are listed, but the tracking updates `deploy` sends between
+    /// them are not.
+    pub complete: bool,
+    /// True when a `PASSWORD` literal was hidden.
+    pub redacted: bool,
+}

@@ -287,6 +287,16 @@ pub fn accept<'env>(
     run(env, Operation::Accept, options, on_event)
 }
 
+/// What `deploy` would do and the messages it would send; writes nothing.
+#[napi(ts_return_type = "Promise<PlanReport>")]
+pub fn plan<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Plan, options, on_event)
+}
+
 /// The next migration file(s) in the folder's convention. Pure; the JS host
 /// writes them.
 #[napi]

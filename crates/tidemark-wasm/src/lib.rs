@@ -412,6 +412,16 @@ pub async fn accept(
     run(Operation::Accept, options, socket, on_event).await
 }
 
+/// What `deploy` would do and the messages it would send; writes nothing.
+#[wasm_bindgen]
+pub async fn plan(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Plan, options, socket, on_event).await
+}
+
 /// The options of `create`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -252,6 +252,8 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
  * (lib/embedded.cjs): `{ event: 'connecting', source: 'embedded', dir, reason }`.
  */
 async function run(command, config, { onEvent, embedded: allowEmbedded = false } = {}) {
+  // deploy --dry-run is plan.
+  if (command === 'deploy' && config.dryRun) command = 'plan';
   const { emit, state } = eventSink(onEvent);
   // The pooler warning follows the line that names the URL.
   const pooled = (config.warnings ?? []).filter((w) => w.code === 'W_POOLED_URL');
@@ -382,6 +384,7 @@ module.exports = {
   seed: command('seed'),
   reset: command('reset'),
   unlock: command('unlock'),
+  plan: command('plan'),
   accept,
   create,
   resolveConfig: (options) => resolveConfig(options),

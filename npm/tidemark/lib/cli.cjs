@@ -507,6 +507,26 @@ function asTidemarkError(err) {
   return new TidemarkError('E_INTERNAL', `internal error: ${err && err.stack ? err.stack : err}`, { exitCode: 2 });
 }
 
+/** `plan` / `deploy --dry-run`: the pending migrations, then each message deploy would send. */
+function renderPlan(out, report) {
+  const n = report.messages.length;
+  const sends = `deploy would send ${plural(n, 'message')}`;
+  if (report.upToDate) {
+    out.line(`Up to date: ${plural(report.alreadyApplied, 'migration')} applied; ${sends} (the read) and change nothing`);
+  } else {
+    const table = report.createsTrackingTable ? ', create the tracking table' : '';
+    out.line(`Would apply ${plural(report.pending.length, 'migration')} (${report.alreadyApplied} already applied)${table}; ${sends}:`);
+    for (const m of report.pending) out.line(`  ${m.version} ${m.name}${m.transaction ? '' : ' (no transaction)'}`);
+  }
+  for (const [i, m] of report.messages.entries()) {
+    out.line(out.style('dim', `-- message ${i + 1} of ${n}: ${m.purpose}`));
+    out.line(m.sql.replace(/\n$/, ''));
+  }
+  if (!report.complete) out.line('Not shown: the tracking updates deploy sends between the statements of no-transaction and COPY migrations.');
+  if (report.redacted) out.line("String literals after PASSWORD are shown as '****'.");
+  out.line('Nothing was written.');
+}
+
 /** The lines that describe who holds the lock (`unlock`). */
 function holderLines(out, report) {
   const h = report.holder;
@@ -658,7 +678,10 @@ async function main(argv, env = process.env) {
     if (out.json) {
       out.record({ event: 'done', command, report, durationMs: took });
     } else {
-      switch (command) {
+      switch (command === 'deploy' && config.dryRun ? 'plan' : command) {
+        case 'plan':
+          renderPlan(out, report);
+          break;
         case 'migrate':
         case 'deploy':
           out.line(migrateSummary(report, took));

@@ -4,7 +4,7 @@
 // loader (lib/config.cjs), so a new option is one row here.
 
 /** Commands that open a database connection. */
-const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'unlock', 'accept'];
+const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'unlock', 'accept', 'plan'];
 const ALL = [...CONNECTING, 'create'];
 /** Commands that use the embedded database when no URL is set (lib/embedded.cjs); `db` serves it. */
 const EMBEDDED = ['migrate', 'status', 'down', 'redo', 'seed', 'reset', 'db'];
@@ -26,6 +26,15 @@ const COMMANDS = {
     description:
       'Like migrate, but every check is strict (no --allow-* flags) and it never seeds.\n' +
       'Use it in CI and in the Vercel build step.',
+  },
+  plan: {
+    summary: 'Show what deploy would do and the exact SQL messages it would send; writes nothing',
+    description:
+      'Makes the same checks as deploy (drift, missing, out of order, every pending file\'s SQL), reads the\n' +
+      'tracking table once, takes no lock and writes nothing, then prints the pending migrations and each\n' +
+      'message deploy would send, in order: the read, the lock with the tracking-table DDL, and the batch\n' +
+      'with each migration between its BEGIN and COMMIT and its tracking row. Same as deploy --dry-run.\n' +
+      'String literals after PASSWORD are shown as \'****\'.',
   },
   status: {
     summary: 'Show applied, pending, drifted and missing migrations',
@@ -173,6 +182,10 @@ const OPTIONS = [
   {
     key: 'allowOutOfOrder', flag: 'allow-out-of-order', type: 'boolean', config: true, commands: ['migrate'],
     help: 'Apply pending migrations that sort below the highest applied one',
+  },
+  {
+    key: 'dryRun', flag: 'dry-run', type: 'boolean', commands: ['deploy'],
+    help: 'Print what deploy would do and the SQL it would send, and write nothing (tidemark plan)',
   },
   {
     key: 'to', flag: 'to', type: 'string', value: '<version>', commands: ['migrate', 'down'],
