@@ -419,3 +419,74 @@ test('plan makes the same checks as deploy, lists no-transaction statements, and
   const api2 = await api.plan({ cwd, url: db.url, environment: {} }).catch((e) => e);
   assert.equal(api2.code, ndjson(bad.stdout).at(-1).code);
 });
+
+test('db create creates the URL\'s database when missing, says so when it exists, and migrate on a missing database names it', engine, async (t) => {
+  const { psql } = await import('./helpers.mjs');
+  const name = `tidemark_ops_create_${process.pid}_${Date.now() % 100000}`;
+  t.after(() => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  const url = `postgres://postgres:secretpw-create@${PG_HOST}:${PG_PORT}/${name}`;
+  const cwd = project(t, BASIC);
+
+  const missing = await tidemark(['migrate', '--url', url], { cwd });
+  assert.equal(missing.code, 2, missing.all);
+  assert.match(missing.stderr, new RegExp(`database "${name}" does not exist \\(SQLSTATE 3D000\\)`));
+  assert.match(missing.stderr, /^hint: create it with tidemark db create \(or createDatabase\(\) from the API\); the role needs CREATEDB$/m);
+
+  const created = await tidemark(['db', 'create', '--url', url], { cwd });
+  assert.equal(created.code, 0, created.all);
+  assert.deepEqual(created.out, [`Using --url (postgres://postgres:****@${PG_HOST}:${PG_PORT}/${name})`, `Created database ${name}`]);
+  assert.equal(await psql(`SELECT count(*) FROM pg_database WHERE datname = '${name}'`), '1');
+  assert.ok(!created.all.includes('secretpw-create'));
+
+  const again = await tidemark(['db', 'create', '--json', '--url', url], { cwd });
+  assert.equal(again.code, 0, again.all);
+  assert.deepEqual(ndjson(again.stdout).at(-1).report, { database: name, created: false });
+  assert.equal((await tidemark(['migrate', '--url', url], { cwd })).code, 0);
+
+  const viaApi = await api.createDatabase({ cwd, url, environment: {} });
+  assert.deepEqual(viaApi, { database: name, created: false });
+});
+
+test('db create with a role that may not create databases says so', engine, async (t) => {
+  const { psql } = await import('./helpers.mjs');
+  const role = `tidemark_ops_nocreate_${process.pid}`;
+  const name = `tidemark_ops_never_${process.pid}`;
+  await psql(`DROP ROLE IF EXISTS ${role}; CREATE ROLE ${role} LOGIN NOCREATEDB`);
+  t.after(async () => {
+    await psql(`DROP DATABASE IF EXISTS ${name}`);
+    await psql(`DROP ROLE IF EXISTS ${role}`);
+  });
+  const cwd = project(t, {});
+  const r = await tidemark(['db', 'create', '--url', `postgres://${role}@${PG_HOST}:${PG_PORT}/${name}`], { cwd });
+  assert.equal(r.code, 2, r.all);
+  assert.match(
+    r.stderr,
+    new RegExp(`^error: the database ${name} does not exist and this role may not create it \\(permission denied to create database\\); give the role CREATEDB \\(ALTER ROLE \\.\\.\\. CREATEDB\\) or have an administrator create the database$`, 'm'),
+  );
+  assert.equal(await psql(`SELECT count(*) FROM pg_database WHERE datname = '${name}'`), '0');
+  const usage = await tidemark(['db', 'drop'], { cwd });
+  assert.equal(usage.code, 3);
+  assert.match(usage.stderr, /unknown subcommand "drop" for tidemark db: tidemark db create or tidemark db serve/);
+});
+
+test('seed --only runs one seed, by name or file name, and names the seeds when none matches', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    ...BASIC,
+    'seeds/development/001_users.sql': "INSERT INTO users VALUES (1, 'a@example.com') ON CONFLICT DO NOTHING;\n",
+    'seeds/development/002_more_users.sql': "INSERT INTO users VALUES (2, 'b@example.com') ON CONFLICT DO NOTHING;\n",
+  });
+  const env = { DATABASE_URL: db.url };
+  await tidemark(['migrate'], { cwd, env });
+  const one = await tidemark(['seed', '--only', '002_more_users'], { cwd, env });
+  assert.equal(one.code, 0, one.all);
+  assert.match(one.out[1], /^Seeded 002_more_users \(\d+ ms\)$/);
+  assert.equal(one.out.at(-1), '1 seed ran, 0 skipped (development)');
+  assert.equal(await db.query('SELECT string_agg(id::text, \',\' ORDER BY id) FROM users'), '2');
+  const byFile = await tidemark(['seed', '--only', '001_users.sql'], { cwd, env });
+  assert.equal(byFile.out.at(-1), '1 seed ran, 0 skipped (development)');
+  assert.equal(await db.query('SELECT string_agg(name, \',\' ORDER BY name) FROM schema_seeds'), '001_users,002_more_users');
+  const none = await tidemark(['seed', '--only', 'users'], { cwd, env });
+  assert.equal(none.code, 3, none.all);
+  assert.match(none.stderr, /^error: there is no seed named "users" in the development seeds \(they are: 001_users, 002_more_users\)$/m);
+});

@@ -1,6 +1,6 @@
 'use strict';
 // The wasm backend, with the same functions as the native addon:
-// migrate/deploy/status/down/redo/seed/reset/unlock/accept/plan(options, onEvent) and create.
+// migrate/deploy/status/down/redo/seed/reset/unlock/accept/plan/createDatabase(options, onEvent) and create.
 const engine = require('./pkg/tidemark_wasm.js');
 const { openSocket, guardStartup, retryable, backoffMs } = require('./host.cjs');
 
@@ -60,5 +60,6 @@ module.exports = {
   unlock: operation('unlock'),
   accept: operation('accept'),
   plan: operation('plan'),
+  createDatabase: operation('createDatabase'),
   create: (options) => engine.create(options),
 };

@@ -68,6 +68,8 @@ export interface Options {
   allowProduction?: boolean;
   /** `seed`: run every seed again, even those that already ran with the same contents. */
   force?: boolean;
+  /** `seed`: run this seed alone (its name, `001_users`, or its file name). */
+  only?: string;
   /** `deploy`: do what `plan` does instead (print what deploy would do, write nothing). */
   dryRun?: boolean;
   /** `accept`: the version of the applied migration whose edit to accept. */
@@ -165,6 +167,14 @@ export interface StatusReport {
   missing: number;
   /** How many have a failed last attempt. */
   failed: number;
+}
+
+/** What `createDatabase` resolves with. */
+export interface CreateDatabaseReport {
+  /** The database the URL names. */
+  database: string;
+  /** False when it existed already. */
+  created: boolean;
 }
 
 /** A migration `plan` found pending. */
@@ -403,7 +413,7 @@ export type TidemarkEvent =
  * E_RESUME_REFUSED, E_SEED_PRODUCTION, E_SEED_FAILED, E_INVALID_OPTION,
  * E_DATABASE, E_CONNECT, E_INVALID_URL, E_PANIC. From the JS host: E_USAGE,
  * E_CONFIG, E_NO_DATABASE_URL, E_BACKEND, E_RESET_PRODUCTION, E_FILE_EXISTS,
- * E_UNLOCK_REFUSED, E_NOTHING_TO_ACCEPT, E_INTERNAL; from the CLI only: E_RESET_CI, E_RESET_CANCELLED,
+ * E_UNLOCK_REFUSED, E_NOTHING_TO_ACCEPT, E_CREATE_DATABASE_REFUSED, E_INTERNAL; from the CLI only: E_RESET_CI, E_RESET_CANCELLED,
  * E_UNLOCK_CANCELLED.
  */
 export type TidemarkErrorCode =
@@ -414,7 +424,7 @@ export type TidemarkErrorCode =
   | 'E_SEED_FAILED' | 'E_INVALID_OPTION' | 'E_DATABASE' | 'E_CONNECT' | 'E_INVALID_URL' | 'E_PANIC'
   | 'E_USAGE' | 'E_CONFIG' | 'E_NO_DATABASE_URL' | 'E_BACKEND' | 'E_RESET_PRODUCTION'
   | 'E_FILE_EXISTS' | 'E_INTERNAL' | 'E_RESET_CI' | 'E_RESET_CANCELLED'
-  | 'E_UNLOCK_REFUSED' | 'E_UNLOCK_CANCELLED' | 'E_NOTHING_TO_ACCEPT'
+  | 'E_UNLOCK_REFUSED' | 'E_UNLOCK_CANCELLED' | 'E_NOTHING_TO_ACCEPT' | 'E_CREATE_DATABASE_REFUSED'
   | (string & {});
 
 /** Every error tidemark throws or rejects with. Messages never contain the password. */
@@ -503,6 +513,11 @@ export function migrate(options?: Options): Promise<MigrateReport>;
 export function deploy(options: Options & { dryRun: true }): Promise<PlanReport>;
 /** `migrate` for CI and deploys: every check strict, whatever the `allow*` options say; never seeds. */
 export function deploy(options?: Options): Promise<MigrateReport>;
+/**
+ * Creates the database the URL names when it does not exist (connecting to the server's `postgres`
+ * database; the role needs CREATEDB). Resolves with `created: false` when it exists already.
+ */
+export function createDatabase(options?: Options): Promise<CreateDatabaseReport>;
 /** What `deploy` would do now and the exact messages it would send, after the same checks; writes nothing. */
 export function plan(options?: Options): Promise<PlanReport>;
 /** Compares the migration files with the tracking table. */

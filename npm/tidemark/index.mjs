@@ -13,6 +13,7 @@ export const {
   unlock,
   accept,
   plan,
+  createDatabase,
   create,
   resolveConfig,
   redact,

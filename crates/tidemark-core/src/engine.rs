@@ -9,8 +9,8 @@ use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
-    AcceptReport, AppliedMigration, DownReport, Event, MigrateReport, PlanReport, RedoReport,
-    Reporter, ResetReport, SeedReport, SeedRun, StatusReport, UnlockReport,
+    AcceptReport, AppliedMigration, CreateDatabaseReport, DownReport, Event, MigrateReport,
+    PlanReport, RedoReport, Reporter, ResetReport, SeedReport, SeedRun, StatusReport, UnlockReport,
 };
 use crate::source::{Migration, Migrations, Seeds, SourceFile};
 use crate::unlock::UnlockOptions;
@@ -107,6 +107,9 @@ pub struct SeedOptions {
     pub allow_production: bool,
     /// Run every seed again, even those that ran with the same contents.
     pub force: bool,
+    /// `seed --only <name>`: run this seed alone (its name, `001_users`, or
+    /// its file name).
+    pub only: Option<String>,
 }
 
 fn report_all<R: Reporter + ?Sized>(reporter: &R, events: &[Event]) {
@@ -484,8 +487,25 @@ pub async fn seed<R: Reporter + ?Sized>(
         ));
     }
     let t = options.tracking()?;
-    let seeds = Seeds::from_files(files)?;
+    let mut seeds = Seeds::from_files(files)?;
     report_all(reporter, &seeds.warnings);
+    if let Some(only) = seed_options.only.as_deref() {
+        let names: Vec<String> = seeds.seeds.iter().map(|s| s.name.clone()).collect();
+        seeds.seeds.retain(|s| s.name == only || s.sql.file == only);
+        if seeds.seeds.is_empty() {
+            return Err(Error::new(
+                Kind::InvalidOption,
+                format!(
+                    "there is no seed named {only:?} in the {env} seeds (they are: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
     // Refuse bad SQL before anything runs.
     let bodies = seeds
         .seeds
@@ -640,6 +660,13 @@ pub async fn dry_run<R: Reporter + ?Sized>(
     crate::dry_run::plan(client, files, options, reporter).await
 }
 
+/// Creates the database `name` unless it exists, over a connection to
+/// another database of the server (the host's job). See
+/// [`crate::create_db`].
+pub async fn create_database(client: &Client, name: &str) -> Result<CreateDatabaseReport> {
+    crate::create_db::create_database(client, name).await
+}
+
 /// The operations the hosts export, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -653,6 +680,9 @@ pub enum Operation {
     Unlock,
     Accept,
     Plan,
+    /// `db create`: the host connects to the `postgres` database and sets
+    /// `Request::create_database` to the URL's database.
+    CreateDatabase,
 }
 
 /// Everything one operation may use, as a host receives it.
@@ -670,6 +700,8 @@ pub struct Request {
     pub unlock: UnlockOptions,
     /// `accept <version> --reason`.
     pub accept: AcceptOptions,
+    /// `db create`: the database to create.
+    pub create_database: Option<String>,
 }
 
 /// What an operation returns; serializes as that operation's own report.
@@ -685,6 +717,7 @@ pub enum Outcome {
     Unlock(UnlockReport),
     Accept(AcceptReport),
     Plan(PlanReport),
+    CreateDatabase(CreateDatabaseReport),
 }
 
 /// Runs `op`: the one dispatch both bindings share, so that they only
@@ -704,6 +737,7 @@ pub async fn execute<R: Reporter + ?Sized>(
         steps,
         unlock: unlock_options,
         accept: accept_options,
+        create_database: database,
     } = request;
     let (o, r) = (&options, reporter);
     Ok(match op {
@@ -722,6 +756,9 @@ pub async fn execute<R: Reporter + ?Sized>(
         }
         Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
         Operation::Plan => Outcome::Plan(dry_run(client, migrations, o, r).await?),
+        Operation::CreateDatabase => Outcome::CreateDatabase(
+            create_database(client, database.as_deref().unwrap_or_default()).await?,
+        ),
         Operation::Accept => {
             Outcome::Accept(accept(client, migrations, o, &accept_options, r).await?)
         }

@@ -53,6 +53,7 @@ pub(crate) enum Kind {
     ConnectionLost,
     UnlockRefused,
     NothingToAccept,
+    CreateDatabaseRefused,
     Database,
 }
 
@@ -90,6 +91,7 @@ impl Kind {
             Kind::ConnectionLost => "E_CONNECTION_LOST",
             Kind::UnlockRefused => "E_UNLOCK_REFUSED",
             Kind::NothingToAccept => "E_NOTHING_TO_ACCEPT",
+            Kind::CreateDatabaseRefused => "E_CREATE_DATABASE_REFUSED",
             Kind::Database => "E_DATABASE",
         }
     }

@@ -17,6 +17,7 @@
 
 mod accept;
 mod check;
+mod create_db;
 mod db;
 mod dry_run;
 mod engine;
@@ -30,10 +31,11 @@ mod unlock;
 pub mod url;
 
 pub use accept::AcceptOptions;
+pub use create_db::maintenance_target;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
-    accept, deploy, down, dry_run, execute, migrate, redo, reset, seed, status, unlock, Operation,
-    Options, Outcome, Request, SeedOptions,
+    accept, create_database, deploy, down, dry_run, execute, migrate, redo, reset, seed, status,
+    unlock, Operation, Options, Outcome, Request, SeedOptions,
 };
 pub use error::{Error, Location, Result};
 pub use plan::Policy;

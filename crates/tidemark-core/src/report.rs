@@ -336,3 +336,12 @@ pub struct PlanReport {
     /// True when a `PASSWORD` literal was hidden.
     pub redacted: bool,
 }
+
+/// What `db create` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateDatabaseReport {
+    pub database: String,
+    /// False when it existed already.
+    pub created: bool,
+}

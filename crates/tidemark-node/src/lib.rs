@@ -120,11 +120,16 @@ fn run<'env>(
         None => None,
     };
     // The bytes are copied out of JS memory here, on the JS thread.
-    let owned = Owned::from(options);
+    let mut owned = Owned::from(options);
     let fut = async move {
         let reporter = JsReporter(callback);
         let outcome = AssertUnwindSafe(async {
-            let target = tidemark_core::url::parse(&owned.url, owned.tls_insecure)?;
+            let mut target = tidemark_core::url::parse(&owned.url, owned.tls_insecure)?;
+            if op == Operation::CreateDatabase {
+                // The database does not exist yet: ask the server's `postgres` database.
+                owned.request.create_database =
+                    Some(tidemark_core::maintenance_target(&mut target));
+            }
             let opts = &owned.request.options;
             // Direct sessions get their timeouts in the startup packet;
             // through a pooler they are SET LOCAL per transaction.
@@ -295,6 +300,16 @@ pub fn plan<'env>(
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
     run(env, Operation::Plan, options, on_event)
+}
+
+/// Creates the URL's database unless it exists.
+#[napi(ts_return_type = "Promise<CreateDatabaseReport>")]
+pub fn create_database<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::CreateDatabase, options, on_event)
 }
 
 /// The next migration file(s) in the folder's convention. Pure; the JS host

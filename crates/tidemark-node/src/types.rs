@@ -45,6 +45,8 @@ pub struct NativeOptions {
     pub terminate: Option<bool>,
     /// `unlock --terminate`: the holder the user confirmed.
     pub pid: Option<u32>,
+    /// `seed --only <name>`.
+    pub only: Option<String>,
     /// `accept <version> --reason`, and who accepts (the OS user).
     pub version: Option<String>,
     pub reason: Option<String>,
@@ -121,6 +123,7 @@ impl From<NativeOptions> for Owned {
                     production: o.production.unwrap_or(false),
                     allow_production: o.allow_production.unwrap_or(false),
                     force: o.force.unwrap_or(false),
+                    only: o.only,
                 },
                 migrations: files(o.migrations),
                 seeds: o.seeds.map(files).unwrap_or_default(),
@@ -135,6 +138,7 @@ impl From<NativeOptions> for Owned {
                     reason: o.reason,
                     by: o.accepted_by,
                 },
+                create_database: None,
             },
             url: o.url,
             connect_timeout_ms: o.connect_timeout_ms.map(u64::from),

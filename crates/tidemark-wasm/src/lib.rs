@@ -53,6 +53,8 @@ struct HostOptions {
     /// `unlock --terminate`, and the holder the user confirmed.
     terminate: bool,
     pid: Option<u32>,
+    /// `seed --only <name>`.
+    only: Option<String>,
     /// `accept <version> --reason`, and who accepts (the OS user).
     version: Option<String>,
     reason: Option<String>,
@@ -93,6 +95,7 @@ impl HostOptions {
             production: self.production,
             allow_production: self.allow_production,
             force: self.force,
+            only: self.only.clone(),
         }
     }
 }
@@ -242,6 +245,9 @@ async fn run(
     if let Some(name) = &o.application_name {
         target.config.application_name(name);
     }
+    // `db create`: the database does not exist yet; ask the server's `postgres` database.
+    let create_database =
+        (op == Operation::CreateDatabase).then(|| tidemark_core::maintenance_target(&mut target));
     let endpoint = Endpoint::of(&target);
     // Direct sessions get their timeouts in the startup packet; through a
     // pooler they are SET LOCAL per transaction.
@@ -311,6 +317,7 @@ async fn run(
             reason: o.reason.take(),
             by: o.accepted_by.take(),
         },
+        create_database,
     };
     let result = tidemark_core::execute(&client, op, request, &reporter)
         .await
@@ -420,6 +427,16 @@ pub async fn plan(
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
     run(Operation::Plan, options, socket, on_event).await
+}
+
+/// Creates the URL's database unless it exists.
+#[wasm_bindgen(js_name = createDatabase)]
+pub async fn create_database(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::CreateDatabase, options, socket, on_event).await
 }
 
 /// The options of `create`.

@@ -190,6 +190,7 @@ function nativeOptions(command, config, migrations, seeds) {
     o.production = config.production;
     o.allowProduction = config.allowProduction;
     o.force = config.force;
+    if (command === 'seed' && config.only !== undefined) o.only = config.only;
   }
   return o;
 }
@@ -215,14 +216,17 @@ function convertError(err, config, lists = {}) {
     file = path.relative(config.cwd, path.join(dir, raw.file));
   }
   const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  // The database the URL names does not exist (SQLSTATE 3D000 at connect): name the command that creates it.
+  const missingDatabase = code === 'E_CONNECT' && message.includes('(SQLSTATE 3D000)');
+  const hint = missingDatabase ? 'create it with tidemark db create (or createDatabase() from the API); the role needs CREATEDB' : raw.hint;
   return new TidemarkError(code, message, {
     file,
     line: num(raw.line),
     column: num(raw.column),
-    sqlState: raw.sqlState ?? undefined,
+    sqlState: raw.sqlState ?? (missingDatabase ? '3D000' : undefined),
     version: raw.version ?? undefined,
     detail: scrub(raw.detail ?? undefined, config.url),
-    hint: scrub(raw.hint ?? undefined, config.url),
+    hint: scrub(hint ?? undefined, config.url),
     applied: Array.isArray(raw.applied) ? raw.applied : [],
     cause: err,
   });
@@ -281,8 +285,8 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
     });
     for (const w of pooled) emit(w);
   }
-  // unlock reads no files.
-  const migrations = command === 'unlock' ? [] : readMigrations(config, command !== 'seed');
+  // unlock and db create read no files.
+  const migrations = command === 'unlock' || command === 'createDatabase' ? [] : readMigrations(config, command !== 'seed');
   const seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : undefined;
   const { binding, backend } = loader.load(config.env);
   const opts = nativeOptions(command, config, migrations, seeds);
@@ -385,6 +389,7 @@ module.exports = {
   reset: command('reset'),
   unlock: command('unlock'),
   plan: command('plan'),
+  createDatabase: command('createDatabase'),
   accept,
   create,
   resolveConfig: (options) => resolveConfig(options),

@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const util = require('node:util');
-const { OPTIONS, COMMANDS, CONNECTING, canonicalCommand, bareUnit, accepts } = require('./options.cjs');
+const { OPTIONS, COMMANDS, CONNECTING, EMBEDDED, canonicalCommand, bareUnit, accepts } = require('./options.cjs');
 const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig } = require('./config.cjs');
 const api = require('./api.cjs');
@@ -117,9 +117,13 @@ function parseCli(argv) {
       `option --${opt.flag} does not apply to tidemark ${command} (it is for: ${opt.commands.join(', ')})${strict}; ${helpPointer(command)}`,
     );
   }
-  if (command === 'db' && args[0] !== 'serve' && !values.help) {
+  if (command === 'db' && args[0] !== 'serve' && args[0] !== 'create' && !values.help) {
     const what = args[0] === undefined ? 'tidemark db needs a subcommand' : `unknown subcommand "${args[0]}" for tidemark db`;
-    throw new TidemarkError('E_USAGE', `${what}: the only one is serve (tidemark db serve); ${helpPointer(command)}`);
+    throw new TidemarkError('E_USAGE', `${what}: tidemark db create or tidemark db serve; ${helpPointer(command)}`);
+  }
+  if (command === 'db' && args[0] === 'serve') {
+    const flag = ['url', 'connect-timeout', 'tls-insecure'].find((f) => values[f] !== undefined);
+    if (flag) throw new TidemarkError('E_USAGE', `option --${flag} is for tidemark db create; db serve serves the embedded database; ${helpPointer(command)}`);
   }
   if (command === 'accept' && args.length === 0 && !values.help) {
     throw new TidemarkError('E_USAGE', `tidemark accept needs the version of the applied migration, for example: tidemark accept 003 --reason "comment only"; ${helpPointer(command)}`);
@@ -669,11 +673,17 @@ async function main(argv, env = process.env) {
       if (out.json) out.record({ event: 'done', command, report });
       return 0;
     }
+    if (command === 'db' && args[0] === 'create') {
+      const report = await api._internal.run('createDatabase', config, { onEvent });
+      if (out.json) out.record({ event: 'done', command: 'db create', report, durationMs: elapsed() });
+      else out.line(report.created ? `${out.style('green', 'Created')} database ${report.database}` : `Database ${report.database} exists already; nothing to do`);
+      return 0;
+    }
     if (command === 'db') return await serveCommand(out, config, onEvent);
     if (command === 'unlock') return await unlockCommand(out, config, values, onEvent);
     if (command === 'reset' && config.url && !config.production) await confirmReset(out, config, values);
     if (command === 'accept') config.acceptVersion = args[0];
-    const report = await api._internal.run(command, config, { onEvent, embedded: true });
+    const report = await api._internal.run(command, config, { onEvent, embedded: EMBEDDED.includes(command) || command === 'deploy' });
     const took = elapsed();
     if (out.json) {
       out.record({ event: 'done', command, report, durationMs: took });

@@ -86,9 +86,11 @@ const COMMANDS = {
       'was not accepted (or a later one) is still refused. Put a change in behaviour in a new migration.',
   },
   db: {
-    args: 'serve',
-    summary: 'Serve the embedded database on 127.0.0.1 for your app (prints its DATABASE_URL)',
+    args: 'serve | create',
+    summary: 'db create: create the URL\'s database when missing; db serve: serve the embedded database',
     description:
+      'tidemark db create creates the database the URL names when it does not exist (it connects to the\n' +
+      'server\'s postgres database to do so; the role needs CREATEDB) and says so when it exists already.\n\n' +
       'Serves the embedded database (PGlite, used when no database URL is set) on 127.0.0.1, so the app\n' +
       'under development can connect with an ordinary DATABASE_URL, which it prints. One PostgreSQL session\n' +
       'is shared by every connection; transactions do not interleave. While it runs, tidemark\'s other\n' +
@@ -116,7 +118,7 @@ const URL_ENV = [
  */
 const OPTIONS = [
   {
-    key: 'url', flag: 'url', short: 'u', type: 'string', value: '<url>', config: true, commands: CONNECTING, common: true,
+    key: 'url', flag: 'url', short: 'u', type: 'string', value: '<url>', config: true, commands: [...CONNECTING, 'db'], common: true,
     help: 'PostgreSQL connection URL',
     envHelp: `${URL_ENV.join(', ')}, PG*`,
   },
@@ -164,11 +166,11 @@ const OPTIONS = [
   },
   {
     key: 'connectTimeout', flag: 'connect-timeout', type: 'duration', unit: 's', value: '<time>', env: 'TIDEMARK_CONNECT_TIMEOUT',
-    config: true, default: 30_000, commands: CONNECTING, common: true,
+    config: true, default: 30_000, commands: [...CONNECTING, 'db'], common: true,
     help: 'How long to keep trying to connect (e.g. 20, 20s, 2min; a cold serverless database takes seconds)',
   },
   {
-    key: 'tlsInsecure', flag: 'tls-insecure', type: 'boolean', env: 'TIDEMARK_TLS_INSECURE', config: true, commands: CONNECTING, common: true,
+    key: 'tlsInsecure', flag: 'tls-insecure', type: 'boolean', env: 'TIDEMARK_TLS_INSECURE', config: true, commands: [...CONNECTING, 'db'], common: true,
     help: 'Encrypt without verifying the server certificate (for a server whose CA you have not supplied)',
   },
   {
@@ -214,6 +216,10 @@ const OPTIONS = [
   {
     key: 'force', flag: 'force', type: 'boolean', commands: ['seed'],
     help: 'Run every seed again, even those that already ran with the same contents',
+  },
+  {
+    key: 'only', flag: 'only', type: 'string', value: '<name>', commands: ['seed'],
+    help: 'Run this seed alone (its name, e.g. 001_users, or its file name)',
   },
   {
     key: 'reason', flag: 'reason', type: 'string', value: '<text>', commands: ['accept'],
