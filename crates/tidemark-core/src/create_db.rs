@@ -29,7 +29,13 @@ pub fn maintenance_target(target: &mut Target) -> String {
 
 /// Creates `name` unless a database of that name exists.
 pub(crate) async fn create_database(client: &Client, name: &str) -> Result<CreateDatabaseReport> {
-    if name.is_empty() || name.len() > 63 || name.contains('\0') {
+    if name.is_empty() {
+        return Err(Error::new(
+            Kind::InvalidOption,
+            "the database URL names no database (and no user to default to), so there is nothing to create; put the database name in the URL",
+        ));
+    }
+    if name.len() > 63 || name.contains('\0') {
         return Err(Error::new(
             Kind::InvalidOption,
             format!("the database name {name:?} must be 1 to 63 characters"),

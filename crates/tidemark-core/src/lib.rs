@@ -17,6 +17,7 @@
 
 mod accept;
 mod check;
+pub mod connect;
 mod create_db;
 mod db;
 mod dry_run;

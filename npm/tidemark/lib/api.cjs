@@ -7,7 +7,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig, noUrlMessage } = require('./config.cjs');
-const { redact, scrub, urlShapeProblem } = require('./url.cjs');
+const { inspect, redact, scrub } = require('./url.cjs');
 const loader = require('./loader.cjs');
 const embedded = require('./embedded.cjs');
 const { version: VERSION } = require('../package.json');
@@ -160,9 +160,9 @@ function nativeOptions(command, config, migrations, seeds) {
     table: config.table,
     seedsTable: config.seedsTable,
     lockWaitTimeoutMs: config.lockWaitTimeout,
-    connectTimeoutMs: config.connectTimeout,
-    applicationName: 'tidemark',
   };
+  // Unset, the engine takes the URL's connect_timeout (libpq's), else 30 s.
+  if (config.sources?.connectTimeout !== 'default') o.connectTimeoutMs = config.connectTimeout;
   if (config.tlsInsecure) o.tlsInsecure = true;
   if (config.poolSafe) o.poolSafe = true;
   if (config.lockTimeout !== undefined) o.lockTimeoutMs = config.lockTimeout;
@@ -204,7 +204,7 @@ function convertError(err, config, lists = {}) {
   const raw = err && typeof err === 'object' ? err : { message: String(err) };
   const known = typeof raw.code === 'string' && /^E_[A-Z0-9_]+$/.test(raw.code);
   const code = known ? raw.code : 'E_INTERNAL';
-  let message = scrub(String(raw.message ?? raw), config.url);
+  let message = scrub(String(raw.message ?? raw), config.url, config.env);
   if (!known) {
     message = `internal error in the tidemark engine${raw.code ? ` (${raw.code})` : ''}: ${message}; please report it`;
   }
@@ -225,8 +225,8 @@ function convertError(err, config, lists = {}) {
     column: num(raw.column),
     sqlState: raw.sqlState ?? (missingDatabase ? '3D000' : undefined),
     version: raw.version ?? undefined,
-    detail: scrub(raw.detail ?? undefined, config.url),
-    hint: scrub(hint ?? undefined, config.url),
+    detail: scrub(raw.detail ?? undefined, config.url, config.env),
+    hint: scrub(hint ?? undefined, config.url, config.env),
     applied: Array.isArray(raw.applied) ? raw.applied : [],
     cause: err,
   });
@@ -271,16 +271,16 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
   if (local) {
     emit(local.event);
   } else {
-    const problem = urlShapeProblem(config.url);
-    if (problem) {
-      throw new TidemarkError('E_INVALID_URL', `invalid database URL ${redact(config.url)} (from ${config.urlSource}): ${problem}`);
+    const info = inspect(config.url, config.env);
+    if (info.problem) {
+      throw new TidemarkError('E_INVALID_URL', `invalid database URL ${info.redacted} (from ${config.urlSource}): ${info.problem}`);
     }
     // Said first, so that even a deploy that fails on its files shows which
     // database it was pointed at.
     emit({
       event: 'connecting',
       source: config.urlSource,
-      url: redact(config.url),
+      url: info.redacted,
       ...(config.pooledFrom ? { insteadOf: config.pooledFrom, pooler: config.poolerReason } : {}),
     });
     for (const w of pooled) emit(w);
@@ -393,7 +393,7 @@ module.exports = {
   accept,
   create,
   resolveConfig: (options) => resolveConfig(options),
-  redact,
+  redact: (url) => redact(url),
   TidemarkError,
   version: VERSION,
   // For the CLI (same package): run with an already resolved config.
