@@ -1,6 +1,7 @@
 'use strict';
 // The wasm backend, with the same functions as the native addon:
-// migrate/deploy/status/down/redo/seed/reset(options, onEvent) and create.
+// migrate/deploy/status/down/redo/seed/reset/adopt/baseline(options, onEvent)
+// and create.
 const engine = require('./pkg/tidemark_wasm.js');
 const { openSocket, guardStartup, retryable, backoffMs } = require('./host.cjs');
 
@@ -57,5 +58,7 @@ module.exports = {
   redo: operation('redo'),
   seed: operation('seed'),
   reset: operation('reset'),
+  adopt: operation('adopt'),
+  baseline: operation('baseline'),
   create: (options) => engine.create(options),
 };

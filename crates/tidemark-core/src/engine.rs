@@ -3,6 +3,7 @@
 
 use tokio_postgres::Client;
 
+use crate::adopt::{self, AdoptReport};
 use crate::check::{prepare, Body};
 use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
@@ -176,7 +177,7 @@ async fn apply<R: Reporter + ?Sized>(
     let migrations = load(files, reporter)?;
 
     // The fast path: one read, no lock, no write.
-    let first = db::first_read(client, &t).await?;
+    let first = adopt::first_read(client, &t).await?;
     let rows = match &first {
         FirstRead::Rows(rows) => rows.as_slice(),
         FirstRead::NoTable => &[],
@@ -293,7 +294,8 @@ pub async fn status<R: Reporter + ?Sized>(
 ) -> Result<StatusReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
-    let rows = match db::first_read(client, &t).await? {
+    let first = adopt::first_read(client, &t).await?;
+    let rows = match first {
         FirstRead::Rows(rows) => rows,
         FirstRead::NoTable => Vec::new(),
         FirstRead::Foreign => {
@@ -565,6 +567,8 @@ pub enum Operation {
     Redo,
     Seed,
     Reset,
+    Adopt,
+    Baseline,
 }
 
 /// Everything one operation may use, as a host receives it.
@@ -578,6 +582,10 @@ pub struct Request {
     pub to: Option<String>,
     /// `down --steps`, `redo --steps`.
     pub steps: Option<usize>,
+    /// `adopt --from`: whose history to adopt (else detected).
+    pub from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`: report, write nothing.
+    pub dry_run: bool,
 }
 
 /// What an operation returns; serializes as that operation's own report.
@@ -590,6 +598,7 @@ pub enum Outcome {
     Redo(RedoReport),
     Seed(SeedReport),
     Reset(ResetReport),
+    Adopt(AdoptReport),
 }
 
 /// Runs `op`: the one dispatch both bindings share, so that they only
@@ -607,6 +616,8 @@ pub async fn execute<R: Reporter + ?Sized>(
         seed_options,
         to,
         steps,
+        from,
+        dry_run,
     } = request;
     let (o, r) = (&options, reporter);
     Ok(match op {
@@ -622,6 +633,16 @@ pub async fn execute<R: Reporter + ?Sized>(
         Operation::Seed => Outcome::Seed(seed(client, seeds, o, &seed_options, r).await?),
         Operation::Reset => {
             Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
+        }
+        Operation::Adopt | Operation::Baseline => {
+            let what = match op {
+                Operation::Adopt => adopt::What::Adopt {
+                    from: from.as_deref(),
+                },
+                _ => adopt::What::Baseline { to: to.as_deref() },
+            };
+            let (t, s) = (o.tracking()?, o.session());
+            Outcome::Adopt(adopt::run(client, &t, s, &migrations, what, dry_run).await?)
         }
     })
 }

@@ -43,6 +43,11 @@ pub(crate) enum Kind {
     InvalidOption,
     PoolNoTransaction,
     ClaimedElsewhere,
+    PeerHistory,
+    NoPeerHistory,
+    PeerFailed,
+    PeerUnreadable,
+    AdoptAmbiguous,
     Database,
 }
 
@@ -70,6 +75,11 @@ impl Kind {
             Kind::InvalidOption => "E_INVALID_OPTION",
             Kind::PoolNoTransaction => "E_POOL_NO_TRANSACTION",
             Kind::ClaimedElsewhere => "E_CLAIMED_ELSEWHERE",
+            Kind::PeerHistory => "E_PEER_HISTORY",
+            Kind::NoPeerHistory => "E_NO_PEER_HISTORY",
+            Kind::PeerFailed => "E_PEER_FAILED",
+            Kind::PeerUnreadable => "E_PEER_UNREADABLE",
+            Kind::AdoptAmbiguous => "E_ADOPT_AMBIGUOUS",
             Kind::Database => "E_DATABASE",
         }
     }

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adopt;
 mod check;
 mod db;
 mod engine;
@@ -25,6 +26,7 @@ pub mod report;
 pub mod source;
 pub mod url;
 
+pub use adopt::AdoptReport;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
     deploy, down, execute, migrate, redo, reset, seed, status, Operation, Options, Outcome,

@@ -50,6 +50,10 @@ struct HostOptions {
     application_name: Option<String>,
     tls_insecure: bool,
     pool_safe: bool,
+    /// `adopt --from`.
+    from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`.
+    dry_run: bool,
     /// Set by the host when it encrypted the socket: the
     /// tls-server-end-point channel-binding data (a hash of the server's
     /// certificate), for SCRAM-SHA-256-PLUS.
@@ -293,6 +297,8 @@ async fn run(
         seed_options: o.seed_options(),
         to: o.to.take(),
         steps: o.steps,
+        from: o.from.take(),
+        dry_run: o.dry_run,
         migrations: files(std::mem::take(&mut o.migrations)),
         seeds: files(std::mem::take(&mut o.seeds)),
     };
@@ -374,6 +380,26 @@ pub async fn reset(
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
     run(Operation::Reset, options, socket, on_event).await
+}
+
+/// Records another tool's history as tidemark's, running nothing.
+#[wasm_bindgen]
+pub async fn adopt(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Adopt, options, socket, on_event).await
+}
+
+/// Marks every migration up to a version applied, running nothing.
+#[wasm_bindgen]
+pub async fn baseline(
+    options: JsValue,
+    socket: Duplex,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Baseline, options, socket, on_event).await
 }
 
 /// The options of `create`.

@@ -12,6 +12,10 @@ const CONFIG_CODES = new Set([
   'E_INVALID_URL',
   'E_INVALID_OPTION',
   'E_BACKEND', // no engine could be loaded, or its version does not match
+  'E_PEER_HISTORY', // another tool's history and none of tidemark's: adopt it first
+  'E_NO_PEER_HISTORY', // adopt found nothing to adopt
+  'E_ADOPT_AMBIGUOUS', // adopt cannot decide (two tools, two files for one entry)
+  'E_PEER_UNREADABLE', // a peer's file (drizzle's journal) cannot be read
 ]);
 
 /** The exit code the CLI uses for an error code. */
