@@ -421,7 +421,7 @@ test('baseline --to marks a restored database; deploy runs only what follows', e
     'Marked 20240102000000 second as applied',
     'Pending 20240103000000 third (migrations/20240103000000_third.sql): the next deploy applies it',
   ]);
-  assert.match(r.out.at(-1), /^Marked 2 migrations as applied into public\.schema_migrations, 1 pending; nothing was run/);
+  assert.match(r.out.at(-1), /^Marked 2 migrations as applied in public\.schema_migrations, 1 pending; nothing was run/);
   const again = await tidemark(['baseline', '--to', '20240102000000', '--url', db.url], { cwd });
   assert.match(again.out.at(-1), /^Nothing to mark: 2 already recorded, 1 pending/);
   const deploy = await tidemark(['deploy', '--url', db.url], { cwd });

@@ -380,7 +380,8 @@ function renderAdopt(out, report, config, took) {
   } else if (dry) {
     out.line(`Dry run: would ${baseline ? 'mark' : 'adopt'} ${n}${baseline ? ' as applied' : ` from ${report.from}`}, ${parts.join(', ')}; nothing was written (${took} ms)`);
   } else {
-    out.line(`${baseline ? 'Marked' : 'Adopted'} ${n}${baseline ? ' as applied' : ` from ${report.from}`} into ${report.trackingTable}, ${parts.join(', ')}; nothing was run (${took} ms)`);
+    const where = baseline ? `as applied in ${report.trackingTable}` : `from ${report.from} into ${report.trackingTable}`;
+    out.line(`${baseline ? 'Marked' : 'Adopted'} ${n} ${where}, ${parts.join(', ')}; nothing was run (${took} ms)`);
   }
 }
 
