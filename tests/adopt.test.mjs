@@ -36,12 +36,15 @@ const tracked = (db, table = 'schema_migrations') =>
 const sha = (algo, text) => createHash(algo).update(text).digest('hex');
 
 /**
- * The common path of every switch: deploy refuses (exit 3, naming the tool
+ * The common path of every switch (two migrations the peer applied): deploy refuses (exit 3, naming the tool
  * and adopt), adopt --dry-run writes nothing, adopt records, status is clean,
  * adopt again is a no-op, and a new migration in the peer's layout is the only
  * one deploy runs.
  */
-async function switchOver(t, { db, cwd, tool, dir = 'migrations', expectAdopted, newFile, newSql, extraFiles = {}, countBefore, trackingBefore }) {
+async function switchOver(t, { db, cwd, tool, dir = 'migrations', newFile, newSql, extraFiles = {}, countBefore, trackingBefore }) {
+  const expectAdopted = 2;
+  // Unless the peer's table is tidemark's: tidemark's table must not exist before adopt writes it.
+  trackingBefore ??= async () => ((await db.query("SELECT to_regclass('schema_migrations') IS NULL")) === 't' ? 'unchanged' : 'written');
   const url = ['--url', db.url, '--dir', dir];
   const refused = await tidemark(['deploy', ...url], { cwd });
   assert.equal(refused.code, 3, refused.all);
@@ -83,11 +86,12 @@ async function switchOver(t, { db, cwd, tool, dir = 'migrations', expectAdopted,
   return adopted;
 }
 
-test('node-pg-migrate: its own history is adopted; deploy then runs only the new migration', peer, async (t) => {
+test('node-pg-migrate: its own history is adopted, .js migrations included; deploy then runs only the new migration', peer, async (t) => {
   const db = await database(t);
   const cwd = project(t, {
     'migrations/1700000000000_create-runs.sql': `-- Up Migration\nCREATE TABLE runs (v text);\n${counted('1')}\n-- Down Migration\nDROP TABLE runs;\n`,
-    'migrations/1700000000001_second.sql': `-- Up Migration\n${counted('2')}\n-- Down Migration\nDELETE FROM runs WHERE v = '2';\n`,
+    // A JavaScript migration: history once applied, never run by tidemark.
+    'migrations/1700000000001_second.js': `exports.up = (pgm) => {\n  pgm.sql("INSERT INTO runs VALUES ('2')");\n};\n`,
   });
   const npm = await run(process.execPath, [path.join(PEERS, 'node_modules', 'node-pg-migrate', 'bin', 'node-pg-migrate.js'), 'up', '--migrations-dir', 'migrations'], {
     cwd,
@@ -95,13 +99,12 @@ test('node-pg-migrate: its own history is adopted; deploy then runs only the new
   });
   assert.equal(npm.code, 0, npm.stdout + npm.stderr);
   assert.equal(await db.query('SELECT count(*) FROM pgmigrations'), '2');
+  assert.equal(await runs(db), '1,2');
   const adopted = await switchOver(t, {
     db,
     cwd,
     tool: 'node-pg-migrate',
-    expectAdopted: 2,
     countBefore: '1,2',
-    trackingBefore: async () => ((await db.query("SELECT to_regclass('schema_migrations') IS NULL")) === 't' ? 'unchanged' : 'written'),
     newFile: '1700000000002_third.sql',
     newSql: `-- Up Migration\n${counted('3')}`,
   });
@@ -139,7 +142,6 @@ test('dbmate: its schema_migrations becomes tidemark\'s in place, rows kept', pe
     cwd,
     tool: 'dbmate',
     dir: 'db/migrations',
-    expectAdopted: 2,
     countBefore: '1,2',
     trackingBefore: async () =>
       (await db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'schema_migrations'")) === '1' ? 'unchanged' : 'written',
@@ -191,9 +193,7 @@ test('drizzle: its migrator\'s history is matched by SHA-256', peer, async (t) =
     cwd,
     tool: 'drizzle',
     dir: 'drizzle',
-    expectAdopted: 2,
     countBefore: '1,2',
-    trackingBefore: async () => ((await db.query("SELECT to_regclass('schema_migrations') IS NULL")) === 't' ? 'unchanged' : 'written'),
     newFile: '0002_third.sql',
     newSql: next['drizzle/0002_third.sql'],
     extraFiles: { 'drizzle/meta/_journal.json': next['drizzle/meta/_journal.json'] },
@@ -240,9 +240,7 @@ test('sqlx: rows as sqlx writes them are adopted by version, checked with its SH
     db,
     cwd,
     tool: 'sqlx',
-    expectAdopted: 2,
     countBefore: '1,2',
-    trackingBefore: async () => ((await db.query("SELECT to_regclass('schema_migrations') IS NULL")) === 't' ? 'unchanged' : 'written'),
     newFile: '20240103000000_third.sql',
     newSql: counted('3'),
   });
@@ -306,7 +304,6 @@ test('golang-migrate: every file up to its version counts; its table is converte
     db,
     cwd,
     tool: 'golang-migrate',
-    expectAdopted: 2,
     countBefore: '1,2',
     trackingBefore: async () => ((await db.query('SELECT version::text || dirty::text FROM schema_migrations')) === '2false' ? 'unchanged' : 'written'),
     newFile: '000003_third.up.sql',
@@ -341,19 +338,54 @@ const PRISMA_TABLE = `CREATE TABLE "_prisma_migrations" (
     "applied_steps_count" INTEGER NOT NULL DEFAULT 0
 );`;
 
+const PRISMA_FILES = {
+  'prisma/migrations/migration_lock.toml': 'provider = "postgresql"\n',
+  'prisma/migrations/20240101000000_init/migration.sql': `-- CreateTable\nCREATE TABLE runs (v text);\n${counted('1')}`,
+  'prisma/migrations/20240102000000_second/migration.sql': counted('2'),
+};
+const prismaRow = (id, name, { finished = true, rolledBack = false } = {}) =>
+  `INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, rolled_back_at, started_at, applied_steps_count) VALUES ` +
+  `('${id}', '${sha('sha256', PRISMA_FILES[`prisma/migrations/${name}/migration.sql`])}', ${finished ? "now() + interval '5 ms'" : 'NULL'}, '${name}', ` +
+  `${rolledBack ? 'now()' : 'NULL'}, now(), ${finished ? 1 : 0});\n`;
+
+test('prisma: rows as Prisma writes them are adopted by folder name; a new folder is the only one deploy runs', engine, async (t) => {
+  const db = await database(t);
+  await db.query(
+    `${PRISMA_TABLE}\n${PRISMA_FILES['prisma/migrations/20240101000000_init/migration.sql']}${counted('2')}` +
+      // A failed attempt that `prisma migrate resolve --rolled-back` closed, then the run that finished.
+      prismaRow('0a', '20240101000000_init', { finished: false, rolledBack: true }) +
+      prismaRow('1b', '20240101000000_init') +
+      prismaRow('2c', '20240102000000_second'),
+  );
+  const cwd = project(t, PRISMA_FILES);
+  const adopted = await switchOver(t, {
+    db,
+    cwd,
+    tool: 'prisma',
+    dir: 'prisma/migrations',
+    countBefore: '1,2',
+    newFile: '20240103000000_third/migration.sql',
+    newSql: counted('3'),
+  });
+  assert.match(adopted.stdout, /^Found prisma's history in _prisma_migrations: 2 entries, matched by folder name$/m);
+  assert.equal(await runs(db), '1,2,3');
+  // finished_at - started_at is the duration; finished_at the applied time.
+  assert.equal(await db.query("SELECT duration_ms FROM schema_migrations WHERE version = '20240102000000'"), '5');
+});
+
 test('prisma: deploy refuses its database; a failed migration stops adoption', engine, async (t) => {
   const db = await database(t);
-  const sql = 'CREATE TABLE "User" (id int);\n';
+  const sql = PRISMA_FILES['prisma/migrations/20240101000000_init/migration.sql'];
   await db.query(
     `${PRISMA_TABLE}\n${sql}` +
-      `INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ('a1', '${sha('sha256', sql)}', now(), '20240101000000_init', 1);\n` +
+      prismaRow('a1', '20240101000000_init') +
       `INSERT INTO _prisma_migrations (id, checksum, migration_name, logs) VALUES ('b2', '${sha('sha256', 'x')}', '20240102000000_broken', 'error');`,
   );
-  const cwd = project(t, { 'migrations/20240101000000_init.sql': sql });
-  const deploy = await tidemark(['deploy', '--url', db.url], { cwd });
+  const cwd = project(t, { 'prisma/migrations/20240101000000_init/migration.sql': sql });
+  const deploy = await tidemark(['deploy', '--url', db.url, '--dir', 'prisma/migrations'], { cwd });
   assert.equal(deploy.code, 3, deploy.all);
   assert.match(deploy.stderr, /applied by prisma \(_prisma_migrations\).*run `tidemark adopt`/);
-  const adopt = await tidemark(['adopt', '--url', db.url], { cwd });
+  const adopt = await tidemark(['adopt', '--url', db.url, '--dir', 'prisma/migrations'], { cwd });
   assert.equal(adopt.code, 2, adopt.all);
   assert.match(adopt.stderr, /Prisma recorded migration 20240102000000_broken as started but not finished \(finished_at is NULL\).*prisma migrate resolve/);
   assert.equal(await db.query("SELECT to_regclass('schema_migrations') IS NULL"), 't');
@@ -362,6 +394,34 @@ test('prisma: deploy refuses its database; a failed migration stops adoption', e
 // diesel's table (diesel-rs/diesel, diesel_migrations: setup_database /
 // CREATE_MIGRATIONS_TABLE): version VARCHAR(50) (the folder's timestamp without
 // dashes), run_on TIMESTAMP.
+const DIESEL_FILES = {
+  'migrations/00000000000000_diesel_initial_setup/up.sql': `CREATE TABLE runs (v text);\n${counted('0')}`,
+  'migrations/00000000000000_diesel_initial_setup/down.sql': 'DROP TABLE runs;\n',
+  'migrations/2024-01-01-000000_second/up.sql': counted('1'),
+  'migrations/2024-01-01-000000_second/down.sql': "DELETE FROM runs WHERE v = '1';\n",
+};
+
+test('diesel: rows as diesel writes them are adopted by version; a new folder is the only one deploy runs', engine, async (t) => {
+  const db = await database(t);
+  await db.query(
+    'CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);\n' +
+      `${DIESEL_FILES['migrations/00000000000000_diesel_initial_setup/up.sql']}${counted('1')}` +
+      "INSERT INTO __diesel_schema_migrations (version) VALUES ('00000000000000'), ('20240101000000');",
+  );
+  const cwd = project(t, DIESEL_FILES);
+  await switchOver(t, {
+    db,
+    cwd,
+    tool: 'diesel',
+    countBefore: '0,1',
+    newFile: '2024-01-02-000000_third/up.sql',
+    newSql: counted('2'),
+    extraFiles: { 'migrations/2024-01-02-000000_third/down.sql': "DELETE FROM runs WHERE v = '2';\n" },
+  });
+  assert.equal(await runs(db), '0,1,2');
+  assert.equal(await tracked(db), '00000000000000:completed,20240101000000:completed,20240102000000:completed');
+});
+
 test('diesel: deploy refuses its database and names adopt', engine, async (t) => {
   const db = await database(t);
   await db.query(

@@ -21,8 +21,8 @@ test('tidemark --help lists every command, the common flags with their env fallb
     assert.match(r.stdout, /-u, --url <url>/);
     assert.match(r.stdout, /TIDEMARK_DATABASE_URL, DATABASE_URL_UNPOOLED, POSTGRES_URL_NON_POOLING, DATABASE_URL, POSTGRES_URL, PG\*/);
     assert.match(r.stdout, /-d, --dir <path>\s+Migrations folder \[default: migrations; env: TIDEMARK_DIR\]/);
-    assert.match(r.stdout, /--lock-wait-timeout <time>.*\n.*\[default: 120s; env: TIDEMARK_LOCK_WAIT_TIMEOUT\]/);
-    assert.match(r.stdout, /--connect-timeout <time>.*\n.*\[default: 30s; env: TIDEMARK_CONNECT_TIMEOUT\]/);
+    assert.match(r.stdout, /--lock-wait-timeout <time>.*\n.*\[a bare number is milliseconds; default: 120s; env: TIDEMARK_LOCK_WAIT_TIMEOUT\]/);
+    assert.match(r.stdout, /--connect-timeout <time>.*\n.*\[a bare number is seconds; default: 30s; env: TIDEMARK_CONNECT_TIMEOUT\]/);
     for (const env of ['TIDEMARK_SCHEMA', 'TIDEMARK_TABLE', 'TIDEMARK_LOCK_TIMEOUT', 'TIDEMARK_STATEMENT_TIMEOUT']) {
       assert.match(r.stdout, new RegExp(env), env);
     }
@@ -36,11 +36,11 @@ test('per-command help shows only that command\'s flags', async (t) => {
   const expectations = {
     migrate: { has: ['--allow-drift', '--allow-missing', '--allow-out-of-order', '--to <version>', '--url'], not: ['--steps', '--exit-code', '--reversible', '--allow-production'] },
     up: { has: ['tidemark migrate (alias: up)', '--allow-drift'], not: [] },
-    deploy: { has: ['--url', '--json'], not: ['--allow-drift', '--to', '--seeds-dir'] },
+    deploy: { has: ['--url', '--json', 'Also accepted, so that one set of flags works for every command (deploy does not use them):\n  --seeds-dir\n'], not: ['--allow-drift', '--to'] },
     status: { has: ['--exit-code'], not: ['--steps'] },
     down: { has: ['--steps <n>', '--to <version>'], not: ['--allow-drift'] },
     redo: { has: ['--steps <n>'], not: ['--to <version>'] },
-    create: { has: ['Usage: tidemark create <name> [options]', '--reversible', '--dir'], not: ['--url', '--schema'] },
+    create: { has: ['Usage: tidemark create <name> [options]', '--reversible', '--dir', '(create does not use them):\n  --url, --seeds-dir, --schema,'], not: ['--steps'] },
     seed: { has: ['--env <name>', '--allow-production', '--force', '--seeds-dir <path>'], not: ['--steps'] },
     reset: { has: ['--env <name>', '--seeds-dir <path>'], not: ['--allow-production', '--force'] },
   };
@@ -69,7 +69,7 @@ test('unknown command, unknown flag, flag of another command, missing value: exi
     [['status', '--json=yes'], /^error: option --json does not take a value/],
     [['status', 'extra'], /^error: unexpected argument "extra" for tidemark status/],
     [['down', '--steps', 'two', '--url', 'postgres://h/db'], /^error: --steps must be a whole number of at least 1, not "two"$/],
-    [['migrate', '--lock-timeout', 'soon', '--url', 'postgres://h/db'], /^error: --lock-timeout must be a duration such as 5000, 500ms, 5s or 2m \(at most 24 days\), not "soon"$/],
+    [['migrate', '--lock-timeout', 'soon', '--url', 'postgres://h/db'], /^error: --lock-timeout must be a duration above zero such as 5000 \(a bare number is milliseconds\), 500ms, 20s or 2min \(at most 24 days\), not "soon"$/],
   ];
   for (const [args, pattern] of cases) {
     const r = await tidemark(args, { cwd });

@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tidemark, project, ndjson, engine } from './helpers.mjs';
+import { tidemark, project, ndjson, engine, database } from './helpers.mjs';
 
 const list = (dir) => fs.readdirSync(dir).sort();
 const utcStamp = (d) => d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
@@ -101,12 +101,21 @@ test('create refuses names that would leave the folder, and a missing name (exit
   assert.match(none.err[0], /^error: create needs a migration name/);
 });
 
-test('create never overwrites: an existing path with the next name is refused, nothing left behind', engine, async (t) => {
-  // A folder named like the next file is not a migration (folders are
-  // ignored), so the next name is 002_add_goals.sql, and it is taken.
+test('create counts every version in the folder, folders included, and never overwrites', engine, async (t) => {
+  // A folder named like a migration holds a version (Prisma and diesel lay
+  // migrations out as folders), so the next name is 003, not 002.
   const cwd = project(t, { 'migrations/001_a.sql': '', 'migrations/002_add_goals.up.sql/keep': '' });
   const r = await tidemark(['create', 'add_goals', '--reversible'], { cwd });
-  assert.equal(r.code, 2, r.all);
-  assert.match(r.err[0], /^error: refusing to overwrite migrations\/002_add_goals\.up\.sql, which already exists/);
-  assert.deepEqual(list(path.join(cwd, 'migrations')), ['001_a.sql', '002_add_goals.up.sql']);
+  assert.equal(r.code, 0, r.all);
+  assert.deepEqual(list(path.join(cwd, 'migrations')), [
+    '001_a.sql',
+    '002_add_goals.up.sql',
+    '003_add_goals.down.sql',
+    '003_add_goals.up.sql',
+  ]);
+  // That folder is not a migration tidemark can read: never "up to date".
+  const db = await database(t);
+  const d = await tidemark(['status', '--url', db.url], { cwd });
+  assert.equal(d.code, 3, d.all);
+  assert.match(d.all, /002_add_goals\.up\.sql\/ has no migration\.sql or up\.sql/);
 });

@@ -115,16 +115,17 @@ test('reset drops everything, migrates and seeds; it refuses production', engine
   await tidemark(['migrate'], { cwd, env });
   await db.query("INSERT INTO users VALUES (42, 'stray@example.com'); CREATE TABLE stray (id int)");
 
-  const r = await tidemark(['reset'], { cwd, env });
+  const r = await tidemark(['reset', '--yes'], { cwd, env });
   assert.equal(r.code, 0, r.all);
   assert.equal(r.out[0], `Using DATABASE_URL (${db.redacted})`);
+  assert.equal(r.out[1], 'Dropped schema public with everything in it');
   assert.ok(r.out.some((l) => /^Applied 001 initial_schema/.test(l)), r.stdout);
   assert.ok(r.out.some((l) => /^Seeded 002_goals/.test(l)), r.stdout);
   assert.equal(r.out.at(-1), 'Reset: 3 migrations applied, 2 seeds ran, 0 skipped (development)');
   assert.equal(await db.query("SELECT to_regclass('stray') IS NULL"), 't');
   assert.equal(await db.query('SELECT string_agg(id::text, \',\' ORDER BY id) FROM users'), '1');
 
-  const json = await tidemark(['reset', '--json', '--env', 'preview'], { cwd, env });
+  const json = await tidemark(['reset', '--json', '--env', 'preview', '--yes'], { cwd, env });
   assert.equal(json.code, 0, json.all);
   const done = ndjson(json.stdout).at(-1);
   assert.equal(done.command, 'reset');

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { pkgRequire, project, writeFiles } from './helpers.mjs';
 
 const { parseDotenv, loadDotenv } = pkgRequire('./lib/dotenv.cjs');
-const { resolveConfig, parseDuration } = pkgRequire('./lib/config.cjs');
+const { resolveConfig } = pkgRequire('./lib/config.cjs');
+const { parseDuration } = pkgRequire('./lib/options.cjs');
 const { redact, scrub, resolveUrl, urlFromPgEnv, urlShapeProblem } = pkgRequire('./lib/url.cjs');
 const { TidemarkError } = pkgRequire('./index.cjs');
 
@@ -70,7 +71,7 @@ test('.env files load in Next.js precedence and never override the environment',
   assert.equal(loadDotenv(dir, { D: '' }).values.D, undefined);
 });
 
-test('durations: numbers are milliseconds, strings take units', () => {
+test('durations: a bare number is in the option\'s unit (milliseconds unless told), strings take units', () => {
   assert.equal(parseDuration(1500), 1500);
   assert.equal(parseDuration('1500'), 1500);
   assert.equal(parseDuration('500ms'), 500);
@@ -81,6 +82,11 @@ test('durations: numbers are milliseconds, strings take units', () => {
   assert.equal(parseDuration('soon'), undefined);
   assert.equal(parseDuration('-5s'), undefined);
   assert.equal(parseDuration(-1), undefined);
+  assert.equal(parseDuration('20', 's'), 20_000);
+  assert.equal(parseDuration(20, 's'), 20_000);
+  assert.equal(parseDuration('250ms', 's'), 250);
+  assert.equal(parseDuration('2min'), 120_000);
+  assert.equal(parseDuration('0'), 0);
 });
 
 test('config precedence: option > env > tidemark.config.json > package.json key > default', (t) => {

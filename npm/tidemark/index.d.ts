@@ -1,6 +1,12 @@
 // Type definitions for tidemark 0.1.0 (hand-written; keep in step with lib/).
 
-/** A duration: milliseconds as a number, or a string such as `'500ms'`, `'5s'`, `'2m'`, `'1h'`. */
+/**
+ * A duration above zero: a number (or numeric string) in the option's own unit,
+ * seconds for `connectTimeout` (like libpq's `connect_timeout`) and milliseconds
+ * for the others (like PostgreSQL's `lock_timeout`), or a string with a unit:
+ * `'500ms'`, `'20s'`, `'2min'`, `'1h'`. The same rule holds for the flags, the
+ * environment variables and the config file.
+ */
 export type Duration = number | string;
 
 /**
@@ -34,7 +40,7 @@ export interface Options {
   lockTimeout?: Duration;
   /** `statement_timeout` for the migrations' own statements. Env `TIDEMARK_STATEMENT_TIMEOUT`. Default: the server's. */
   statementTimeout?: Duration;
-  /** How long to keep retrying the connection. Env `TIDEMARK_CONNECT_TIMEOUT`. Default 30 s. */
+  /** How long to keep retrying the connection; a bare number is seconds. Env `TIDEMARK_CONNECT_TIMEOUT`. Default 30 s. */
   connectTimeout?: Duration;
   /** Encrypt without verifying the server's certificate (for a server whose CA you have not supplied). Env `TIDEMARK_TLS_INSECURE=1`. Default `false`. */
   tlsInsecure?: boolean;
@@ -338,7 +344,7 @@ export type TidemarkEvent =
  * E_RESUME_REFUSED, E_SEED_PRODUCTION, E_SEED_FAILED, E_INVALID_OPTION,
  * E_DATABASE, E_CONNECT, E_INVALID_URL, E_PANIC. From the JS host: E_USAGE,
  * E_CONFIG, E_NO_DATABASE_URL, E_BACKEND, E_RESET_PRODUCTION, E_FILE_EXISTS,
- * E_INTERNAL.
+ * E_INTERNAL; from the CLI only: E_RESET_CI, E_RESET_CANCELLED.
  */
 export type TidemarkErrorCode =
   | 'E_DUPLICATE_VERSION' | 'E_INVALID_UTF8' | 'E_ORPHAN_DOWN' | 'E_TRANSACTION_CONTROL'
@@ -347,8 +353,8 @@ export type TidemarkErrorCode =
   | 'E_NO_DOWN_MIGRATION' | 'E_UNKNOWN_VERSION' | 'E_RESUME_REFUSED' | 'E_SEED_PRODUCTION'
   | 'E_SEED_FAILED' | 'E_INVALID_OPTION' | 'E_DATABASE' | 'E_CONNECT' | 'E_INVALID_URL' | 'E_PANIC'
   | 'E_USAGE' | 'E_CONFIG' | 'E_NO_DATABASE_URL' | 'E_BACKEND' | 'E_RESET_PRODUCTION'
-  | 'E_FILE_EXISTS' | 'E_INTERNAL' | 'E_PEER_HISTORY' | 'E_NO_PEER_HISTORY' | 'E_PEER_FAILED'
-  | 'E_PEER_UNREADABLE' | 'E_ADOPT_AMBIGUOUS'
+  | 'E_FILE_EXISTS' | 'E_INTERNAL' | 'E_RESET_CI' | 'E_RESET_CANCELLED' | 'E_PEER_HISTORY'
+  | 'E_NO_PEER_HISTORY' | 'E_PEER_FAILED' | 'E_ADOPT_AMBIGUOUS'
   | (string & {});
 
 /** Every error tidemark throws or rejects with. Messages never contain the password. */

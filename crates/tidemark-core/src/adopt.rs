@@ -15,6 +15,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::db::{self, quote_literal, Tracking};
 use crate::error::{DbDetails, Error, Kind, Result};
+use crate::layout;
 use crate::plan::AppliedRow;
 use crate::source::{cmp_versions, hex, normalize, parse_file_name, Migrations, SourceFile};
 
@@ -365,25 +366,16 @@ impl Local {
     }
 }
 
-/// The local migrations: every migration the source model reads, plus
-/// node-pg-migrate's `.js`/`.ts` migrations (history only: they cannot run
-/// here), with drizzle's journal `when` where a `meta/_journal.json` says.
+/// The local migrations as the source model reads them (node-pg-migrate's
+/// `.js`/`.ts` ones included: history only), with their bytes as on disk
+/// and drizzle's journal `when` where a `meta/_journal.json` says.
 pub fn locals(files: &[SourceFile]) -> Result<Vec<Local>> {
     let migrations = Migrations::from_files(files.to_vec())?.migrations;
-    let raw = |name: &str| {
-        files
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| f.bytes.clone())
-            .unwrap_or_default()
+    let journal = match files.iter().find(|f| f.name == layout::DRIZZLE_JOURNAL) {
+        Some(f) => layout::drizzle_journal(&f.bytes)?,
+        None => Vec::new(),
     };
-    let journal = files
-        .iter()
-        .find(|f| f.name == "meta/_journal.json")
-        .map(|f| journal_whens(&f.bytes))
-        .transpose()?
-        .unwrap_or_default();
-    let mut out: Vec<Local> = migrations
+    Ok(migrations
         .iter()
         .map(|m| {
             let stem = m.file().strip_suffix(".sql").unwrap_or(m.file());
@@ -392,63 +384,17 @@ pub fn locals(files: &[SourceFile]) -> Result<Vec<Local>> {
                 name: m.name.clone(),
                 file: m.file().to_string(),
                 checksum: m.checksum.clone(),
-                raw: raw(m.file()),
+                raw: files
+                    .iter()
+                    .find(|f| f.name == m.file())
+                    .map(|f| f.bytes.clone())
+                    .unwrap_or_default(),
                 when: journal
                     .iter()
                     .find(|(tag, _)| tag == stem)
-                    .map(|(_, w)| w.clone()),
+                    .and_then(|(_, w)| w.map(|w| w.to_string())),
             }
         })
-        .collect();
-    for f in files {
-        let Some(stem) = [".js", ".ts", ".cjs", ".mjs"]
-            .iter()
-            .find_map(|ext| f.name.strip_suffix(ext))
-        else {
-            continue;
-        };
-        let Some(n) = parse_file_name(&format!("{stem}.sql")) else {
-            continue;
-        };
-        if out.iter().any(|l| l.file == f.name) {
-            continue;
-        }
-        out.push(Local {
-            version: n.version,
-            name: n.name,
-            file: f.name.clone(),
-            checksum: crate::source::checksum(&f.bytes),
-            raw: f.bytes.clone(),
-            when: None,
-        });
-    }
-    out.sort_by(|a, b| cmp_versions(&a.version, &b.version).then(a.file.cmp(&b.file)));
-    Ok(out)
-}
-
-#[derive(serde::Deserialize)]
-struct Journal {
-    entries: Vec<JournalEntry>,
-}
-
-#[derive(serde::Deserialize)]
-struct JournalEntry {
-    tag: String,
-    when: serde_json::Value,
-}
-
-/// `(tag, when)` of each entry of drizzle-kit's `meta/_journal.json`.
-fn journal_whens(bytes: &[u8]) -> Result<Vec<(String, String)>> {
-    let j: Journal = serde_json::from_slice(&normalize(bytes)).map_err(|e| {
-        Error::new(
-            Kind::PeerUnreadable,
-            format!("meta/_journal.json is not a drizzle-kit journal ({e}); restore it from version control"),
-        )
-        .at("meta/_journal.json", None, None)
-    })?;
-    Ok(j.entries
-        .into_iter()
-        .map(|e| (e.tag, e.when.to_string().trim_matches('"').to_string()))
         .collect())
 }
 
@@ -1803,21 +1749,33 @@ mod tests {
     fn locals_read_the_drizzle_journal_and_script_migrations() {
         let files = vec![
             SourceFile::new("0000_init.sql", b"SELECT 1;".to_vec()),
-            SourceFile::new("1700000000000_setup.js", b"exports.up = () => {};".to_vec()),
             SourceFile::new(
                 "meta/_journal.json",
                 br#"{"version":"7","dialect":"postgresql","entries":[{"idx":0,"version":"7","when":1712345678901,"tag":"0000_init","breakpoints":true}]}"#.to_vec(),
             ),
         ];
         let l = locals(&files).expect("locals");
-        assert_eq!(l.len(), 2);
+        assert_eq!(l.len(), 1);
         assert_eq!(l[0].when.as_deref(), Some("1712345678901"));
-        assert_eq!(l[1].file, "1700000000000_setup.js");
-        assert_eq!(l[1].name, "setup");
-        let bad = vec![SourceFile::new("meta/_journal.json", b"{".to_vec())];
+        assert_eq!(l[0].raw, b"SELECT 1;");
+        let scripts = vec![
+            SourceFile::new("1700000000000_setup.js", b"exports.up = () => {};".to_vec()),
+            SourceFile::new("1700000000001_more.sql", b"SELECT 2;".to_vec()),
+        ];
+        let l = locals(&scripts).expect("locals");
+        assert_eq!(l[0].file, "1700000000000_setup.js");
+        assert_eq!(l[0].name, "setup");
+        assert_eq!(
+            l[0].checksum,
+            crate::source::checksum(b"exports.up = () => {};")
+        );
+        let bad = vec![
+            SourceFile::new("0000_init.sql", b"SELECT 1;".to_vec()),
+            SourceFile::new("meta/_journal.json", b"{".to_vec()),
+        ];
         assert_eq!(
             locals(&bad).expect_err("an error").code(),
-            "E_PEER_UNREADABLE"
+            "E_UNKNOWN_LAYOUT"
         );
     }
 

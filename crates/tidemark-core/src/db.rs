@@ -12,8 +12,9 @@ use futures_util::{pin_mut, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::check::Body;
+use crate::check::{Body, Step};
 use crate::error::{DbDetails, Error, Kind, Result};
+use crate::lexer::{index_statement, IndexStatement};
 use crate::plan::AppliedRow;
 use crate::report::{AppliedMigration, Event, Reporter};
 use crate::source::{hex, SqlText};
@@ -49,6 +50,12 @@ const START_CLOCK: &str = "SELECT set_config('tidemark.started', clock_timestamp
 /// the server.
 const TX_DURATION_MS: &str = "(round(extract(epoch FROM clock_timestamp() - \
      current_setting('tidemark.started')::timestamptz) * 1000))::integer";
+
+/// A killed deploy must not keep migrating: the server checks for the
+/// vanished client every 100 ms while a statement runs (PostgreSQL 14+).
+/// Set again after each item's `RESET ALL`.
+const CHECK_CLIENT: &str = "SELECT set_config('client_connection_check_interval', '100', false) \
+     WHERE current_setting('server_version_num')::int >= 140000;\n";
 
 /// SQLSTATE of a unique violation: in pool-safe mode, another deploy
 /// claimed the migration first.
@@ -209,8 +216,8 @@ pub(crate) fn shape_sql(t: &Tracking) -> String {
     let schema = quote_literal(&t.schema);
     let schema_ident = quote_ident(&t.schema);
     let reg = quote_literal(q);
-    format!(
-        r#"DO $tidemark$
+    let body = format!(
+        r#"
 DECLARE
   rel regclass := to_regclass({reg});
   cols text[];
@@ -259,9 +266,22 @@ BEGIN
     PERFORM set_config('tidemark.shape', 'upgraded', true);
   END IF;
 END
-$tidemark$;
 "#
-    )
+    );
+    let tag = dollar_tag(&body);
+    format!("DO {tag}{body}{tag};\n")
+}
+
+/// A dollar-quote tag that does not occur in `body` (whose schema and table
+/// names are the user's), so the quote cannot end early.
+fn dollar_tag(body: &str) -> String {
+    let mut tag = "$tidemark$".to_string();
+    let mut n = 0u32;
+    while body.contains(&tag) {
+        n += 1;
+        tag = format!("$tidemark{n}$");
+    }
+    tag
 }
 
 pub(crate) fn describe_foreign_shape(t: &Tracking, detail: &str) -> Error {
@@ -394,18 +414,18 @@ pub(crate) async fn lock_and_read_seeds<R: Reporter + ?Sized>(
 /// direct sessions travel in the startup packet (`url::startup_options`).
 fn lock_prelude(t: &Tracking, s: SessionSettings) -> String {
     let wait = s.lock_wait_timeout_ms.max(1);
+    // The wait for the lock is bounded by the lock wait timeout alone: the
+    // user's statement_timeout (from the startup packet or the role) is for
+    // the migrations' statements, so it is lifted around the wait.
     if s.pool_safe {
         format!(
-            "BEGIN;\nSET LOCAL lock_timeout = '{wait}ms';\nSELECT pg_advisory_xact_lock({});\n",
+            "BEGIN;\nSET LOCAL statement_timeout = 0;\nSET LOCAL lock_timeout = '{wait}ms';\nSELECT pg_advisory_xact_lock({});\n",
             t.lock_key
         )
     } else {
-        // A killed deploy must not keep migrating: the server checks for the
-        // vanished client between statements of a message (PostgreSQL 14+).
         format!(
-            "SET lock_timeout = '{wait}ms';\nSELECT pg_advisory_lock({});\nRESET lock_timeout;\n\
-             SELECT set_config('client_connection_check_interval', '1000', false) \
-             WHERE current_setting('server_version_num')::int >= 140000;\n",
+            "SET statement_timeout = 0;\nSET lock_timeout = '{wait}ms';\nSELECT pg_advisory_lock({});\n\
+             RESET lock_timeout;\nRESET statement_timeout;\n{CHECK_CLIENT}",
             t.lock_key
         )
     }
@@ -437,8 +457,14 @@ pub(crate) async fn lock_timeout_error(client: &Client, t: &Tracking, s: Session
          coalesce(left(a.query, 120), '') \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {classid} \
-         AND l.objid = {objid} AND l.objsubid = 1 LIMIT 1"
+         AND l.objid = {objid} AND l.objsubid = 1 \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
     );
+    let sql = if s.pool_safe {
+        sql
+    } else {
+        format!("RESET lock_timeout;\nRESET statement_timeout;\n{sql}")
+    };
     let holder = match client.simple_query(&sql).await {
         Ok(messages) => messages.into_iter().find_map(|m| match m {
             SimpleQueryMessage::Row(r) => Some(format!(
@@ -548,17 +574,24 @@ impl Item<'_> {
     /// the row already there stops with a unique violation instead of
     /// applying the migration twice.
     fn prologue(&self, t: &Tracking, s: SessionSettings) -> (String, usize) {
+        // The file's own `BEGIN ISOLATION LEVEL ...` modes.
+        let begin = match &self.body {
+            Body::Transactional { modes: Some(m), .. } | Body::Copy { modes: Some(m), .. } => {
+                format!("BEGIN {m}\n;\n")
+            }
+            _ => "BEGIN;\n".to_string(),
+        };
         if !s.pool_safe {
-            return (format!("BEGIN;\n{START_CLOCK}"), 2);
+            return (format!("{begin}{START_CLOCK}"), 2);
         }
         let mut sql = format!(
-            "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\nSELECT pg_advisory_xact_lock({});\nSET LOCAL lock_timeout = {};\nSET LOCAL statement_timeout = {};\n{START_CLOCK}",
+            "{begin}SET LOCAL statement_timeout = 0;\nSET LOCAL lock_timeout = '{}ms';\nSELECT pg_advisory_xact_lock({});\nSET LOCAL lock_timeout = {};\nSET LOCAL statement_timeout = {};\n{START_CLOCK}",
             s.lock_wait_timeout_ms.max(1),
             t.lock_key,
             s.lock_timeout_ms.map_or("DEFAULT".to_string(), |ms| format!("'{ms}ms'")),
             s.statement_timeout_ms.map_or("DEFAULT".to_string(), |ms| format!("'{ms}ms'")),
         );
-        let mut count = 6;
+        let mut count = 7;
         if self.work == Work::Up {
             let key = quote_literal(self.key);
             sql.push_str(&format!(
@@ -572,6 +605,21 @@ impl Item<'_> {
             count += 2;
         }
         (sql, count)
+    }
+
+    /// What follows the [`DONE_MARKER`] statement up to and including
+    /// `COMMIT`, and how many statements that is. Each item leaves the
+    /// session as it found it: settings the migration changed (`search_path`
+    /// from a pg_dump file, timeouts) are reset before the next one starts,
+    /// tidemark's own set again (the startup packet's are the reset values).
+    /// Inside the transaction, so that in pool-safe mode the pooled server
+    /// session is clean too.
+    fn tail(s: SessionSettings) -> (String, usize) {
+        if s.pool_safe {
+            ("RESET ALL;\nCOMMIT;\n".to_string(), 3)
+        } else {
+            (format!("RESET ALL;\n{CHECK_CLIENT}COMMIT;\n"), 4)
+        }
     }
 
     /// Statements that end the item inside its transaction; the last one
@@ -642,31 +690,23 @@ fn build_batch(
 ) -> (String, Vec<Span>) {
     let mut sql = String::new();
     let mut spans = Vec::with_capacity(items.len());
-    let last = items.len().saturating_sub(1);
-    for (i, item) in items.iter().enumerate() {
+    for item in items {
         let Body::Transactional { sql: body, .. } = &item.body else {
             continue;
         };
         let item_start = sql.len();
-        let (prologue_sql, mut prologue) = item.prologue(t, s);
+        let (prologue_sql, prologue) = item.prologue(t, s);
         sql.push_str(&prologue_sql);
-        // Every COMMIT but the message's last skips waiting for its WAL
-        // flush: the last one is synchronous and flushes the WAL up to itself,
-        // so everything is durable before tidemark reports success, and a
-        // crash in between loses whole migrations together with their
-        // tracking rows, never half of one. This saves one disk flush per
-        // migration (most of a fresh apply on a slow disk).
-        if i < last {
-            sql.push_str("SET LOCAL synchronous_commit = off;\n");
-            prologue += 1;
-        }
+        // Every COMMIT is synchronous: a migration is reported applied when
+        // its COMMIT returns, so it must be durable by then (a server crash
+        // right after must not lose it). See bench/README.md for the cost.
         let body_start = sql.len();
         sql.push_str(body);
         let body_end = sql.len();
         // The newline ends a trailing `--` comment before our `;`.
         sql.push_str("\n;\n");
         sql.push_str(&item.finish_sql(t, s));
-        sql.push_str("COMMIT;\n");
+        sql.push_str(&Item::tail(s).0);
         spans.push(Span {
             prologue,
             item_start,
@@ -767,7 +807,8 @@ async fn run_batch<R: Reporter + ?Sized>(
                 }
             }
             Ok(SimpleQueryMessage::Row(row)) => {
-                if let Some((ms, _)) = marker.as_mut() {
+                // Only the marker statement's own row (seen == 0).
+                if let Some((ms, 0)) = marker.as_mut() {
                     *ms = row.get(0).and_then(|v| v.parse().ok()).unwrap_or(0);
                 }
             }
@@ -775,8 +816,9 @@ async fn run_batch<R: Reporter + ?Sized>(
                 completes += 1;
                 if let Some((ms, seen)) = marker.as_mut() {
                     *seen += 1;
-                    // The marker statement's own completion, then COMMIT's.
-                    if *seen == 2 {
+                    // The marker statement's own completion, then the
+                    // tail's up to COMMIT's.
+                    if *seen == Item::tail(s).1 {
                         let item = &items[done.len()];
                         reporter.report(item.event(*ms));
                         done.push(item.done(*ms));
@@ -798,7 +840,10 @@ async fn run_batch<R: Reporter + ?Sized>(
 /// Splits `items` into runs: consecutive transactional items up to
 /// `max_bytes` of SQL each, and single no-transaction items.
 fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
-    if matches!(items[start].body, Body::NoTransaction { .. }) {
+    if matches!(
+        items[start].body,
+        Body::NoTransaction { .. } | Body::Copy { .. }
+    ) {
         return start + 1;
     }
     let mut size = 0;
@@ -810,7 +855,8 @@ fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
         if end > start && size + sql.len() > max_bytes {
             break;
         }
-        size += sql.len() + 512;
+        // Plus tidemark's own statements around each item.
+        size += sql.len() + 768;
         end += 1;
     }
     end
@@ -840,6 +886,14 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
             start = end;
             continue;
         }
+        if matches!(items[start].body, Body::Copy { .. }) {
+            let d = run_copy_item(client, t, s, &items[start], &done, reporter)
+                .await
+                .map_err(|e| e.with_applied(done.clone()))?;
+            done.push(d);
+            start = end;
+            continue;
+        }
         let trailer = if !s.pool_safe && end == items.len() {
             unlocked = true;
             format!("SELECT pg_advisory_unlock({});\n", t.lock_key)
@@ -853,6 +907,10 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
             start = end;
             continue;
         };
+        if failure.db.lost {
+            let item = &items[start + committed];
+            return Err(connection_lost(item, &failure.db, &done, None).with_applied(done));
+        }
         rollback(client).await;
         if failure.claimed_elsewhere {
             // Another deploy applied it first: the caller re-reads and goes on.
@@ -881,6 +939,11 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
             .await;
             done.extend(retry.done);
             if let Some(f) = retry.failure {
+                if f.db.lost {
+                    let item =
+                        &items[first_uncommitted + f.index.min(failed_at - first_uncommitted)];
+                    return Err(connection_lost(item, &f.db, &done, None).with_applied(done));
+                }
                 rollback(client).await;
                 failed_at = first_uncommitted + f.index;
                 failure = f;
@@ -900,6 +963,56 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
         return Err(item_error(item, &failure.db, located, done.len(), None).with_applied(done));
     }
     Ok((done, unlocked))
+}
+
+/// The error for a session lost in the middle of `item`: what is known to be
+/// committed, what is not known, and what to do. Never "fix the file".
+fn connection_lost(
+    item: &Item<'_>,
+    db: &DbDetails,
+    committed: &[AppliedMigration],
+    statements: Option<(usize, usize)>,
+) -> Error {
+    let (what, doing, plural) = match item.work {
+        Work::Up => ("migration", "applying", "migration(s)"),
+        Work::Down => ("migration", "reverting", "migration(s)"),
+        Work::Seed => ("seed", "running", "seed(s)"),
+    };
+    let file = &item.text.file;
+    let before = match committed.len() {
+        0 => format!("no {plural} had committed in this run before it"),
+        n => format!(
+            "{n} {plural} before it committed ({})",
+            committed
+                .iter()
+                .map(|a| a.file.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let unknown = match statements {
+        Some((ran, total)) => format!(
+            "{file} runs without a transaction: {ran} of its {total} statements had completed, and whether statement {} completed is not known",
+            ran + 1
+        ),
+        None => format!("whether {file} itself committed is not known; nothing after it ran"),
+    };
+    let next = match (item.work, statements) {
+        (Work::Up, Some(_)) => "Run the deploy again: it resumes the migration after the statements that completed (an index the interrupted statement left INVALID is dropped and built again)",
+        (Work::Up, None) => "Run the deploy again: it reads what is applied and continues from there",
+        (Work::Down, _) => "Run `tidemark status` to see what is applied, then run the command again",
+        (Work::Seed, _) => "Run the seed command again: seeds that committed are skipped",
+    };
+    Error::new(
+        Kind::ConnectionLost,
+        format!(
+            "the connection to the database was lost while {doing} {what} {file} ({}); {before}; {unknown}. {next}",
+            db.message
+        ),
+    )
+    .at(file, None, None)
+    .with_version(item.key)
+    .with_db(db)
 }
 
 fn item_error(
@@ -980,6 +1093,165 @@ async fn record_failure(
     let _ = client.simple_query(&sql).await;
 }
 
+/// Runs an item whose SQL carries `COPY ... FROM stdin` data (a pg_dump
+/// file): inside one transaction as usual, but in several messages, each
+/// COPY with its data through the COPY protocol.
+async fn run_copy_item<R: Reporter + ?Sized>(
+    client: &Client,
+    t: &Tracking,
+    s: SessionSettings,
+    item: &Item<'_>,
+    committed: &[AppliedMigration],
+    reporter: &R,
+) -> Result<AppliedMigration> {
+    let Body::Copy { steps, .. } = &item.body else {
+        return Err(Error::new(Kind::Database, "internal: not a COPY item"));
+    };
+    let outcome = async {
+        let (prologue, _) = item.prologue(t, s);
+        client
+            .simple_query(&prologue)
+            .await
+            .map_err(|e| (e, None))?;
+        for step in steps {
+            match step {
+                Step::Sql(statements) => run_statements(client, statements).await?,
+                Step::Rows { offset, inserts } => {
+                    for sql in inserts {
+                        client
+                            .simple_query(sql)
+                            .await
+                            .map_err(|e| (e, Some(*offset)))?;
+                    }
+                }
+            }
+        }
+        let finish = format!("{}{}", item.finish_sql(t, s), Item::tail(s).0);
+        let messages = client.simple_query(&finish).await.map_err(|e| (e, None))?;
+        Ok::<_, (tokio_postgres::Error, Option<usize>)>(
+            messages
+                .iter()
+                .find_map(|m| match m {
+                    SimpleQueryMessage::Row(r)
+                        if r.columns().first().is_some_and(|c| c.name() == DONE_MARKER) =>
+                    {
+                        r.get(0).and_then(|v| v.parse().ok())
+                    }
+                    _ => None,
+                })
+                .unwrap_or(0),
+        )
+    }
+    .await;
+    match outcome {
+        Ok(ms) => {
+            reporter.report(item.event(ms));
+            Ok(item.done(ms))
+        }
+        Err((e, offset)) => {
+            let db = DbDetails::from_error(&e);
+            if db.lost {
+                return Err(connection_lost(item, &db, committed, None));
+            }
+            rollback(client).await;
+            if item.work == Work::Up {
+                record_failure(client, t, item, &db.message, None).await;
+            }
+            reporter.report(Event::MigrationFailed {
+                version: item.key.to_string(),
+                name: item.name.to_string(),
+                file: item.text.file.clone(),
+                message: db.message.clone(),
+            });
+            let located = offset.map(|o| item.text.line_col(o));
+            Err(item_error(item, &db, located, committed.len(), None))
+        }
+    }
+}
+
+/// Sends `statements` as one simple query; an error carries the offset (in
+/// the file text) of the statement it points at.
+async fn run_statements(
+    client: &Client,
+    statements: &[(usize, &str)],
+) -> std::result::Result<(), (tokio_postgres::Error, Option<usize>)> {
+    let mut sql = String::new();
+    let mut starts = Vec::with_capacity(statements.len());
+    for (offset, code) in statements {
+        starts.push((sql.len(), *offset));
+        sql.push_str(code);
+        sql.push_str("\n;\n");
+    }
+    let mut completes = 0usize;
+    let locate = |e: tokio_postgres::Error, completes: usize| {
+        let db = DbDetails::from_error(&e);
+        let offset = db
+            .position
+            .and_then(|p| sql.char_indices().nth(p.checked_sub(1)? as usize))
+            .and_then(|(byte, _)| {
+                let (start, offset) = starts.iter().rev().find(|(st, _)| *st <= byte)?;
+                Some(offset + (byte - start))
+            })
+            .or_else(|| starts.get(completes).map(|(_, o)| *o));
+        (e, offset)
+    };
+    let stream = client
+        .simple_query_raw(&sql)
+        .await
+        .map_err(|e| locate(e, 0))?;
+    pin_mut!(stream);
+    while let Some(message) = stream.next().await {
+        match message {
+            Ok(SimpleQueryMessage::CommandComplete(_)) => completes += 1,
+            Ok(_) => {}
+            Err(e) => return Err(locate(e, completes)),
+        }
+    }
+    Ok(())
+}
+
+/// The first column of the first row.
+fn first_value(messages: &[SimpleQueryMessage]) -> Option<String> {
+    messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    })
+}
+
+/// Whether the index `name` on `table` (as written in the statement) exists
+/// and is valid, with its schema-qualified name. `None` when it does not
+/// exist.
+async fn index_state(
+    client: &Client,
+    name: &str,
+    table: &str,
+) -> std::result::Result<Option<(bool, String)>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT i.indisvalid::text, format('%I.%I', n.nspname, c.relname) \
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relname = {} AND c.relnamespace = \
+         (SELECT relnamespace FROM pg_class WHERE oid = to_regclass({}))",
+        quote_literal(name),
+        quote_literal(table)
+    );
+    let rows = client.simple_query(&sql).await?;
+    Ok(rows.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => Some((r.get(0) == Some("true"), r.get(1)?.to_string())),
+        _ => None,
+    }))
+}
+
+async fn drop_invalid(
+    client: &Client,
+    qualified: &str,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    client
+        .simple_query(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified}"))
+        .await
+        .map(|_| ())
+}
+
 /// Checksum of the first `n` statements of a no-transaction migration, so a
 /// resumed run only skips statements that are unchanged.
 fn prefix_checksum(statements: &[(usize, &str)], n: usize) -> String {
@@ -1052,9 +1324,98 @@ async fn run_no_transaction<R: Reporter + ?Sized>(
         )
         .await;
     }
+    let resuming = item.work == Work::Up && item.previous.is_some_and(|p| !p.completed);
+    let lost = |e: &tokio_postgres::Error, k: usize| {
+        let db = DbDetails::from_error(e);
+        if db.lost {
+            connection_lost(item, &db, &[], Some((k, total)))
+        } else {
+            db_err(e)
+        }
+    };
     for (k, (offset, code)) in statements.iter().enumerate().skip(skip) {
-        if let Err(e) = client.simple_query(code).await {
+        let index = index_statement(code);
+        // The statement the last run was in when it stopped may have left
+        // its work behind: a CONCURRENTLY build that committed (valid), or
+        // one that was cut off (INVALID), or a drop that finished.
+        let mut done_before = false;
+        if resuming && k == skip {
+            match &index {
+                Some(IndexStatement::Create { name, table }) => {
+                    match index_state(client, name, table)
+                        .await
+                        .map_err(|e| lost(&e, k))?
+                    {
+                        Some((true, _)) => done_before = true,
+                        Some((false, qualified)) => {
+                            drop_invalid(client, &qualified)
+                                .await
+                                .map_err(|e| lost(&e, k))?;
+                            reporter.report(Event::Warning {
+                                code: "W_INVALID_INDEX_REBUILT".into(),
+                                message: format!(
+                                    "{}: the index {qualified} was left INVALID by the interrupted run; dropped it and building it again",
+                                    item.text.file
+                                ),
+                                file: Some(item.text.file.clone()),
+                            });
+                        }
+                        None => {}
+                    }
+                }
+                Some(IndexStatement::Drop { index }) => {
+                    let sql = format!("SELECT to_regclass({}) IS NULL", quote_literal(index));
+                    let gone = client.simple_query(&sql).await.map_err(|e| lost(&e, k))?;
+                    done_before = first_value(&gone).as_deref() == Some("t");
+                }
+                None => {}
+            }
+        }
+        let mut result = if done_before {
+            Ok(Vec::new())
+        } else {
+            client.simple_query(code).await
+        };
+        // A CONCURRENTLY build can also end without an error and leave an
+        // INVALID index (IF NOT EXISTS finding an invalid one): never count
+        // that as done. Drop it and build once more.
+        if result.is_ok() {
+            if let Some(IndexStatement::Create { name, table }) = &index {
+                for attempt in 0..2 {
+                    match index_state(client, name, table)
+                        .await
+                        .map_err(|e| lost(&e, k))?
+                    {
+                        Some((false, qualified)) if attempt == 0 => {
+                            drop_invalid(client, &qualified)
+                                .await
+                                .map_err(|e| lost(&e, k))?;
+                            result = client.simple_query(code).await;
+                            if result.is_err() {
+                                break;
+                            }
+                        }
+                        Some((false, qualified)) => {
+                            return Err(Error::new(
+                                Kind::MigrationFailed,
+                                format!(
+                                    "{}: the index {qualified} is INVALID after CREATE INDEX CONCURRENTLY finished twice (a uniqueness violation or a cancelled build leaves it so); it was left in place for you to inspect, the migration is not marked applied. Drop it with DROP INDEX CONCURRENTLY {qualified}, fix the cause, and run again",
+                                    item.text.file
+                                ),
+                            )
+                            .at(&item.text.file, Some(item.text.line_col(*offset).0), None)
+                            .with_version(item.key));
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }
+        if let Err(e) = result {
             let db = DbDetails::from_error(&e);
+            if db.lost {
+                return Err(connection_lost(item, &db, &[], Some((k, total))));
+            }
             let located = match db.position {
                 // The position counts characters of this statement alone.
                 Some(p) => {
@@ -1093,7 +1454,10 @@ async fn run_no_transaction<R: Reporter + ?Sized>(
                 quote_literal(&prefix_checksum(statements, k + 1)),
                 quote_literal(item.key)
             );
-            client.simple_query(&sql).await.map_err(|e| db_err(&e))?;
+            client
+                .simple_query(&sql)
+                .await
+                .map_err(|e| lost(&e, k + 1))?;
         }
         reporter.report(Event::StatementApplied {
             version: item.key.to_string(),
@@ -1106,13 +1470,25 @@ async fn run_no_transaction<R: Reporter + ?Sized>(
             "UPDATE {q} SET status = 'completed', error_message = NULL, statements_done = NULL, \
              statements_checksum = NULL, \
              duration_ms = (round(extract(epoch FROM clock_timestamp() - applied_at) * 1000))::integer, \
-             applied_at = clock_timestamp() WHERE version = {key} RETURNING duration_ms",
+             applied_at = clock_timestamp() WHERE version = {key} RETURNING duration_ms;\n\
+             RESET ALL;\n{CHECK_CLIENT}",
             q = t.qualified,
             key = quote_literal(item.key)
         ),
-        _ => format!("BEGIN;\n{START_CLOCK}{}COMMIT;", item.finish_sql(t, s)),
+        _ => format!(
+            "BEGIN;\n{START_CLOCK}{}{}",
+            item.finish_sql(t, s),
+            Item::tail(s).0
+        ),
     };
-    let messages = client.simple_query(&finish).await.map_err(|e| db_err(&e))?;
+    let messages = client.simple_query(&finish).await.map_err(|e| {
+        let db = DbDetails::from_error(&e);
+        if db.lost {
+            connection_lost(item, &db, &[], None)
+        } else {
+            db_err(&e)
+        }
+    })?;
     let ms = messages
         .iter()
         .find_map(|m| match m {

@@ -4,7 +4,7 @@
 use tokio_postgres::Client;
 
 use crate::adopt::{self, AdoptReport};
-use crate::check::{prepare, Body};
+use crate::check::{prepare, Body, Guard};
 use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
@@ -77,6 +77,14 @@ impl Options {
         Ok(Tracking::new(&self.schema, &self.table, &self.seeds_table))
     }
 
+    /// The tracking table, which no migration or seed may touch.
+    fn guard(&self) -> Guard<'_> {
+        Guard {
+            schema: &self.schema,
+            table: &self.table,
+        }
+    }
+
     fn session(&self) -> SessionSettings {
         SessionSettings {
             pool_safe: self.pool_safe,
@@ -119,6 +127,19 @@ fn up_items<'a>(
     pending
         .iter()
         .map(|(m, previous)| {
+            if m.script {
+                return Err(Error::new(
+                    Kind::ScriptMigration,
+                    format!(
+                        "{} is a node-pg-migrate JavaScript/TypeScript migration, and tidemark runs only SQL, so nothing was run; it is fine as history when it is already applied (tidemark adopt records it), but this one is pending: write it as SQL ({}_{}.sql) and delete the script",
+                        m.file(),
+                        m.version,
+                        m.name
+                    ),
+                )
+                .at(m.file(), None, None)
+                .with_version(&m.version));
+            }
             if m.no_transaction && options.pool_safe {
                 return Err(Error::new(
                     Kind::PoolNoTransaction,
@@ -135,7 +156,7 @@ fn up_items<'a>(
                 key: &m.version,
                 name: &m.name,
                 text: &m.up,
-                body: prepare(&m.up, m.no_transaction)?,
+                body: prepare(&m.up, m.no_transaction, Some(options.guard()))?,
                 checksum: &m.checksum,
                 previous: *previous,
             })
@@ -143,21 +164,18 @@ fn up_items<'a>(
         .collect()
 }
 
-fn down_items<'a>(chosen: &[&'a Migration]) -> Result<Vec<Item<'a>>> {
+fn down_items<'a>(chosen: &[&'a Migration], options: &Options) -> Result<Vec<Item<'a>>> {
     chosen
         .iter()
         .filter_map(|m| m.down.as_ref().map(|d| (m, d)))
         .map(|(m, down)| {
-            let marked = down.sql.lines().any(|l| {
-                l.trim()
-                    .eq_ignore_ascii_case(crate::source::NO_TRANSACTION_MARKER)
-            });
+            let marked = m.down_no_transaction;
             Ok(Item {
                 work: Work::Down,
                 key: &m.version,
                 name: &m.name,
                 text: down,
-                body: prepare(down, marked)?,
+                body: prepare(down, marked, Some(options.guard()))?,
                 checksum: &m.checksum,
                 previous: None,
             })
@@ -378,7 +396,7 @@ pub async fn down<R: Reporter + ?Sized>(
         reporter,
         async |rows: Vec<AppliedRow>| {
             let chosen = plan::plan_down(&migrations, &rows, steps, to)?;
-            let items = down_items(&chosen)?;
+            let items = down_items(&chosen, options)?;
             let (reverted, unlocked) = run(client, &t, options, &items, reporter).await?;
             Ok((DownReport { reverted }, unlocked))
         },
@@ -404,7 +422,7 @@ pub async fn redo<R: Reporter + ?Sized>(
         reporter,
         async |rows: Vec<AppliedRow>| {
             let chosen = plan::plan_down(&migrations, &rows, steps, None)?;
-            let mut items = down_items(&chosen)?;
+            let mut items = down_items(&chosen, options)?;
             let again: Vec<_> = chosen.iter().rev().map(|m| (*m, None)).collect();
             items.extend(up_items(&again, options)?);
             let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
@@ -452,7 +470,7 @@ pub async fn seed<R: Reporter + ?Sized>(
     let bodies = seeds
         .seeds
         .iter()
-        .map(|s| prepare(&s.sql, false))
+        .map(|s| prepare(&s.sql, false, Some(options.guard())))
         .collect::<Result<Vec<Body<'_>>>>()?;
     let ran = db::lock_and_read_seeds(client, &t, options.session(), reporter).await?;
     let result = async {
@@ -522,7 +540,7 @@ pub async fn reset<R: Reporter + ?Sized>(
     // Check the files before dropping anything.
     let checked = Migrations::from_files(migrations.clone())?;
     for m in &checked.migrations {
-        prepare(&m.up, m.no_transaction)?;
+        prepare(&m.up, m.no_transaction, Some(options.guard()))?;
     }
     let mut schemas = vec!["public".to_string()];
     if t.schema != "public" {

@@ -46,8 +46,15 @@ pub(crate) enum Kind {
     PeerHistory,
     NoPeerHistory,
     PeerFailed,
-    PeerUnreadable,
     AdoptAmbiguous,
+    UnknownLayout,
+    BadFileName,
+    InvalidMarker,
+    NulByte,
+    ScriptMigration,
+    UnsupportedStatement,
+    TrackingTableTouched,
+    ConnectionLost,
     Database,
 }
 
@@ -78,8 +85,15 @@ impl Kind {
             Kind::PeerHistory => "E_PEER_HISTORY",
             Kind::NoPeerHistory => "E_NO_PEER_HISTORY",
             Kind::PeerFailed => "E_PEER_FAILED",
-            Kind::PeerUnreadable => "E_PEER_UNREADABLE",
             Kind::AdoptAmbiguous => "E_ADOPT_AMBIGUOUS",
+            Kind::UnknownLayout => "E_UNKNOWN_LAYOUT",
+            Kind::BadFileName => "E_BAD_FILE_NAME",
+            Kind::InvalidMarker => "E_INVALID_MARKER",
+            Kind::NulByte => "E_NUL_BYTE",
+            Kind::ScriptMigration => "E_SCRIPT_MIGRATION",
+            Kind::UnsupportedStatement => "E_UNSUPPORTED_STATEMENT",
+            Kind::TrackingTableTouched => "E_TRACKING_TABLE_TOUCHED",
+            Kind::ConnectionLost => "E_CONNECTION_LOST",
             Kind::Database => "E_DATABASE",
         }
     }
@@ -213,6 +227,16 @@ impl Error {
     /// A database or connection error that is not about a particular migration.
     pub(crate) fn database(context: &str, err: &tokio_postgres::Error) -> Self {
         let db = DbDetails::from_error(err);
+        if db.lost {
+            return Error::new(
+                Kind::ConnectionLost,
+                format!(
+                    "{context}: the connection to the database was lost ({}); run the command again",
+                    db.message
+                ),
+            )
+            .with_db(&db);
+        }
         Error::new(Kind::Database, format!("{context}: {}", db.message)).with_db(&db)
     }
 }
@@ -227,12 +251,23 @@ pub(crate) struct DbDetails {
     pub hint: Option<String>,
     /// 1-based character position in the query text.
     pub position: Option<u32>,
+    /// The session is gone (closed socket, I/O error, or the server ending
+    /// it: shutdown, restart, `pg_terminate_backend`), so what the server
+    /// did with the rest of the message is unknown to this session.
+    pub lost: bool,
 }
 
 impl DbDetails {
     pub fn from_error(err: &tokio_postgres::Error) -> Self {
         if let Some(db) = err.as_db_error() {
+            let code = db.code().code();
+            // 57P01 admin shutdown / terminate, 57P02 crash shutdown,
+            // 57P03 cannot connect now, class 08: connection exceptions.
+            let lost = err.is_closed()
+                || matches!(code, "57P01" | "57P02" | "57P03")
+                || code.starts_with("08");
             return DbDetails {
+                lost,
                 message: db.message().to_string(),
                 sql_state: Some(db.code().code().to_string()),
                 detail: db.detail().map(str::to_string),
@@ -256,6 +291,9 @@ impl DbDetails {
         }
         DbDetails {
             message,
+            // Not a server error: the socket closed or failed (or the
+            // protocol broke), and the session cannot be trusted any more.
+            lost: true,
             ..DbDetails::default()
         }
     }

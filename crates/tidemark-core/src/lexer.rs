@@ -26,6 +26,10 @@ pub struct Statement<'a> {
     /// terminating `;` is not code).
     pub code_start: usize,
     pub kind: StatementKind,
+    /// `'...'` strings in this statement treat `\` as an escape, because an
+    /// earlier `SET standard_conforming_strings = off` in the same file said
+    /// so (PostgreSQL's default, `on`, makes them plain).
+    pub backslash_quotes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +51,18 @@ pub enum StatementKind {
     /// A statement PostgreSQL refuses to run inside a transaction block. The
     /// `&'static str` is a short human label, e.g. "CREATE INDEX CONCURRENTLY".
     NonTransactional(&'static str),
+    /// `COPY ... FROM STDIN`: its data follows in the file (pg_dump).
+    CopyFromStdin,
+    /// The inline data of the `COPY ... FROM STDIN` before it, up to and
+    /// including the `\.` line that ends it (or to the end of the input when
+    /// that line is missing).
+    CopyData,
+    /// `COPY ... TO STDOUT`: rows sent back to the client.
+    CopyToStdout,
+    /// A psql meta-command line (`\restrict`, `\i`, `\set`, ...), which is
+    /// not SQL. Recognised only where a statement begins; it ends at the end
+    /// of its line.
+    PsqlMeta,
     /// Anything else.
     Other,
 }
@@ -62,12 +78,56 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
     let mut start = 0;
     let mut code_start = None;
     let mut body = RoutineBody::default();
-    for token in Lexer::new(sql) {
-        if token.kind == TokenKind::Semicolon && !body.is_open() {
+    // Parentheses: like psql, a `;` inside them does not end the statement
+    // (`CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT ...; INSERT ...)`).
+    let mut parens = 0usize;
+    let mut lexer = Lexer::new(sql);
+    while let Some(token) = lexer.next() {
+        if code_start.is_none() && sql.as_bytes().get(token.start) == Some(&b'\\') {
+            // A psql meta-command: the rest of the line.
+            let end = line_comment_end(sql.as_bytes(), token.start);
+            statements.push(Statement::new(
+                sql,
+                start,
+                token.start,
+                end,
+                lexer.backslash_quotes,
+            ));
+            start = end;
+            lexer.pos = end;
+            continue;
+        }
+        match token.kind {
+            TokenKind::OpenParen => parens += 1,
+            TokenKind::CloseParen => parens = parens.saturating_sub(1),
+            _ => {}
+        }
+        if token.kind == TokenKind::Semicolon && !body.is_open() && parens == 0 {
             let code_start = code_start.take().unwrap_or(token.end);
-            statements.push(Statement::new(sql, start, code_start, token.end));
+            let statement =
+                Statement::new(sql, start, code_start, token.end, lexer.backslash_quotes);
             start = token.end;
             body = RoutineBody::default();
+            if let Some(on) = standard_conforming_strings(statement.code()) {
+                lexer.backslash_quotes = !on;
+            }
+            let copy = statement.kind == StatementKind::CopyFromStdin;
+            statements.push(statement);
+            if copy {
+                // The data starts on the next line and ends with a `\.` line.
+                let bytes = sql.as_bytes();
+                let data = (line_comment_end(bytes, start) + 1).min(sql.len());
+                let end = copy_data_end(sql, data);
+                if end > start {
+                    let mut block = Statement::new(sql, start, data, end, lexer.backslash_quotes);
+                    if !block.code().is_empty() {
+                        block.kind = StatementKind::CopyData;
+                    }
+                    statements.push(block);
+                    start = end;
+                    lexer.pos = end;
+                }
+            }
             continue;
         }
         code_start.get_or_insert(token.start);
@@ -75,21 +135,83 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
     }
     if start < sql.len() {
         let code_start = code_start.unwrap_or(sql.len());
-        statements.push(Statement::new(sql, start, code_start, sql.len()));
+        statements.push(Statement::new(
+            sql,
+            start,
+            code_start,
+            sql.len(),
+            lexer.backslash_quotes,
+        ));
     }
     statements
 }
 
+/// End of the COPY data that starts at `data`: just past the `\.` line (and
+/// its newline), or the end of the input when there is none.
+fn copy_data_end(sql: &str, data: usize) -> usize {
+    let mut at = data;
+    while at < sql.len() {
+        let line_end = sql[at..].find('\n').map_or(sql.len(), |i| at + i);
+        if sql[at..line_end].trim_end_matches('\r') == "\\." {
+            return (line_end + 1).min(sql.len());
+        }
+        at = line_end + 1;
+    }
+    sql.len()
+}
+
+/// `Some(on)` when `code` is `SET [SESSION|LOCAL] standard_conforming_strings
+/// = on|off` (or `TO`, `DEFAULT`), or a `RESET` of it.
+pub(crate) fn standard_conforming_strings(code: &str) -> Option<bool> {
+    let mut c = Cursor::new(code, false);
+    match c.next_word()?.as_str() {
+        "RESET" => {
+            let what = c.next_word()?;
+            (what == "ALL" || what == "STANDARD_CONFORMING_STRINGS").then_some(true)
+        }
+        "SET" => {
+            let _ = c.eat("SESSION") || c.eat("LOCAL");
+            if !c.eat("STANDARD_CONFORMING_STRINGS") {
+                return None;
+            }
+            let src = c.src;
+            let token = c.tokens.next()?;
+            let value =
+                if token.is_keyword(src, "TO") || src.get(token.start..token.end) == Some("=") {
+                    c.tokens.next()?
+                } else {
+                    return None;
+                };
+            let text = src
+                .get(value.start..value.end)?
+                .trim_matches('\'')
+                .to_ascii_lowercase();
+            match text.as_str() {
+                "off" | "false" | "0" | "no" => Some(false),
+                _ => Some(true),
+            }
+        }
+        _ => None,
+    }
+}
+
 impl<'a> Statement<'a> {
     /// `start..end` and `code_start` must be token boundaries of `sql`.
-    fn new(sql: &'a str, start: usize, code_start: usize, end: usize) -> Self {
+    fn new(
+        sql: &'a str,
+        start: usize,
+        code_start: usize,
+        end: usize,
+        backslash_quotes: bool,
+    ) -> Self {
         let mut statement = Statement {
             text: &sql[start..end],
             start,
             code_start,
             kind: StatementKind::Empty,
+            backslash_quotes,
         };
-        statement.kind = classify(statement.code());
+        statement.kind = classify(statement.code(), backslash_quotes);
         statement
     }
 
@@ -109,7 +231,7 @@ impl<'a> Statement<'a> {
         let mut end = 0;
         let mut end_before_last = 0;
         let mut last_is_semicolon = false;
-        for token in Lexer::new(rest) {
+        for token in Lexer::with_quotes(rest, self.backslash_quotes) {
             end_before_last = end;
             end = token.end;
             last_is_semicolon = token.kind == TokenKind::Semicolon;
@@ -165,11 +287,21 @@ impl Token {
 struct Lexer<'a> {
     src: &'a str,
     pos: usize,
+    /// `standard_conforming_strings` is off: `\` escapes in `'...'`.
+    backslash_quotes: bool,
 }
 
 impl<'a> Lexer<'a> {
     fn new(src: &'a str) -> Self {
-        Lexer { src, pos: 0 }
+        Lexer::with_quotes(src, false)
+    }
+
+    fn with_quotes(src: &'a str, backslash_quotes: bool) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            backslash_quotes,
+        }
     }
 }
 
@@ -201,7 +333,10 @@ impl Iterator for Lexer<'_> {
                 b';' => (TokenKind::Semicolon, start + 1),
                 b'(' => (TokenKind::OpenParen, start + 1),
                 b')' => (TokenKind::CloseParen, start + 1),
-                b'\'' => (TokenKind::Other, quoted_end(bytes, start, b'\'', false)),
+                b'\'' => (
+                    TokenKind::Other,
+                    quoted_end(bytes, start, b'\'', self.backslash_quotes),
+                ),
                 b'"' => (TokenKind::Other, quoted_end(bytes, start, b'"', false)),
                 b'$' => (TokenKind::Other, dollar_end(self.src, start)),
                 b'0'..=b'9' => (TokenKind::Other, number_end(bytes, start)),
@@ -384,6 +519,192 @@ impl RoutineBody {
 }
 
 // ---------------------------------------------------------------------------
+// Tables a statement creates, alters or drops
+
+/// The tables a `CREATE TABLE`, `ALTER TABLE` or `DROP TABLE` statement
+/// names, each as `(schema, table)` with identifiers folded as PostgreSQL
+/// folds them (unquoted: lower case). Empty for any other statement.
+///
+/// ```
+/// use tidemark_core::lexer::tables_changed;
+/// assert_eq!(tables_changed(r#"ALTER TABLE IF EXISTS ONLY app."Users" ADD x int"#), [(Some("app".into()), "Users".into())]);
+/// assert_eq!(tables_changed("drop table a, b cascade"), [(None, "a".into()), (None, "b".into())]);
+/// assert!(tables_changed("select 1").is_empty());
+/// ```
+pub fn tables_changed(code: &str) -> Vec<(Option<String>, String)> {
+    let mut c = Cursor::new(code, false);
+    let verb = c.next_word();
+    let many = match verb.as_deref() {
+        Some("CREATE") => {
+            // CREATE [GLOBAL|LOCAL] [TEMP|TEMPORARY|UNLOGGED] TABLE
+            while !c.eat("TABLE") {
+                let Some(w) = c.next_word() else {
+                    return Vec::new();
+                };
+                if !matches!(
+                    w.as_str(),
+                    "GLOBAL" | "LOCAL" | "TEMP" | "TEMPORARY" | "UNLOGGED"
+                ) {
+                    return Vec::new();
+                }
+            }
+            if c.eat("IF") {
+                let _ = c.eat("NOT") && c.eat("EXISTS");
+            }
+            false
+        }
+        Some("ALTER") => {
+            if !c.eat("TABLE") {
+                return Vec::new();
+            }
+            if c.eat("IF") {
+                let _ = c.eat("EXISTS");
+            }
+            let _ = c.eat("ONLY");
+            false
+        }
+        Some("DROP") => {
+            if !c.eat("TABLE") {
+                return Vec::new();
+            }
+            if c.eat("IF") {
+                let _ = c.eat("EXISTS");
+            }
+            true
+        }
+        _ => return Vec::new(),
+    };
+    let src = c.src;
+    let mut out = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    let mut expect_name = true;
+    for token in c.tokens.by_ref() {
+        let text = src.get(token.start..token.end).unwrap_or("");
+        if expect_name {
+            let ident = match token.kind {
+                TokenKind::Word => Some(text.to_ascii_lowercase()),
+                TokenKind::Other
+                    if text.len() >= 2 && text.starts_with('"') && text.ends_with('"') =>
+                {
+                    Some(text[1..text.len() - 1].replace("\"\"", "\""))
+                }
+                _ => None,
+            };
+            match ident {
+                Some(i) => {
+                    parts.push(i);
+                    expect_name = false;
+                }
+                None => break,
+            }
+        } else if text == "." {
+            expect_name = true;
+        } else {
+            let table = parts.pop().unwrap_or_default();
+            out.push((parts.pop(), table));
+            parts.clear();
+            if many && text == "," {
+                expect_name = true;
+                continue;
+            }
+            break;
+        }
+    }
+    if let Some(table) = parts.pop() {
+        out.push((parts.pop(), table));
+    }
+    out
+}
+
+/// What a `CREATE INDEX CONCURRENTLY` or `DROP INDEX CONCURRENTLY`
+/// statement works on, for resuming an interrupted no-transaction migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexStatement {
+    /// `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON [ONLY]
+    /// table`: the index name as PostgreSQL folds it, and the table as
+    /// written (for `to_regclass`).
+    Create { name: String, table: String },
+    /// `DROP INDEX CONCURRENTLY name` (without `IF EXISTS`): the index as
+    /// written.
+    Drop { index: String },
+}
+
+/// Recognises the index statements that [`IndexStatement`] describes.
+/// Unnamed indexes and lists of several indexes are `None`.
+///
+/// ```
+/// use tidemark_core::lexer::{index_statement, IndexStatement};
+/// assert_eq!(
+///     index_statement("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS Users_Email ON ONLY app.users (email)"),
+///     Some(IndexStatement::Create { name: "users_email".into(), table: "app.users".into() })
+/// );
+/// assert_eq!(index_statement("DROP INDEX CONCURRENTLY app.i"), Some(IndexStatement::Drop { index: "app.i".into() }));
+/// assert_eq!(index_statement("CREATE INDEX CONCURRENTLY ON t (x)"), None);
+/// ```
+pub fn index_statement(code: &str) -> Option<IndexStatement> {
+    let mut c = Cursor::new(code, false);
+    let src = c.src;
+    match c.next_word()?.as_str() {
+        "CREATE" => {
+            let _ = c.eat("UNIQUE");
+            if !(c.eat("INDEX") && c.eat("CONCURRENTLY")) {
+                return None;
+            }
+            if c.eat("IF") {
+                let _ = c.eat("NOT") && c.eat("EXISTS");
+            }
+            let name = c.tokens.next()?;
+            let name = ident(src, name)?;
+            if !c.eat("ON") {
+                return None;
+            }
+            let _ = c.eat("ONLY");
+            let table = qualified_name(src, &mut c)?;
+            Some(IndexStatement::Create { name, table })
+        }
+        "DROP" => {
+            if !(c.eat("INDEX") && c.eat("CONCURRENTLY")) || c.eat("IF") {
+                return None;
+            }
+            let index = qualified_name(src, &mut c)?;
+            let rest = c.next_word();
+            (rest.is_none() || matches!(rest.as_deref(), Some("CASCADE" | "RESTRICT")))
+                .then_some(IndexStatement::Drop { index })
+        }
+        _ => None,
+    }
+}
+
+/// An identifier token as PostgreSQL folds it.
+fn ident(src: &str, token: Token) -> Option<String> {
+    let text = src.get(token.start..token.end)?;
+    match token.kind {
+        TokenKind::Word => Some(text.to_ascii_lowercase()),
+        TokenKind::Other if text.len() >= 2 && text.starts_with('"') && text.ends_with('"') => {
+            Some(text[1..text.len() - 1].replace("\"\"", "\""))
+        }
+        _ => None,
+    }
+}
+
+/// `a`, `a.b` or `"A"."b"` as written.
+fn qualified_name(src: &str, c: &mut Cursor<'_>) -> Option<String> {
+    let first = c.tokens.next()?;
+    ident(src, first)?;
+    let mut end = first.end;
+    while c
+        .tokens
+        .next_if(|t| src.get(t.start..t.end) == Some("."))
+        .is_some()
+    {
+        let part = c.tokens.next()?;
+        ident(src, part)?;
+        end = part.end;
+    }
+    src.get(first.start..end).map(str::to_string)
+}
+
+// ---------------------------------------------------------------------------
 // Classification
 
 /// A cursor over the tokens of a statement's code, for keyword matching.
@@ -393,11 +714,38 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn new(src: &'a str) -> Self {
+    fn new(src: &'a str, backslash_quotes: bool) -> Self {
         Cursor {
             src,
-            tokens: Lexer::new(src).peekable(),
+            tokens: Lexer::with_quotes(src, backslash_quotes).peekable(),
         }
+    }
+
+    /// Consumes the rest; the direction of a `COPY`: `Some(true)` for `FROM
+    /// STDIN`, `Some(false)` for `TO STDOUT` (outside parentheses).
+    fn rest_copy_direction(&mut self) -> Option<bool> {
+        let src = self.src;
+        let mut depth = 0usize;
+        let mut previous: Option<Token> = None;
+        for token in self.tokens.by_ref() {
+            match token.kind {
+                TokenKind::OpenParen => depth += 1,
+                TokenKind::CloseParen => depth = depth.saturating_sub(1),
+                _ if depth == 0 => {
+                    if let Some(p) = previous {
+                        if p.is_keyword(src, "FROM") && token.is_keyword(src, "STDIN") {
+                            return Some(true);
+                        }
+                        if p.is_keyword(src, "TO") && token.is_keyword(src, "STDOUT") {
+                            return Some(false);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            previous = Some(token);
+        }
+        None
     }
 
     /// Consumes the next token; returns it upper-cased if it is a word.
@@ -478,13 +826,16 @@ impl<'a> Cursor<'a> {
 }
 
 /// Classifies a statement by its code (as returned by [`Statement::code`]).
-fn classify(code: &str) -> StatementKind {
+fn classify(code: &str, backslash_quotes: bool) -> StatementKind {
     use StatementKind::{
         Begin, Commit, Empty, NonTransactional, Other, OtherTransactionControl, Rollback,
     };
-    let mut c = Cursor::new(code);
+    let mut c = Cursor::new(code, backslash_quotes);
     if c.is_done() {
         return Empty;
+    }
+    if code.starts_with('\\') {
+        return StatementKind::PsqlMeta;
     }
     let Some(head) = c.next_word() else {
         return Other;
@@ -564,6 +915,11 @@ fn classify(code: &str) -> StatementKind {
             }
         }
         "DISCARD" if c.eat("ALL") => NonTransactional("DISCARD ALL"),
+        "COPY" => match c.rest_copy_direction() {
+            Some(true) => StatementKind::CopyFromStdin,
+            Some(false) => StatementKind::CopyToStdout,
+            None => Other,
+        },
         _ => Other,
     }
 }
@@ -586,6 +942,37 @@ mod tests {
         let statements = split(sql);
         assert_eq!(statements.len(), 1, "{sql:?} split into {statements:?}");
         statements[0].kind
+    }
+
+    #[test]
+    fn rule_actions_in_parentheses_are_one_statement() {
+        // Regression: split inside the parentheses of a multi-action rule.
+        let sql = "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2));\nSELECT 1;";
+        assert_eq!(codes(sql).len(), 2);
+    }
+
+    #[test]
+    fn standard_conforming_strings_off_is_followed() {
+        // Regression: valid 'It\'s here' was unterminated, and 'C:\' swallowed the rest.
+        let sql = "SET standard_conforming_strings = off;\nINSERT INTO t VALUES ('It\\'s here');\nINSERT INTO t VALUES ('C:\\\\');\nSET standard_conforming_strings TO on;\nSELECT 'C:\\';\nSELECT 2;";
+        let c = codes(sql);
+        assert_eq!(c.len(), 6, "{c:?}");
+        assert_eq!(c[1], "INSERT INTO t VALUES ('It\\'s here')");
+        assert_eq!(c[4], "SELECT 'C:\\'");
+    }
+
+    #[test]
+    fn psql_meta_commands_and_copy_data() {
+        let sql = "\\restrict k\nCOPY t FROM stdin;\na;b\n\\.\nSELECT 1;";
+        let s = split(sql);
+        let kinds: Vec<_> = s
+            .iter()
+            .filter(|s| s.kind != Empty)
+            .map(|s| s.kind)
+            .collect();
+        assert_eq!(kinds, [PsqlMeta, CopyFromStdin, CopyData, Other]);
+        assert_eq!(kind("COPY (SELECT 1) TO stdout"), CopyToStdout);
+        assert_eq!(kind("COPY t TO '/tmp/x'"), Other);
     }
 
     #[test]
@@ -893,6 +1280,7 @@ mod tests {
             start: 5,
             code_start: 6,
             kind: Other,
+            backslash_quotes: false,
         };
         assert_eq!(statement.code(), "");
         let statement = Statement {

@@ -20,6 +20,7 @@ mod check;
 mod db;
 mod engine;
 mod error;
+pub mod layout;
 pub mod lexer;
 pub mod plan;
 pub mod report;

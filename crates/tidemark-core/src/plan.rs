@@ -212,6 +212,9 @@ pub fn plan_down<'a>(
     let mut completed: Vec<&AppliedRow> = rows.iter().filter(|r| r.completed).collect();
     completed.sort_by(|a, b| cmp_versions(&b.version, &a.version));
     let chosen: Vec<&AppliedRow> = match to {
+        // `--to 0` reverts everything, a version 0 (`0000_init.sql`,
+        // diesel's `00000000000000_diesel_initial_setup`) included.
+        Some(t) if t.bytes().all(|b| b == b'0') => completed,
         Some(t) => completed
             .into_iter()
             .filter(|r| cmp_versions(&r.version, t).is_gt())
@@ -234,7 +237,9 @@ pub fn plan_down<'a>(
                     )
                     .with_version(&row.version)
                 })?;
-            if m.down.as_ref().is_none_or(|d| d.sql.trim().is_empty()) {
+            // An empty or comment-only down file (or section) is a down that
+            // does nothing; only a missing one is refused.
+            if m.down.is_none() {
                 return Err(Error::new(
                     Kind::NoDown,
                     format!(

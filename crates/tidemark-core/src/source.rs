@@ -77,8 +77,14 @@ pub struct Migration {
     pub down: Option<SqlText>,
     /// Lowercase hex SHA-256 of the normalized up SQL (see [`checksum`]).
     pub checksum: String,
-    /// The up SQL carries [`NO_TRANSACTION_MARKER`].
+    /// The up SQL carries [`NO_TRANSACTION_MARKER`] (or another tool's
+    /// marker: sqlx, dbmate, morph, diesel's `metadata.toml`).
     pub no_transaction: bool,
+    /// The down SQL runs without a transaction (its own marker, a dbmate
+    /// `-- migrate:down transaction:false`, or diesel's `metadata.toml`).
+    pub down_no_transaction: bool,
+    /// A node-pg-migrate `.js`/`.ts` migration: history only, never run.
+    pub script: bool,
 }
 
 impl Migration {
@@ -186,6 +192,17 @@ pub fn cmp_versions(a: &str, b: &str) -> std::cmp::Ordering {
 
 fn decode(file: &SourceFile) -> Result<String> {
     let bytes = normalize(&file.bytes);
+    if let Some(at) = bytes.iter().position(|b| *b == 0) {
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() as u32 + 1;
+        return Err(Error::new(
+            Kind::NulByte,
+            format!(
+                "{} contains a NUL byte (line {line}), which PostgreSQL cannot take in SQL text, so nothing was run; remove it (is the file saved as UTF-16? save it as UTF-8)",
+                file.name
+            ),
+        )
+        .at(&file.name, Some(line), None));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|b| **b == b'\n').count() as u32 + 1;
@@ -206,22 +223,40 @@ struct Sections {
     down: Option<(String, u32)>,
 }
 
+/// A section marker line: exactly `-- migrate:up` / `-- migrate:down`
+/// (dbmate; options such as `transaction:false` may follow after a space) or
+/// `-- Up Migration` / `-- Down Migration` (node-pg-migrate). A comment that
+/// merely starts the same way (`-- migrate:update the defaults`) is not one.
 fn marker(line: &str) -> Option<Part> {
-    let t = line.trim();
-    let lower = t.to_ascii_lowercase();
-    if lower.starts_with("-- migrate:up") || lower == "-- up migration" {
-        Some(Part::Up)
-    } else if lower.starts_with("-- migrate:down") || lower == "-- down migration" {
-        Some(Part::Down)
-    } else {
-        None
+    let rest = line.trim().strip_prefix("--")?.trim_start();
+    let lower = rest.to_ascii_lowercase();
+    if lower == "up migration" {
+        return Some(Part::Up);
     }
+    if lower == "down migration" {
+        return Some(Part::Down);
+    }
+    let (part, options) = if let Some(o) = lower.strip_prefix("migrate:up") {
+        (Part::Up, o)
+    } else if let Some(o) = lower.strip_prefix("migrate:down") {
+        (Part::Down, o)
+    } else {
+        return None;
+    };
+    let options_ok = options.is_empty()
+        || (options.starts_with([' ', '\t'])
+            && options.split_whitespace().all(|o| {
+                o.split_once(':')
+                    .is_some_and(|(k, v)| !k.is_empty() && !v.is_empty())
+            }));
+    options_ok.then_some(part)
 }
 
 /// Splits `-- migrate:up` / `-- migrate:down` (dbmate) or `-- Up Migration` /
 /// `-- Down Migration` (node-pg-migrate) sections. `None` for a file without
-/// an up marker: the whole file is the up SQL.
-fn sections(sql: &str) -> Option<Sections> {
+/// markers: the whole file is the up SQL. `Some(Err(line))` for a down marker
+/// without an up marker (its down SQL must never run as up).
+fn sections(sql: &str) -> Option<std::result::Result<Sections, u32>> {
     let mut up: Option<(usize, u32)> = None;
     let mut down: Option<(usize, u32)> = None;
     let mut offset = 0usize;
@@ -234,8 +269,10 @@ fn sections(sql: &str) -> Option<Sections> {
         }
         offset = next;
     }
-    let (up_start, up_line) = up?;
-    Some(match down {
+    let Some((up_start, up_line)) = up else {
+        return down.map(|(_, line)| Err(line));
+    };
+    Some(Ok(match down {
         Some((down_start, down_line)) if down_start > up_start => {
             // The up section ends where the down marker's line begins.
             let marker_start = sql[..down_start]
@@ -262,17 +299,24 @@ fn sections(sql: &str) -> Option<Sections> {
             up: (sql[up_start..].to_string(), up_line),
             down: None,
         },
-    })
+    }))
 }
 
-/// The marker on a line of the up SQL, or dbmate's `-- migrate:up
-/// transaction:false` (so dbmate folders keep their meaning).
+/// The file runs without a transaction: [`NO_TRANSACTION_MARKER`] on a line
+/// of the up SQL, or the marker users bring from another tool: sqlx's
+/// `-- no-transaction` as the first line, dbmate's `-- migrate:up
+/// transaction:false`, mattermost/morph's `-- morph:nontransactional`.
 fn has_no_transaction_marker(up: &str, whole: &str) -> bool {
+    let is = |l: &str, m: &str| l.trim().eq_ignore_ascii_case(m);
     up.lines()
-        .any(|l| l.trim().eq_ignore_ascii_case(NO_TRANSACTION_MARKER))
+        .any(|l| is(l, NO_TRANSACTION_MARKER) || is(l, "-- morph:nontransactional"))
         || whole
             .lines()
-            .any(|l| marker(l) == Some(Part::Up) && l.contains("transaction:false"))
+            .next()
+            .is_some_and(|l| is(l, "-- no-transaction"))
+        || whole.lines().any(|l| {
+            marker(l) == Some(Part::Up) && l.to_ascii_lowercase().contains("transaction:false")
+        })
 }
 
 /// The migrations of one folder, ordered by version, with the warnings found
@@ -288,60 +332,82 @@ impl Migrations {
     /// duplicate versions, non-UTF-8 files and down files without an up file;
     /// other unexpected files become warning events.
     pub fn from_files(files: Vec<SourceFile>) -> Result<Migrations> {
-        let mut warnings = Vec::new();
-        let mut ups: Vec<(FileName, SourceFile)> = Vec::new();
-        let mut downs: Vec<(FileName, SourceFile)> = Vec::new();
-        for file in files {
-            match parse_file_name(&file.name) {
-                Some(n) if n.part == Part::Down => downs.push((n, file)),
-                Some(n) => ups.push((n, file)),
-                None => {
-                    if let Some(w) = unexpected_file_warning(&file.name, "migration") {
-                        warnings.push(w);
-                    }
-                }
-            }
-        }
-        ups.sort_by(|a, b| cmp_versions(&a.0.version, &b.0.version).then(a.1.name.cmp(&b.1.name)));
-        for pair in ups.windows(2) {
-            if cmp_versions(&pair[0].0.version, &pair[1].0.version).is_eq() {
+        let laid = crate::layout::lay_out(files)?;
+        let mut candidates = laid.candidates;
+        candidates
+            .sort_by(|a, b| cmp_versions(&a.version, &b.version).then(a.up.name.cmp(&b.up.name)));
+        for pair in candidates.windows(2) {
+            if cmp_versions(&pair[0].version, &pair[1].version).is_eq() {
                 return Err(Error::new(
                     Kind::DuplicateVersion,
                     format!(
                         "{} and {} have the same version {}; give one of them a new version number",
-                        pair[0].1.name,
-                        pair[1].1.name,
-                        pair[1].0.version.trim_start_matches('0')
+                        pair[0].up.name,
+                        pair[1].up.name,
+                        pair[1].version.trim_start_matches('0')
                     ),
                 )
-                .at(&pair[1].1.name, None, None)
-                .with_version(&pair[1].0.version));
+                .at(&pair[1].up.name, None, None)
+                .with_version(&pair[1].version));
             }
         }
-        let mut migrations = Vec::with_capacity(ups.len());
-        for (name, file) in ups {
+        let mut migrations = Vec::with_capacity(candidates.len());
+        for c in candidates {
+            if c.script {
+                migrations.push(Migration {
+                    checksum: hex(&Sha256::digest(normalize(&c.up.bytes))),
+                    up: SqlText {
+                        file: c.up.name,
+                        sql: String::new(),
+                        first_line: 0,
+                    },
+                    down: None,
+                    version: c.version,
+                    name: c.name,
+                    no_transaction: false,
+                    down_no_transaction: false,
+                    script: true,
+                });
+                continue;
+            }
+            let file = c.up;
             let text = decode(&file)?;
             let (up, down) = match sections(&text) {
-                Some(s) => (s.up, s.down),
+                Some(Ok(s)) => (s.up, s.down),
+                Some(Err(line)) => {
+                    return Err(Error::new(
+                        Kind::InvalidMarker,
+                        format!(
+                            "{}:{line}: has a `-- migrate:down` section but no `-- migrate:up` line, so tidemark cannot tell which SQL applies the migration and nothing was run; add `-- migrate:up` on its own line above the up SQL",
+                            file.name
+                        ),
+                    )
+                    .at(&file.name, Some(line), None)
+                    .with_version(&c.version));
+                }
                 None => ((text.clone(), 0), None),
             };
-            let no_transaction = has_no_transaction_marker(&up.0, &text);
+            let no_transaction = c.no_transaction || has_no_transaction_marker(&up.0, &text);
             let mut down = down.map(|(sql, first_line)| SqlText {
                 file: file.name.clone(),
                 sql,
                 first_line,
             });
-            if let Some(i) = downs
-                .iter()
-                .position(|(d, _)| d.version == name.version && d.name == name.name)
-            {
-                let (_, down_file) = downs.swap_remove(i);
+            if let Some(down_file) = c.down {
                 down = Some(SqlText {
                     sql: decode(&down_file)?,
                     file: down_file.name,
                     first_line: 0,
                 });
             }
+            let down_no_transaction = c.no_transaction
+                || down.as_ref().is_some_and(|d| {
+                    has_no_transaction_marker(&d.sql, &d.sql)
+                        || text.lines().any(|l| {
+                            marker(l) == Some(Part::Down)
+                                && l.to_ascii_lowercase().contains("transaction:false")
+                        })
+                });
             migrations.push(Migration {
                 checksum: checksum(up.0.as_bytes()),
                 up: SqlText {
@@ -350,24 +416,16 @@ impl Migrations {
                     first_line: up.1,
                 },
                 down,
-                version: name.version,
-                name: name.name,
+                version: c.version,
+                name: c.name,
                 no_transaction,
+                down_no_transaction,
+                script: false,
             });
-        }
-        if let Some((_, orphan)) = downs.first() {
-            return Err(Error::new(
-                Kind::OrphanDown,
-                format!(
-                    "{} has no up migration beside it; add the matching .up.sql (or .sql) file, or remove it",
-                    orphan.name
-                ),
-            )
-            .at(&orphan.name, None, None));
         }
         Ok(Migrations {
             migrations,
-            warnings,
+            warnings: laid.warnings,
         })
     }
 }
@@ -605,7 +663,6 @@ mod tests {
             ("README.md", "hi"),
             (".gitkeep", ""),
             ("notes.txt", "x"),
-            ("init.sql", "x"),
         ]))
         .unwrap();
         let warned: Vec<_> = m
@@ -616,7 +673,87 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(warned, ["notes.txt", "init.sql"]);
+        assert_eq!(warned, ["notes.txt"]);
+        // A .sql file tidemark cannot name is never skipped.
+        let err =
+            Migrations::from_files(files(&[("001_a.sql", ""), ("init.sql", "x")])).unwrap_err();
+        assert_eq!(
+            (err.code(), err.file()),
+            ("E_BAD_FILE_NAME", Some("init.sql"))
+        );
+    }
+
+    #[test]
+    fn markers_are_whole_lines() {
+        // Regression: a down section without an up line ran its down SQL as up.
+        let err = Migrations::from_files(files(&[(
+            "001_a.sql",
+            "CREATE TABLE keepme (id int);\n-- migrate:down\nDROP TABLE keepme;\n",
+        )]))
+        .unwrap_err();
+        assert_eq!((err.code(), err.line()), ("E_INVALID_MARKER", Some(2)));
+        // Regression: `-- migrate:update ...` was taken as the up marker.
+        let m = Migrations::from_files(files(&[(
+            "001_a.sql",
+            "create table a();\n-- migrate:update the defaults\nupdate a set x = 1;\n",
+        )]))
+        .unwrap();
+        assert!(m.migrations[0].up.sql.starts_with("create table a();"));
+        assert!(m.migrations[0].down.is_none());
+        let m = Migrations::from_files(files(&[(
+            "001_a.sql",
+            "-- migrate:up transaction:false\nselect 1;\n--migrate:down\nselect 2;\n",
+        )]))
+        .unwrap();
+        assert!(m.migrations[0].no_transaction);
+        assert_eq!(m.migrations[0].down.as_ref().unwrap().sql, "select 2;\n");
+    }
+
+    #[test]
+    fn nul_byte_names_file_and_line() {
+        let err = Migrations::from_files(vec![
+            SourceFile::new("001_a.sql", b"select 1;".to_vec()),
+            SourceFile::new("003_c.sql", b"select 1;\nselect '\0';".to_vec()),
+        ])
+        .unwrap_err();
+        assert_eq!(err.code(), "E_NUL_BYTE");
+        assert_eq!((err.file(), err.line()), (Some("003_c.sql"), Some(2)));
+    }
+
+    #[test]
+    fn create_follows_the_layout() {
+        let now = ("20261121063800", 1_763_707_080_000);
+        let (v, f) = create_files(
+            &["20240101120000_init/migration.sql", "migration_lock.toml"],
+            "add x",
+            false,
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (v.as_str(), f[0].name.as_str()),
+            ("20261121063800", "20261121063800_add_x/migration.sql")
+        );
+        let (_, f) = create_files(
+            &[
+                "2023-01-02-030405_init/up.sql",
+                "2023-01-02-030405_init/down.sql",
+            ],
+            "add x",
+            false,
+            now,
+        )
+        .unwrap();
+        let names: Vec<_> = f.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "2026-11-21-063800_add_x/up.sql",
+                "2026-11-21-063800_add_x/down.sql"
+            ]
+        );
+        let err = create_files(&["0000_a.sql", "meta/_journal.json"], "x", false, now).unwrap_err();
+        assert!(err.message().contains("drizzle-kit generate"));
     }
 
     #[test]
@@ -697,10 +834,19 @@ mod tests {
                 "-- migrate:up transaction:false\ncreate index concurrently j on t(x);",
             ),
             ("3_c.sql", "create index i on t(x);"),
+            (
+                "4_d.sql",
+                "-- no-transaction\ncreate index concurrently k on t(x);",
+            ),
+            (
+                "5_e.sql",
+                "-- morph:nontransactional\ncreate index concurrently l on t(x);",
+            ),
+            ("6_f.sql", "select 1;\n-- no-transaction\n"),
         ]))
         .unwrap();
         let flags: Vec<_> = m.migrations.iter().map(|m| m.no_transaction).collect();
-        assert_eq!(flags, [true, true, false]);
+        assert_eq!(flags, [true, true, false, true, true, false]);
     }
 
     #[test]
@@ -763,17 +909,72 @@ pub fn create_files(
     now_utc: (&str, u64),
 ) -> Result<(String, Vec<NewFile>)> {
     let name = sanitize_create_name(name)?;
-    let versions: Vec<String> = existing
-        .iter()
-        .filter_map(|f| parse_file_name(f).map(|n| n.version))
-        .collect();
+    if existing.contains(&crate::layout::DRIZZLE_JOURNAL) {
+        return Err(Error::new(
+            Kind::InvalidOption,
+            format!(
+                "this migrations folder is indexed by drizzle-kit's {}, which lists the migrations to run; a file tidemark wrote would not be in it, so neither drizzle-kit nor tidemark would run it: create the migration with `drizzle-kit generate` (or `drizzle-kit generate --custom` for hand-written SQL)",
+                crate::layout::DRIZZLE_JOURNAL
+            ),
+        ));
+    }
+    // The folder's layout: flat files, Prisma/drizzle folders or diesel's.
+    let mut versions: Vec<String> = Vec::new();
+    let mut prisma = false;
+    let mut diesel = false;
+    for f in existing {
+        if let Some((dir, file)) = f.split_once('/') {
+            if let Some((v, _)) = crate::layout::parse_folder_name(dir) {
+                prisma |= file == "migration.sql";
+                diesel |= file == "up.sql";
+                versions.push(v);
+            }
+        } else if let Some(n) = parse_file_name(f) {
+            versions.push(n.version);
+        }
+    }
+    versions.dedup();
     let refs: Vec<&str> = versions.iter().map(String::as_str).collect();
-    let version = next_version(&refs, now_utc);
-    let header = |what: &str| {
+    let header = |version: &str, what: &str| {
         format!(
             "-- {version}_{name}: {what}\n-- Runs in its own transaction. For CREATE INDEX CONCURRENTLY and other\n-- statements that cannot, put `{NO_TRANSACTION_MARKER}` on a line of its own.\n\n"
         )
     };
+    if prisma || diesel {
+        // Timestamps, as prisma and diesel name their folders.
+        let stamp_only = (now_utc.0, now_utc.1);
+        let version = match refs.iter().max_by(|a, b| cmp_versions(a, b)) {
+            Some(last) if last.len() == 14 => next_version(&refs, stamp_only),
+            Some(last) => increment(last),
+            None => now_utc.0.to_string(),
+        };
+        if prisma {
+            let files = vec![NewFile {
+                name: format!("{version}_{name}/migration.sql"),
+                contents: header(&version, "apply"),
+            }];
+            return Ok((version, files));
+        }
+        let d = &version;
+        let dashed = if d.len() == 14 {
+            format!("{}-{}-{}-{}", &d[..4], &d[4..6], &d[6..8], &d[8..])
+        } else {
+            d.clone()
+        };
+        let files = vec![
+            NewFile {
+                name: format!("{dashed}_{name}/up.sql"),
+                contents: header(&version, "apply"),
+            },
+            NewFile {
+                name: format!("{dashed}_{name}/down.sql"),
+                contents: format!("-- {version}_{name}: revert what up.sql does\n\n"),
+            },
+        ];
+        return Ok((version, files));
+    }
+    let version = next_version(&refs, now_utc);
+    let header = |what: &str| header(&version, what);
     let files = if reversible {
         vec![
             NewFile {

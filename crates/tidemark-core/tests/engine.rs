@@ -787,8 +787,10 @@ async fn lock_timeout_names_the_holder() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "E_LOCK_TIMEOUT");
+    // Each migration ends with RESET ALL, which restores the startup
+    // packet's application_name (the SET above lasts until then).
     assert!(
-        err.message().contains("application_name 'stuck-deploy'"),
+        err.message().contains("application_name 'tidemark-test'"),
         "{}",
         err.message()
     );

@@ -1,6 +1,13 @@
 #!/usr/bin/env node
 'use strict';
 
+// Before anything else: an older Node.js gets one line, not a TypeError.
+const tooOld = require('../lib/node-check.cjs').unsupportedNode();
+if (tooOld) {
+  process.stderr.write('error: ' + tooOld + '\n');
+  process.exit(3);
+}
+
 // Exit only once stdout and stderr are flushed (pipes are asynchronous on
 // some platforms), and quietly when the reader went away (`| head`).
 function exit(code) {

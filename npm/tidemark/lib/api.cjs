@@ -13,11 +13,19 @@ const { version: VERSION } = require('../package.json');
 
 const rel = (cwd, p) => path.relative(cwd, p) || '.';
 
+/** Contents the engine reads: SQL, diesel's metadata.toml, drizzle's journal. */
+const wantsBytes = (name) => name.endsWith('.sql') || name.endsWith('.toml') || name.endsWith('_journal.json');
+
 /**
- * Lists the regular files of `dir` (no subfolders) as `{ name, bytes }`,
- * sorted by name, or returns undefined when the folder does not exist.
+ * Lists every entry of `dir` as `{ name, bytes }`, sorted by name, or returns
+ * undefined when the folder does not exist. With `depth` 1 (migrations),
+ * subfolders are listed too: the folder as `sub/` and its entries as
+ * `sub/file` (deeper folders as `sub/deeper/`), so the engine sees every
+ * layout (Prisma, diesel, drizzle-kit) and refuses what it cannot read. Files
+ * the engine does not read (snapshots, scripts) are passed with no bytes. An
+ * entry that cannot be read (a dangling symlink) is an error naming it.
  */
-function readFolder(dir, cwd, what) {
+function readFolder(dir, cwd, what, depth = 0) {
   let entries;
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -30,31 +38,55 @@ function readFolder(dir, cwd, what) {
   // `dir` is absolute and normalized: plain concatenation, where path.join
   // would normalize each of hundreds of names again on every deploy.
   const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
-  for (const e of entries) {
-    const full = prefix + e.name;
-    let isFile = e.isFile();
+  const empty = Buffer.alloc(0);
+  const visit = (full, name, level, e) => {
+    let kind = e.isFile() ? 'file' : e.isDirectory() ? 'dir' : 'other';
     if (e.isSymbolicLink()) {
       try {
-        isFile = fs.statSync(full).isFile();
-      } catch {
-        isFile = false;
+        const st = fs.statSync(full);
+        kind = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
+      } catch (err) {
+        throw new TidemarkError(
+          'E_CONFIG',
+          `${rel(cwd, full)} in the ${what} folder is a symbolic link to something that does not exist (${err.code}); fix or remove the link`,
+          { file: rel(cwd, full) },
+        );
       }
     }
-    if (!isFile) continue;
-    let bytes;
-    try {
-      bytes = fs.readFileSync(full);
-    } catch (err) {
-      throw new TidemarkError('E_CONFIG', `could not read ${rel(cwd, full)}: ${err.message}`);
+    if (kind === 'dir') {
+      files.push({ name: name + '/', bytes: empty });
+      if (level >= depth) return;
+      let inner;
+      try {
+        inner = fs.readdirSync(full, { withFileTypes: true });
+      } catch (err) {
+        throw new TidemarkError('E_CONFIG', `could not read ${rel(cwd, full)}: ${err.message}`, { file: rel(cwd, full) });
+      }
+      for (const i of inner) visit(full + path.sep + i.name, name + '/' + i.name, level + 1, i);
+      return;
     }
-    files.push({ name: e.name, bytes });
-  }
+    if (kind !== 'file') {
+      throw new TidemarkError('E_CONFIG', `${rel(cwd, full)} in the ${what} folder is not a file or a folder; remove it`, {
+        file: rel(cwd, full),
+      });
+    }
+    if (depth > 0 && !wantsBytes(name)) {
+      files.push({ name, bytes: empty });
+      return;
+    }
+    try {
+      files.push({ name, bytes: fs.readFileSync(full) });
+    } catch (err) {
+      throw new TidemarkError('E_CONFIG', `could not read ${rel(cwd, full)}: ${err.message}`, { file: rel(cwd, full) });
+    }
+  };
+  for (const e of entries) visit(prefix + e.name, e.name, 0, e);
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return files;
 }
 
 function readMigrations(config, required) {
-  const files = readFolder(config.dir, config.cwd, 'migrations');
+  const files = readFolder(config.dir, config.cwd, 'migrations', 1);
   if (files === undefined && required) {
     throw new TidemarkError(
       'E_CONFIG',
@@ -260,7 +292,7 @@ function createFiles(config, { name, reversible, now = new Date(), onEvent } = {
   if (typeof name !== 'string' || name.trim() === '') {
     throw new TidemarkError('E_INVALID_OPTION', 'create needs a migration name, for example: tidemark create add_user_email');
   }
-  const existing = (readFolder(config.dir, config.cwd, 'migrations') ?? []).map((f) => f.name);
+  const existing = (readFolder(config.dir, config.cwd, 'migrations', 1) ?? []).map((f) => f.name);
   const { binding } = loader.load(config.env);
   let result;
   try {
@@ -278,11 +310,14 @@ function createFiles(config, { name, reversible, now = new Date(), onEvent } = {
   const written = [];
   for (const f of result.files) {
     const target = path.join(config.dir, f.name);
-    // The engine checks names already; this keeps every write inside the folder.
-    if (path.basename(f.name) !== f.name || f.name.startsWith('.')) {
+    // The engine checks names already; this keeps every write inside the
+    // folder (at most one subfolder down: Prisma's and diesel's layouts).
+    const parts = f.name.split('/');
+    if (parts.length > 2 || parts.some((p) => p === '' || p.startsWith('.') || p !== path.basename(p))) {
       throw new TidemarkError('E_INVALID_OPTION', `refusing to write ${JSON.stringify(f.name)} outside ${rel(config.cwd, config.dir)}`);
     }
     try {
+      if (parts.length === 2) fs.mkdirSync(path.dirname(target), { recursive: true });
       fs.writeFileSync(target, f.contents, { flag: 'wx' });
     } catch (err) {
       for (const w of written) fs.rmSync(w.path, { force: true });

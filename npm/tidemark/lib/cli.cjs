@@ -4,13 +4,14 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { parseArgs, styleText } = require('node:util');
-const { OPTIONS, COMMANDS, CONNECTING, canonicalCommand } = require('./options.cjs');
+const util = require('node:util');
+const { OPTIONS, COMMANDS, CONNECTING, canonicalCommand, bareUnit, accepts } = require('./options.cjs');
 const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig } = require('./config.cjs');
 const api = require('./api.cjs');
 const loader = require('./loader.cjs');
 const embedded = require('./embedded.cjs');
+const { redact } = require('./url.cjs');
 const { version: VERSION } = require('../package.json');
 
 // ---------------------------------------------------------------- parsing
@@ -57,13 +58,38 @@ function usageError(err, argv) {
 }
 
 /**
+ * `--steps -1` and `--connect-timeout -5` as `--steps=-1`: node:util's parser
+ * takes a value starting with `-` for another option, and would say the flag
+ * "needs a value"; this way the value reaches its own check and message.
+ */
+function joinNegativeValues(argv) {
+  const out = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const a = argv[i];
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const opt = OPTIONS.find((o) => o.type !== 'boolean' && (a === `--${o.flag}` || (o.short && a === `-${o.short}`)));
+    if (opt && i + 1 < argv.length && /^-\.?\d/.test(argv[i + 1])) {
+      out.push(`--${opt.flag}=${argv[i + 1]}`);
+      i += 1;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/**
  * Parses argv into `{ command, args, values }`. `command` is undefined for a
  * bare `tidemark` (or `tidemark --help` / `--version`).
  */
 function parseCli(argv) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: parseArgsOptions(), allowPositionals: true, strict: true, tokens: true });
+    const args = joinNegativeValues(argv);
+    parsed = util.parseArgs({ args, options: parseArgsOptions(), allowPositionals: true, strict: true, tokens: true });
   } catch (err) {
     throw usageError(err, argv);
   }
@@ -82,7 +108,7 @@ function parseCli(argv) {
   for (const t of tokens) {
     if (t.kind !== 'option') continue;
     const opt = OPTIONS.find((o) => o.flag === t.name);
-    if (opt.commands.includes(command)) continue;
+    if (accepts(opt, command)) continue;
     const strict = command === 'deploy' && opt.key.startsWith('allow')
       ? '; deploy is always strict (use tidemark migrate to relax a check)'
       : '';
@@ -124,6 +150,7 @@ function optionLines(options) {
   const rows = options.map((opt) => {
     const names = `${opt.short ? `-${opt.short}, ` : '    '}--${opt.flag}${opt.value ? ` ${opt.value}` : ''}`;
     const notes = [];
+    if (opt.unit) notes.push(bareUnit(opt));
     const d = formatDefault(opt);
     if (d !== undefined) notes.push(`default: ${d}`);
     if (opt.env || opt.envHelp) notes.push(`env: ${opt.envHelp ?? opt.env}`);
@@ -154,7 +181,7 @@ function globalHelp() {
     summary: spec.summary,
   }));
   const w = Math.max(...names.map((n) => n.label.length)) + 2;
-  const common = OPTIONS.filter((o) => CONNECTING.every((c) => o.commands.includes(c)) && !['help', 'version'].includes(o.key));
+  const common = OPTIONS.filter((o) => CONNECTING.every((c) => accepts(o, c)) && !['help', 'version'].includes(o.key));
   return [
     `tidemark ${VERSION}: PostgreSQL migrations and seeds for JavaScript monorepos`,
     '',
@@ -163,7 +190,7 @@ function globalHelp() {
     'Commands:',
     ...names.map((n) => `  ${n.label.padEnd(w)}${n.summary}`),
     '',
-    'Options for every command that connects:',
+    'Options for every command that connects (create takes them too, so one set of flags fits all):',
     ...optionLines(common),
     '',
     ...optionLines(OPTIONS.filter((o) => o.key === 'help' || o.key === 'version')),
@@ -182,6 +209,24 @@ function globalHelp() {
   ].join('\n');
 }
 
+/** The common flags this command accepts without using them (design §8). */
+function alsoAccepted(command) {
+  const unused = OPTIONS.filter((o) => accepts(o, command) && !o.commands.includes(command));
+  if (unused.length === 0) return [];
+  const lines = ['', `Also accepted, so that one set of flags works for every command (${command} does not use them):`];
+  let line = ' ';
+  for (const [i, o] of unused.entries()) {
+    const item = ` --${o.flag}${i === unused.length - 1 ? '' : ','}`;
+    if (line.length + item.length > 100) {
+      lines.push(line);
+      line = ' ';
+    }
+    line += item;
+  }
+  lines.push(line);
+  return lines;
+}
+
 function commandHelp(command) {
   const spec = COMMANDS[command];
   const aliases = spec.aliases ? ` (alias: ${spec.aliases.join(', ')})` : '';
@@ -194,12 +239,23 @@ function commandHelp(command) {
     '',
     'Options:',
     ...optionLines(OPTIONS.filter((o) => o.commands.includes(command) && o.key !== 'version')),
+    ...alsoAccepted(command),
     '',
     ...EXIT_CODES,
   ].join('\n');
 }
 
 // ---------------------------------------------------------------- output
+
+/**
+ * `util.styleText` where Node has it (20.12+); on Node 20.0-20.11 the same
+ * ANSI codes from `util.inspect.colors`, which every Node 20 has.
+ */
+function paint(format, text) {
+  if (typeof util.styleText === 'function') return util.styleText(format, text, { validateStream: false });
+  const codes = util.inspect.colors[format];
+  return codes ? `\u001b[${codes[0]}m${text}\u001b[${codes[1]}m` : text;
+}
 
 class Output {
   constructor({ json, noColor, env }) {
@@ -211,7 +267,7 @@ class Output {
 
   style(format, text, stream = 'out') {
     const on = stream === 'out' ? this.colorOut : this.colorErr;
-    return on ? styleText(format, text, { validateStream: false }) : text;
+    return on ? paint(format, text) : text;
   }
 
   line(text) {
@@ -277,6 +333,13 @@ function renderEvent(out, e) {
       break;
     case 'created':
       out.line(`${out.style('green', 'Created')} ${e.file}`);
+      break;
+    case 'schemasDropped':
+      out.line(
+        e.schemas.length === 1
+          ? `${out.style('yellow', 'Dropped')} schema ${e.schemas[0]} with everything in it`
+          : `${out.style('yellow', 'Dropped')} schemas ${e.schemas.join(', ')} with everything in them`,
+      );
       break;
     default:
       // connected, planned, upToDate, lockAcquired, migrationFailed: the
@@ -418,12 +481,57 @@ function renderError(out, err, cwd) {
 
 // ---------------------------------------------------------------- main
 
-function versionLine(env) {
+/** `tidemark --version [--json]`: the version and the engine in use. */
+function printVersion(out, env) {
+  let b;
+  let error;
   try {
-    const b = loader.load(env);
-    return { code: 0, text: `tidemark ${VERSION} (${b.backend} backend, ${b.packageName})` };
+    b = loader.load(env);
   } catch (err) {
-    return { code: err.exitCode ?? 3, text: `tidemark ${VERSION} (no engine loaded)`, error: err };
+    error = asTidemarkError(err);
+  }
+  if (out.json) {
+    out.record({ event: 'version', version: VERSION, backend: b ? b.backend : null, package: b ? b.packageName : null, node: process.versions.node });
+    if (error) out.record(error.toJSON());
+  } else {
+    out.line(b ? `tidemark ${VERSION} (${b.backend} backend, ${b.packageName})` : `tidemark ${VERSION} (no engine loaded)`);
+  }
+  if (!error) return 0;
+  renderError(out, error, process.cwd());
+  return error.exitCode;
+}
+
+/**
+ * `reset` on a database server (not the embedded database, which reset
+ * deletes as a folder) drops real tables: refused in CI, else confirmed by a
+ * prompt in a terminal or by --yes. Production is refused by the API itself.
+ * Throws when the reset must not go ahead.
+ */
+async function confirmReset(out, config, values) {
+  const schemas = config.schema === 'public' ? 'the schema public' : `the schemas public and ${config.schema} (tracking)`;
+  const it = config.schema === 'public' ? 'it' : 'them';
+  const what =
+    `reset drops ${schemas}, with every table in ${it} (also those no migration created), ` +
+    `in the database ${redact(config.url)} (from ${config.urlSource})`;
+  const ci = embedded.ciSignal(config.env);
+  if (ci) {
+    throw new TidemarkError('E_RESET_CI', `refusing to reset in CI (${ci}): ${what}; reset is for development databases`, { exitCode: 2 });
+  }
+  if (values.yes) return;
+  const terminal = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !out.json;
+  if (!terminal) {
+    throw new TidemarkError('E_USAGE', `${what}; there is no terminal to ask in, so pass --yes to confirm`);
+  }
+  const readline = require('node:readline/promises');
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  let answer;
+  try {
+    answer = await rl.question(`${what}.\nDrop ${it} and start afresh? [y/N] `);
+  } finally {
+    rl.close();
+  }
+  if (!/^y(es)?$/i.test(answer.trim())) {
+    throw new TidemarkError('E_RESET_CANCELLED', 'reset cancelled; nothing was dropped', { exitCode: 3 });
   }
 }
 
@@ -483,12 +591,7 @@ async function main(argv, env = process.env) {
   }
   const { command, args, values } = parsed;
 
-  if (values.version && !values.help) {
-    const v = versionLine(env);
-    out.line(v.text);
-    if (v.error) renderError(out, v.error, cwd);
-    return v.code;
-  }
+  if (values.version && !values.help) return printVersion(out, env);
   if (values.help) {
     out.line(command ? commandHelp(command) : globalHelp());
     return 0;
@@ -518,6 +621,7 @@ async function main(argv, env = process.env) {
       return 0;
     }
     if (command === 'db') return await serveCommand(out, config, onEvent);
+    if (command === 'reset' && config.url && !config.production) await confirmReset(out, config, values);
     const report = await api._internal.run(command, config, { onEvent, embedded: true });
     const took = elapsed();
     if (out.json) {
@@ -541,6 +645,7 @@ async function main(argv, env = process.env) {
           out.line(seedSummary(report));
           break;
         case 'reset':
+          if (Array.isArray(report.dropped) && report.dropped.length > 0) out.line(`Dropped: ${report.dropped.join(', ')}`);
           out.line(`Reset: ${plural(report.migrate?.applied?.length ?? 0, 'migration')} applied, ${seedSummary(report.seed ?? {})}`);
           break;
         case 'adopt':

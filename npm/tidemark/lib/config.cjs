@@ -4,7 +4,7 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { OPTIONS, URL_ENV } = require('./options.cjs');
+const { OPTIONS, URL_ENV, parseDuration, bareUnit } = require('./options.cjs');
 const { TidemarkError } = require('./errors.cjs');
 const { loadDotenv } = require('./dotenv.cjs');
 const { resolveUrl, redact, choosePooling, DIRECT_ENV } = require('./url.cjs');
@@ -13,21 +13,6 @@ const { resolveUrl, redact, choosePooling, DIRECT_ENV } = require('./url.cjs');
 const SEPARATE = new Set(['url', 'config', 'env', 'allowProduction', 'force']);
 
 const MAX_INT32 = 2 ** 31 - 1;
-
-const UNITS = { ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
-
-/**
- * Parses a duration: a number of milliseconds, or a string such as `1500`,
- * `500ms`, `5s`, `2m`, `1h`, `1.5s`. Returns milliseconds (an integer) or
- * undefined when the value is not a duration.
- */
-function parseDuration(value) {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
-  if (typeof value !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?\s*$/i.exec(value);
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * UNITS[(m[2] || 'ms').toLowerCase()]);
-}
 
 /** Reads and parses a JSON file; a missing file is `undefined` when `optional`. */
 function readJson(file, label, optional) {
@@ -98,10 +83,18 @@ function convert(opt, value, source, cli) {
       if (value === 'false' || value === '0') return false;
       throw new TidemarkError(code, `${where()} must be true or false, not ${JSON.stringify(value)}`);
     case 'duration': {
-      const ms = parseDuration(value);
+      // Milliseconds from here on: the engine takes `<key>Ms` (api.cjs).
+      const ms = parseDuration(value, opt.unit);
+      // 0 would mean "no time at all" to one engine and "no limit" to another:
+      // refused, like negative and non-numeric values, with one message.
       // The engine and PostgreSQL's own timeouts take 32-bit milliseconds.
-      if (ms === undefined || ms > MAX_INT32) {
-        throw new TidemarkError(code, `${where()} must be a duration such as 5000, 500ms, 5s or 2m (at most 24 days), not ${JSON.stringify(value)}`);
+      if (ms === undefined || ms < 1 || ms > MAX_INT32) {
+        const example = opt.unit === 's' ? '20' : '5000';
+        throw new TidemarkError(
+          code,
+          `${where()} must be a duration above zero such as ${example} (${bareUnit(opt)}), 500ms, 20s or 2min ` +
+            `(at most 24 days), not ${JSON.stringify(value)}`,
+        );
       }
       return ms;
     }
@@ -246,4 +239,4 @@ function noUrlMessage(config) {
   );
 }
 
-module.exports = { resolveConfig, parseDuration, loadConfigFile, productionSignal, noUrlMessage };
+module.exports = { resolveConfig, loadConfigFile, productionSignal, noUrlMessage };

@@ -1,14 +1,20 @@
 'use strict';
 // A small .env reader: KEY=VALUE lines, an optional `export ` prefix,
 // comments, single/double/backtick quotes (double quotes understand \n, \r,
-// \t, \" and \\, and may span lines). No interpolation.
+// \t, \" and \\, and may span lines). No interpolation. A quote that is
+// never closed is an error naming the file and line, never a guess.
 
 const fs = require('node:fs');
 const path = require('node:path');
+const { TidemarkError } = require('./errors.cjs');
 
 const KEY = /[A-Za-z_][A-Za-z0-9_.-]*/y;
 
-/** Parses the text of a .env file into a plain object (later lines win). */
+/**
+ * Parses the text of a .env file into a plain object (later lines win).
+ * Throws an Error with `line` and `key` (never the value, which may be a
+ * secret) when a quoted value is never closed.
+ */
 function parseDotenv(text) {
   const out = {};
   let s = String(text);
@@ -79,7 +85,11 @@ function parseDotenv(text) {
         skipLine(); // anything after the closing quote is a comment
         continue;
       }
-      // No closing quote: take the rest of the line as it is.
+      const line = s.slice(0, i).split('\n').length;
+      const err = new Error(`the value of ${key} opens a ${q} quote that is never closed`);
+      err.line = line;
+      err.key = key;
+      throw err;
     }
     const nl = s.indexOf('\n', i);
     const end = nl === -1 ? n : nl;
@@ -124,7 +134,16 @@ function loadDotenv(dir, env) {
       continue;
     }
     files.push(name);
-    for (const [k, v] of Object.entries(parseDotenv(text))) {
+    let parsed;
+    try {
+      parsed = parseDotenv(text);
+    } catch (err) {
+      throw new TidemarkError(
+        'E_CONFIG',
+        `${name} line ${err.line}: ${err.message}; close the quote (a quoted value may span lines up to its closing quote)`,
+      );
+    }
+    for (const [k, v] of Object.entries(parsed)) {
       if (Object.hasOwn(env, k) || Object.hasOwn(values, k)) continue;
       values[k] = v;
       origin[k] = name;

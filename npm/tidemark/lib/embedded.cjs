@@ -29,11 +29,17 @@ const IN_PROCESS_URL = `postgres://${USER}@127.0.0.1/${DATABASE}?sslmode=disable
 const rel = (config, p) => path.relative(config.cwd, p) || '.';
 const localUrl = (host, port) => `postgres://${USER}@${host}:${port}/${DATABASE}?sslmode=disable`;
 
-/** `CI=true` when the environment says this is CI, else undefined. */
+/**
+ * `CI=true` (or `VERCEL=1`: a Vercel build, which sets CI only on some
+ * images) when the environment says this is CI, else undefined.
+ */
 function ciSignal(env) {
-  const v = env.CI;
-  if (v === undefined || v === '' || /^(0|false)$/i.test(v)) return undefined;
-  return `CI=${v}`;
+  for (const name of ['CI', 'VERCEL']) {
+    const v = env[name];
+    if (v === undefined || v === '' || /^(0|false)$/i.test(v)) continue;
+    return `${name}=${v}`;
+  }
+  return undefined;
 }
 
 /** Why the embedded database may not stand in for a missing URL, or undefined. */

@@ -15,7 +15,11 @@ const CONFIG_CODES = new Set([
   'E_PEER_HISTORY', // another tool's history and none of tidemark's: adopt it first
   'E_NO_PEER_HISTORY', // adopt found nothing to adopt
   'E_ADOPT_AMBIGUOUS', // adopt cannot decide (two tools, two files for one entry)
-  'E_PEER_UNREADABLE', // a peer's file (drizzle's journal) cannot be read
+  // A migrations folder tidemark cannot read as it is: never "up to date".
+  'E_UNKNOWN_LAYOUT',
+  'E_BAD_FILE_NAME',
+  'E_INVALID_MARKER',
+  'E_SCRIPT_MIGRATION',
 ]);
 
 /** The exit code the CLI uses for an error code. */

@@ -92,6 +92,16 @@ function tryWasm(tried) {
 const cache = new Map();
 
 /**
+ * The repository root when this package runs from a source checkout of
+ * tidemark (npm/tidemark beside crates/), where the engines come from
+ * `npm run build`, not from npm; else undefined.
+ */
+function sourceCheckout() {
+  const root = path.join(__dirname, '..', '..', '..');
+  return fs.existsSync(path.join(root, 'crates', 'tidemark-node', 'Cargo.toml')) ? root : undefined;
+}
+
+/**
  * Loads the engine. `env` is where TIDEMARK_BACKEND is read (default
  * process.env). Returns `{ backend: 'native' | 'wasm', binding, packageName,
  * path }`; throws a TidemarkError E_BACKEND listing what was tried and why
@@ -108,14 +118,20 @@ function load(env = process.env) {
   if (!result) {
     const forced = want ? ` (TIDEMARK_BACKEND=${want})` : '';
     const fixes = [];
-    if (want !== 'wasm') {
+    const checkout = sourceCheckout();
+    if (checkout) {
+      fixes.push(
+        `this is a source checkout of tidemark (${checkout}) whose engines are not built yet: ` +
+          'run npm run build there (it builds the native addon and the wasm package; it needs the Rust toolchain)',
+      );
+    } else if (want !== 'wasm') {
       fixes.push(
         'reinstall without --omit=optional (npm install, or npm ci without --omit=optional / --no-optional), ' +
           'and check that package-lock.json was not created on another platform with the optional ' +
           '@tidemark/* packages left out (delete node_modules and run npm install again)',
       );
     }
-    if (want === 'wasm') fixes.push(`reinstall tidemark so that tidemark-wasm@${OWN_VERSION} is installed beside it`);
+    if (want === 'wasm' && !checkout) fixes.push(`reinstall tidemark so that tidemark-wasm@${OWN_VERSION} is installed beside it`);
     if (want) fixes.push('or unset TIDEMARK_BACKEND to let tidemark pick the engine');
     throw new TidemarkError(
       'E_BACKEND',

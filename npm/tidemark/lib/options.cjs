@@ -71,8 +71,9 @@ const COMMANDS = {
   reset: {
     summary: 'Drop and recreate the schema, migrate, then seed (development only)',
     description:
-      'Drops the schema and the tracking schema, applies every migration and runs the seeds.\nNever runs in production. ' +
-      'On the embedded database it deletes the folder and starts afresh.',
+      'Drops the schema and the tracking schema, applies every migration and runs the seeds.\n' +
+      'Never runs in production or CI. On a database server it says what it drops and asks first\n' +
+      '(--yes where there is no terminal). On the embedded database it deletes the folder and starts afresh.',
   },
   db: {
     args: 'serve',
@@ -96,35 +97,38 @@ const URL_ENV = [
 /**
  * One row per option.
  * - key: the API option and config-file key (camelCase); flag: the CLI flag.
- * - type: string | path | duration | integer | boolean.
+ * - type: string | path | duration | integer | boolean. A duration's `unit` is
+ *   what a bare number means (from any source: flag, env, config file, API).
  * - env: the environment fallback; config: whether a config file may set it.
- * - commands: which commands accept it; cli: CLI-only (not an API option).
+ * - commands: which commands use it; common: also accepted (and checked, but
+ *   unused) by every other command in ALL, so that one set of flags can be
+ *   passed to several commands (design §8); cli: CLI-only (not an API option).
  */
 const OPTIONS = [
   {
-    key: 'url', flag: 'url', short: 'u', type: 'string', value: '<url>', config: true, commands: CONNECTING,
+    key: 'url', flag: 'url', short: 'u', type: 'string', value: '<url>', config: true, commands: CONNECTING, common: true,
     help: 'PostgreSQL connection URL',
     envHelp: `${URL_ENV.join(', ')}, PG*`,
   },
   {
     key: 'dir', flag: 'dir', short: 'd', type: 'path', value: '<path>', env: 'TIDEMARK_DIR', config: true,
-    default: 'migrations', commands: ALL, help: 'Migrations folder',
+    default: 'migrations', commands: ALL, common: true, help: 'Migrations folder',
   },
   {
     key: 'seedsDir', flag: 'seeds-dir', type: 'path', value: '<path>', env: 'TIDEMARK_SEEDS_DIR', config: true,
-    default: 'seeds', commands: ['seed', 'reset'], help: 'Seeds folder (holds one folder per environment)',
+    default: 'seeds', commands: ['seed', 'reset'], common: true, help: 'Seeds folder (holds one folder per environment)',
   },
   {
     key: 'schema', flag: 'schema', type: 'string', value: '<name>', env: 'TIDEMARK_SCHEMA', config: true,
-    default: 'public', commands: CONNECTING, help: 'Schema of the tracking tables',
+    default: 'public', commands: CONNECTING, common: true, help: 'Schema of the tracking tables',
   },
   {
     key: 'table', flag: 'table', type: 'string', value: '<name>', env: 'TIDEMARK_TABLE', config: true,
-    default: 'schema_migrations', commands: CONNECTING, help: 'Migrations tracking table',
+    default: 'schema_migrations', commands: CONNECTING, common: true, help: 'Migrations tracking table',
   },
   {
     key: 'seedsTable', flag: 'seeds-table', type: 'string', value: '<name>', env: 'TIDEMARK_SEEDS_TABLE', config: true,
-    default: 'schema_seeds', commands: CONNECTING, help: 'Seeds log table',
+    default: 'schema_seeds', commands: CONNECTING, common: true, help: 'Seeds log table',
   },
   {
     key: 'embeddedDir', flag: 'embedded-dir', type: 'path', value: '<path>', env: 'TIDEMARK_EMBEDDED_DIR', config: true,
@@ -136,25 +140,25 @@ const OPTIONS = [
     default: '5432', commands: ['db'], help: 'Port to serve the embedded database on, on 127.0.0.1 (0: any free port)',
   },
   {
-    key: 'lockWaitTimeout', flag: 'lock-wait-timeout', type: 'duration', value: '<time>', env: 'TIDEMARK_LOCK_WAIT_TIMEOUT',
-    config: true, default: 120_000, commands: CONNECTING,
-    help: 'How long to wait for another run\'s migration lock (e.g. 120s)',
+    key: 'lockWaitTimeout', flag: 'lock-wait-timeout', type: 'duration', unit: 'ms', value: '<time>', env: 'TIDEMARK_LOCK_WAIT_TIMEOUT',
+    config: true, default: 120_000, commands: CONNECTING, common: true,
+    help: 'How long to wait for another run\'s migration lock (e.g. 120s, 2min)',
   },
   {
-    key: 'lockTimeout', flag: 'lock-timeout', type: 'duration', value: '<time>', env: 'TIDEMARK_LOCK_TIMEOUT',
-    config: true, commands: CONNECTING, help: 'lock_timeout for the migrations\' statements (e.g. 5s)',
+    key: 'lockTimeout', flag: 'lock-timeout', type: 'duration', unit: 'ms', value: '<time>', env: 'TIDEMARK_LOCK_TIMEOUT',
+    config: true, commands: CONNECTING, common: true, help: 'lock_timeout for the migrations\' statements (e.g. 5000, 5s)',
   },
   {
-    key: 'statementTimeout', flag: 'statement-timeout', type: 'duration', value: '<time>', env: 'TIDEMARK_STATEMENT_TIMEOUT',
-    config: true, commands: CONNECTING, help: 'statement_timeout for the migrations\' statements (e.g. 60s)',
+    key: 'statementTimeout', flag: 'statement-timeout', type: 'duration', unit: 'ms', value: '<time>', env: 'TIDEMARK_STATEMENT_TIMEOUT',
+    config: true, commands: CONNECTING, common: true, help: 'statement_timeout for the migrations\' statements (e.g. 60s, 5min)',
   },
   {
-    key: 'connectTimeout', flag: 'connect-timeout', type: 'duration', value: '<time>', env: 'TIDEMARK_CONNECT_TIMEOUT',
-    config: true, default: 30_000, commands: CONNECTING,
-    help: 'How long to keep trying to connect (cold serverless databases take seconds)',
+    key: 'connectTimeout', flag: 'connect-timeout', type: 'duration', unit: 's', value: '<time>', env: 'TIDEMARK_CONNECT_TIMEOUT',
+    config: true, default: 30_000, commands: CONNECTING, common: true,
+    help: 'How long to keep trying to connect (e.g. 20, 20s, 2min; a cold serverless database takes seconds)',
   },
   {
-    key: 'tlsInsecure', flag: 'tls-insecure', type: 'boolean', env: 'TIDEMARK_TLS_INSECURE', config: true, commands: CONNECTING,
+    key: 'tlsInsecure', flag: 'tls-insecure', type: 'boolean', env: 'TIDEMARK_TLS_INSECURE', config: true, commands: CONNECTING, common: true,
     help: 'Encrypt without verifying the server certificate (for a server whose CA you have not supplied)',
   },
   {
@@ -206,6 +210,10 @@ const OPTIONS = [
     help: 'Run every seed again, even those that already ran with the same contents',
   },
   {
+    key: 'yes', flag: 'yes', short: 'y', type: 'boolean', cli: true, commands: ['reset'],
+    help: 'Confirm a reset of a database server without a prompt (needed where there is no terminal to ask in)',
+  },
+  {
     key: 'json', flag: 'json', type: 'boolean', cli: true, commands: [...ALL, 'db'],
     help: 'Print one JSON object per event (NDJSON) on stdout',
   },
@@ -220,6 +228,33 @@ const OPTIONS = [
   { key: 'version', flag: 'version', short: 'v', type: 'boolean', cli: true, commands: [...ALL, 'db'], help: 'Show the version and the engine in use' },
 ];
 
+const UNITS = { ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNIT_NAMES = { ms: 'milliseconds', s: 'seconds' };
+
+/**
+ * Parses a duration: a number (or a string of one) in `unit` (a duration
+ * row's `unit`: 'ms' or 's'), or a string with its own unit: `500ms`, `20s`,
+ * `1.5s`, `2min` (or `2m`), `1h`, `1d`. Returns milliseconds (rounded; may be
+ * 0), or undefined when the value is not a non-negative duration.
+ */
+function parseDuration(value, unit = 'ms') {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * UNITS[unit]) : undefined;
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|sec|m|min|h|d)?\s*$/i.exec(value);
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * UNITS[(m[2] || unit).toLowerCase()]);
+}
+
+/** `a bare number is seconds` for a duration row (for --help and errors). */
+function bareUnit(opt) {
+  return `a bare number is ${UNIT_NAMES[opt.unit]}`;
+}
+
+/** Whether `command` accepts the option (it uses it, or it is common to every command in ALL). */
+function accepts(opt, command) {
+  return opt.commands.includes(command) || (Boolean(opt.common) && ALL.includes(command));
+}
+
 /** Maps `up` to `migrate`; undefined for unknown commands. */
 function canonicalCommand(name) {
   if (Object.hasOwn(COMMANDS, name)) return name;
@@ -229,4 +264,4 @@ function canonicalCommand(name) {
   return undefined;
 }
 
-module.exports = { OPTIONS, COMMANDS, CONNECTING, EMBEDDED, URL_ENV, canonicalCommand };
+module.exports = { OPTIONS, COMMANDS, CONNECTING, ALL, EMBEDDED, URL_ENV, canonicalCommand, parseDuration, bareUnit, accepts };

@@ -1,0 +1,620 @@
+//! Folder layouts: which entries of a migrations folder are migrations, in
+//! the layouts users bring from other tools (style rule 4: pure, no I/O).
+//!
+//! The host passes every entry of the folder: files by name (`001_a.sql`),
+//! files one folder down as `folder/file` (`20240101120000_init/migration.sql`,
+//! `meta/_journal.json`), and folders as `folder/` (so that an empty folder, or
+//! one nested deeper, is seen too). Every entry is read, reported or refused:
+//! a folder in a shape tidemark does not read is an error, never "up to date".
+//!
+//! | layout | entries |
+//! |---|---|
+//! | flat (tidemark, dbmate, sqlx, node-pg-migrate, golang-migrate) | `<version>_<name>.sql`, `.up.sql` + `.down.sql` |
+//! | Prisma Migrate, drizzle-kit v1 | `<version>_<name>/migration.sql` (`down.sql` beside it is the down) |
+//! | diesel | `<YYYY-MM-DD-HHMMSS>_<name>/up.sql` + `down.sql` (+ `metadata.toml`) |
+//! | drizzle-kit v0 | `<NNNN>_<name>.sql` + `meta/_journal.json`, which decides the set |
+
+use crate::error::{Error, Kind, Result};
+use crate::report::Event;
+use crate::source::{parse_file_name, FileName, Part, SourceFile};
+
+/// The drizzle-kit v0 journal, relative to the migrations folder.
+pub const DRIZZLE_JOURNAL: &str = "meta/_journal.json";
+
+/// Extensions of node-pg-migrate's script migrations, which tidemark cannot
+/// run but accepts as applied history.
+const SCRIPT_EXTENSIONS: [&str; 6] = [".js", ".cjs", ".mjs", ".ts", ".cts", ".mts"];
+
+/// One migration as the folder lays it out, before its SQL is read.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub version: String,
+    pub name: String,
+    /// The up SQL (or the script), named by its path in the folder.
+    pub up: SourceFile,
+    pub down: Option<SourceFile>,
+    /// The layout itself says "no transaction" (diesel's `metadata.toml`).
+    pub no_transaction: bool,
+    /// A node-pg-migrate `.js`/`.ts` migration.
+    pub script: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Laid {
+    pub candidates: Vec<Candidate>,
+    pub warnings: Vec<Event>,
+}
+
+fn unknown(entry: &str, message: String) -> Error {
+    Error::new(Kind::UnknownLayout, message).at(entry, None, None)
+}
+
+const SHAPES: &str = "tidemark reads <version>_<name>.sql files (or .up.sql/.down.sql pairs), \
+Prisma and drizzle-kit folders <version>_<name>/migration.sql, diesel folders \
+<YYYY-MM-DD-HHMMSS>_<name>/up.sql, and drizzle-kit's meta/_journal.json";
+
+/// A migration folder's name: `<digits>_<name>` (Prisma, drizzle-kit v1) or
+/// diesel's `<YYYY-MM-DD-HHMMSS>_<name>`; the version is its digits.
+///
+/// ```
+/// use tidemark_core::layout::parse_folder_name;
+/// assert_eq!(parse_folder_name("2023-01-02-030405_create_posts"), Some(("20230102030405".into(), "create_posts".into())));
+/// assert_eq!(parse_folder_name("20240101120000_init"), Some(("20240101120000".into(), "init".into())));
+/// assert_eq!(parse_folder_name("meta"), None);
+/// ```
+pub fn parse_folder_name(dir: &str) -> Option<(String, String)> {
+    let (head, name) = dir.split_once('_')?;
+    if name.is_empty() || head.is_empty() {
+        return None;
+    }
+    if head.bytes().all(|b| b.is_ascii_digit()) {
+        return Some((head.to_string(), name.to_string()));
+    }
+    let b = head.as_bytes();
+    let diesel = b.len() == 17
+        && [4, 7, 10].iter().all(|&i| b[i] == b'-')
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| [4, 7, 10].contains(&i) || c.is_ascii_digit());
+    diesel.then(|| (head.replace('-', ""), name.to_string()))
+}
+
+/// The `(tag, when)` entries of a drizzle-kit journal, in journal order.
+/// `when` is drizzle's `created_at` for the migration (epoch milliseconds).
+///
+/// ```
+/// use tidemark_core::layout::drizzle_journal;
+/// let j = br#"{"version":"7","dialect":"postgresql","entries":[{"idx":0,"version":"7","when":1700000000000,"tag":"0000_violet_salo","breakpoints":true}]}"#;
+/// assert_eq!(drizzle_journal(j).unwrap(), [("0000_violet_salo".to_string(), Some(1700000000000))]);
+/// ```
+pub fn drizzle_journal(bytes: &[u8]) -> Result<Vec<(String, Option<i64>)>> {
+    let bad = |why: &str| {
+        unknown(
+            DRIZZLE_JOURNAL,
+            format!(
+                "{DRIZZLE_JOURNAL} could not be read ({why}); it lists drizzle-kit's migrations, so tidemark cannot tell which to run: restore it from version control or regenerate it with drizzle-kit"
+            ),
+        )
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
+    let at = text
+        .find("\"entries\"")
+        .ok_or_else(|| bad("no \"entries\""))?;
+    let rest = &text[at..];
+    let open = rest
+        .find('[')
+        .ok_or_else(|| bad("\"entries\" is not a list"))?;
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut object = String::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for ch in rest[open + 1..].chars() {
+        if in_string {
+            object.push(ch);
+            if escaped {
+                escaped = false;
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match ch {
+            '"' => {
+                in_string = true;
+                object.push(ch);
+            }
+            '{' => {
+                depth += 1;
+                object.push(ch);
+            }
+            '}' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| bad("unbalanced braces"))?;
+                object.push(ch);
+                if depth == 0 {
+                    let tag = string_field(&object, "tag")
+                        .ok_or_else(|| bad("an entry has no \"tag\""))?;
+                    out.push((tag, number_field(&object, "when")));
+                    object.clear();
+                }
+            }
+            ']' if depth == 0 => return Ok(out),
+            _ => object.push(ch),
+        }
+    }
+    Err(bad("the entries list is not closed"))
+}
+
+/// The value of `"key": "value"` in one flat JSON object (no escapes).
+fn string_field(object: &str, key: &str) -> Option<String> {
+    let value = field(object, key)?.strip_prefix('"')?;
+    let end = value.find('"')?;
+    let v = &value[..end];
+    (!v.contains('\\') && !v.is_empty()).then(|| v.to_string())
+}
+
+fn number_field(object: &str, key: &str) -> Option<i64> {
+    let value = field(object, key)?;
+    let end = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(value.len());
+    value[..end].parse().ok()
+}
+
+fn field<'a>(object: &'a str, key: &str) -> Option<&'a str> {
+    let quoted = format!("\"{key}\"");
+    let at = object.find(&quoted)?;
+    let rest = object[at + quoted.len()..].trim_start();
+    Some(rest.strip_prefix(':')?.trim_start())
+}
+
+/// diesel's `metadata.toml`: `run_in_transaction = false`.
+fn diesel_no_transaction(file: &SourceFile) -> bool {
+    String::from_utf8_lossy(&file.bytes).lines().any(|l| {
+        let l = l.split('#').next().unwrap_or("").trim();
+        l.split_once('=').is_some_and(|(k, v)| {
+            k.trim() == "run_in_transaction" && v.trim().eq_ignore_ascii_case("false")
+        })
+    })
+}
+
+fn is_quiet(name: &str) -> bool {
+    name.starts_with('.')
+        || name.eq_ignore_ascii_case("readme.md")
+        || name.eq_ignore_ascii_case("readme")
+}
+
+fn warning(code: &str, file: &str, message: String) -> Event {
+    Event::Warning {
+        code: code.into(),
+        message,
+        file: Some(file.to_string()),
+    }
+}
+
+/// The entries of one subfolder: its files (by their name inside it) and
+/// whether anything is nested deeper.
+#[derive(Debug, Default)]
+struct Folder {
+    files: Vec<(String, SourceFile)>,
+    nested: Vec<String>,
+}
+
+/// Sorts the folder's entries into migrations. Errors on anything it cannot
+/// read as a migration where one is expected; other entries are warnings.
+pub(crate) fn lay_out(files: Vec<SourceFile>) -> Result<Laid> {
+    let mut laid = Laid::default();
+    let mut top: Vec<SourceFile> = Vec::new();
+    // (A Vec, not a map: the host passes entries sorted by name, and a map
+    // costs the wasm build several KB.)
+    let mut folders: Vec<(String, Folder)> = Vec::new();
+    for file in files {
+        match file.name.split_once('/') {
+            None => top.push(file),
+            Some((dir, rest)) => {
+                let at = match folders.iter().rposition(|(d, _)| d == dir) {
+                    Some(at) => at,
+                    None => {
+                        folders.push((dir.to_string(), Folder::default()));
+                        folders.len() - 1
+                    }
+                };
+                let folder = &mut folders[at].1;
+                if rest.is_empty() {
+                    // The folder itself.
+                } else if rest.contains('/') {
+                    folder.nested.push(file.name.clone());
+                } else {
+                    folder.files.push((rest.to_string(), file));
+                }
+            }
+        }
+    }
+
+    // drizzle-kit v0: the journal decides the set and the order.
+    let journal = folders
+        .iter_mut()
+        .find(|(d, _)| d == "meta")
+        .map(|(_, m)| m)
+        .and_then(|m| {
+            m.files
+                .iter()
+                .position(|(n, _)| n == "_journal.json")
+                .map(|i| m.files.swap_remove(i).1)
+        })
+        .map(|f| drizzle_journal(&f.bytes))
+        .transpose()?;
+
+    for (dir, folder) in folders {
+        if is_quiet(&dir) {
+            continue;
+        }
+        if dir == "meta" && journal.is_some() {
+            // drizzle-kit's snapshots: not migrations.
+            continue;
+        }
+        folder_migration(&dir, folder, &mut laid)?;
+    }
+
+    match journal {
+        Some(entries) => journal_migrations(entries, top, &mut laid)?,
+        None => flat_migrations(top, &mut laid)?,
+    }
+    Ok(laid)
+}
+
+fn folder_migration(dir: &str, folder: Folder, laid: &mut Laid) -> Result<()> {
+    let has_sql = folder.files.iter().any(|(n, _)| n.ends_with(".sql"));
+    let Some((version, name)) = parse_folder_name(dir) else {
+        if has_sql || !folder.nested.is_empty() {
+            return Err(unknown(
+                &format!("{dir}/"),
+                format!(
+                    "the folder {dir}/ holds SQL in a shape tidemark does not read, so nothing was run; {SHAPES}. Rename it to <version>_<name>/ or move it out of the migrations folder"
+                ),
+            ));
+        }
+        laid.warnings.push(warning(
+            "W_UNEXPECTED_FILE",
+            &format!("{dir}/"),
+            format!("{dir}/ is a folder without migrations, so nothing in it runs; move it out of the migrations folder"),
+        ));
+        return Ok(());
+    };
+    if let Some(deeper) = folder.nested.first() {
+        return Err(unknown(
+            deeper,
+            format!("{deeper} is nested inside the migration folder {dir}/, which tidemark does not read; {SHAPES}"),
+        ));
+    }
+    let mut up: Option<SourceFile> = None;
+    let mut down: Option<SourceFile> = None;
+    let mut no_transaction = false;
+    for (file_name, file) in folder.files {
+        match file_name.as_str() {
+            "migration.sql" | "up.sql" => {
+                if let Some(other) = &up {
+                    return Err(unknown(
+                        &file.name,
+                        format!(
+                            "{dir}/ has both {} and {}, so tidemark cannot tell which is the migration; keep one",
+                            other.name, file.name
+                        ),
+                    ));
+                }
+                up = Some(file);
+            }
+            "down.sql" => down = Some(file),
+            "metadata.toml" => no_transaction = diesel_no_transaction(&file),
+            // Prisma's lock file and drizzle-kit v1's snapshot.
+            "migration_lock.toml" | "snapshot.json" => {}
+            n if is_quiet(n) => {}
+            n if n.ends_with(".sql") => {
+                return Err(unknown(
+                    &file.name,
+                    format!(
+                        "{} is not a file tidemark reads in a migration folder (migration.sql, or up.sql and down.sql), so nothing was run; rename it or move it out",
+                        file.name
+                    ),
+                ));
+            }
+            _ => laid.warnings.push(warning(
+                "W_UNEXPECTED_FILE",
+                &file.name,
+                format!("{} is not a migration file, so it is not run; move it out of the migrations folder", file.name),
+            )),
+        }
+    }
+    let Some(up) = up else {
+        let what = if down.is_some() {
+            "a down.sql but no up.sql or migration.sql"
+        } else {
+            "no migration.sql or up.sql"
+        };
+        return Err(unknown(
+            &format!("{dir}/"),
+            format!("the migration folder {dir}/ has {what}, so tidemark cannot tell what it applies; add the file or remove the folder"),
+        ));
+    };
+    laid.candidates.push(Candidate {
+        version,
+        name,
+        up,
+        down,
+        no_transaction,
+        script: false,
+    });
+    Ok(())
+}
+
+fn script_name(file: &str) -> Option<FileName> {
+    let ext = SCRIPT_EXTENSIONS.iter().find(|e| file.ends_with(*e))?;
+    let stem = &file[..file.len() - ext.len()];
+    let n = parse_file_name(&format!("{stem}.sql"))?;
+    (n.part == Part::Whole).then_some(n)
+}
+
+fn flat_migrations(top: Vec<SourceFile>, laid: &mut Laid) -> Result<()> {
+    let mut downs: Vec<(FileName, SourceFile)> = Vec::new();
+    for file in top {
+        if let Some(n) = parse_file_name(&file.name) {
+            match n.part {
+                Part::Down => downs.push((n, file)),
+                _ => laid.candidates.push(Candidate {
+                    version: n.version,
+                    name: n.name,
+                    up: file,
+                    down: None,
+                    no_transaction: false,
+                    script: false,
+                }),
+            }
+        } else if let Some(n) = script_name(&file.name) {
+            laid.candidates.push(Candidate {
+                version: n.version,
+                name: n.name,
+                up: file,
+                down: None,
+                no_transaction: false,
+                script: true,
+            });
+        } else if file.name.ends_with(".sql") {
+            return Err(Error::new(
+                Kind::BadFileName,
+                format!(
+                    "{} is not named <version>_<name>.sql (for example 001_create_users.sql), so tidemark cannot tell when it runs and nothing was run; rename it, or move it out of the migrations folder",
+                    file.name
+                ),
+            )
+            .at(&file.name, None, None));
+        } else if !is_quiet(&file.name) && file.name != "migration_lock.toml" {
+            laid.warnings.push(warning(
+                "W_UNEXPECTED_FILE",
+                &file.name,
+                format!(
+                    "{} is not a .sql file, so it is not run as a migration; move it out of the folder",
+                    file.name
+                ),
+            ));
+        }
+    }
+    for (d, down_file) in downs {
+        let Some(c) = laid.candidates.iter_mut().find(|c| {
+            !c.script && c.version == d.version && c.name == d.name && !c.up.name.contains('/')
+        }) else {
+            return Err(Error::new(
+                Kind::OrphanDown,
+                format!(
+                    "{} has no up migration beside it; add the matching .up.sql (or .sql) file, or remove it",
+                    down_file.name
+                ),
+            )
+            .at(&down_file.name, None, None));
+        };
+        c.down = Some(down_file);
+    }
+    Ok(())
+}
+
+fn journal_migrations(
+    entries: Vec<(String, Option<i64>)>,
+    top: Vec<SourceFile>,
+    laid: &mut Laid,
+) -> Result<()> {
+    let mut by_name: Vec<SourceFile> = Vec::new();
+    for file in top {
+        if file.name.ends_with(".sql") {
+            by_name.push(file);
+        } else if !is_quiet(&file.name) {
+            laid.warnings.push(warning(
+                "W_UNEXPECTED_FILE",
+                &file.name,
+                format!("{} is not a .sql file, so it is not run as a migration; move it out of the folder", file.name),
+            ));
+        }
+    }
+    for (idx, (tag, _)) in entries.iter().enumerate() {
+        let file_name = format!("{tag}.sql");
+        let Some(file) = by_name
+            .iter()
+            .position(|f| f.name == file_name)
+            .map(|i| by_name.remove(i))
+        else {
+            return Err(unknown(
+                DRIZZLE_JOURNAL,
+                format!(
+                    "{DRIZZLE_JOURNAL} lists {tag}, but {file_name} is not in the migrations folder, so nothing was run; restore the file from version control"
+                ),
+            ));
+        };
+        let (version, name) = match parse_file_name(&file_name) {
+            Some(n) if n.part == Part::Whole => (n.version, n.name),
+            _ => (format!("{idx:04}"), tag.clone()),
+        };
+        laid.candidates.push(Candidate {
+            version,
+            name,
+            up: file,
+            down: None,
+            no_transaction: false,
+            script: false,
+        });
+    }
+    for name in by_name.into_iter().map(|f| f.name) {
+        laid.warnings.push(warning(
+            "W_NOT_IN_JOURNAL",
+            &name,
+            format!(
+                "{name} is not listed in {DRIZZLE_JOURNAL}, so it is not run (drizzle-kit would not run it either); generate migrations with drizzle-kit, or delete the file"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn entries(list: &[(&str, &str)]) -> Vec<SourceFile> {
+        list.iter()
+            .map(|(n, s)| SourceFile::new(*n, s.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn versions(laid: &Laid) -> Vec<(String, String, String)> {
+        let mut v: Vec<_> = laid
+            .candidates
+            .iter()
+            .map(|c| (c.version.clone(), c.name.clone(), c.up.name.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn prisma_folders_with_lock_file() {
+        let laid = lay_out(entries(&[
+            ("20240101120000_init/", ""),
+            ("20240101120000_init/migration.sql", "create table a();"),
+            ("20240202120000_more/", ""),
+            ("20240202120000_more/migration.sql", "create table b();"),
+            ("migration_lock.toml", "provider = \"postgresql\""),
+        ]))
+        .unwrap();
+        assert_eq!(
+            versions(&laid),
+            [
+                (
+                    "20240101120000".into(),
+                    "init".into(),
+                    "20240101120000_init/migration.sql".into()
+                ),
+                (
+                    "20240202120000".into(),
+                    "more".into(),
+                    "20240202120000_more/migration.sql".into()
+                ),
+            ]
+        );
+        assert!(laid.warnings.is_empty(), "{:?}", laid.warnings);
+    }
+
+    #[test]
+    fn diesel_folders_with_metadata() {
+        let laid = lay_out(entries(&[
+            ("00000000000000_diesel_initial_setup/up.sql", "select 1;"),
+            ("00000000000000_diesel_initial_setup/down.sql", "select 0;"),
+            (
+                "2023-01-02-030405_index/up.sql",
+                "create index concurrently i on t(x);",
+            ),
+            ("2023-01-02-030405_index/down.sql", "drop index i;"),
+            (
+                "2023-01-02-030405_index/metadata.toml",
+                "run_in_transaction = false\n",
+            ),
+        ]))
+        .unwrap();
+        let c = &laid.candidates;
+        assert_eq!(c.len(), 2);
+        let index = c.iter().find(|c| c.name == "index").unwrap();
+        assert_eq!(index.version, "20230102030405");
+        assert!(index.no_transaction);
+        assert_eq!(
+            index.down.as_ref().unwrap().name,
+            "2023-01-02-030405_index/down.sql"
+        );
+        let setup = c.iter().find(|c| c.version == "00000000000000").unwrap();
+        assert!(!setup.no_transaction);
+    }
+
+    #[test]
+    fn drizzle_journal_decides_the_set() {
+        let journal = r#"{"version":"7","dialect":"postgresql","entries":[
+            {"idx":0,"version":"7","when":1700000000000,"tag":"0000_violet_salo","breakpoints":true},
+            {"idx":1,"version":"7","when":1700000001000,"tag":"0001_next","breakpoints":true}]}"#;
+        let laid = lay_out(entries(&[
+            ("meta/", ""),
+            ("meta/_journal.json", journal),
+            ("meta/0000_snapshot.json", "{}"),
+            ("0000_violet_salo.sql", "create table a();"),
+            ("0001_next.sql", "create table b();"),
+            ("0002_stray.sql", "drop table a;"),
+        ]))
+        .unwrap();
+        assert_eq!(laid.candidates.len(), 2);
+        assert!(laid
+            .warnings
+            .iter()
+            .any(|w| matches!(w, Event::Warning { code, file, .. } if code == "W_NOT_IN_JOURNAL" && file.as_deref() == Some("0002_stray.sql"))));
+        let err = lay_out(entries(&[
+            ("meta/_journal.json", journal),
+            ("0000_violet_salo.sql", ""),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.code(), "E_UNKNOWN_LAYOUT");
+        assert!(err.message().contains("0001_next"), "{}", err.message());
+    }
+
+    #[test]
+    fn unknown_shapes_are_errors() {
+        for (list, named) in [
+            (vec![("schema/", ""), ("schema/tables.sql", "x")], "schema/"),
+            (vec![("init.sql", "x")], "init.sql"),
+            (vec![("002_dir.sql/", "")], "002_dir.sql/"),
+            (vec![("001_a/", ""), ("001_a/deeper/", "")], "001_a/deeper/"),
+            (vec![("001_a/other.sql", "x")], "001_a/other.sql"),
+        ] {
+            let err = lay_out(entries(&list)).unwrap_err();
+            assert!(
+                matches!(err.code(), "E_UNKNOWN_LAYOUT" | "E_BAD_FILE_NAME"),
+                "{list:?}: {}",
+                err.code()
+            );
+            assert!(err.message().contains(named), "{}", err.message());
+            assert_eq!(err.file(), Some(named));
+        }
+    }
+
+    #[test]
+    fn scripts_and_stray_folders() {
+        let laid = lay_out(entries(&[
+            ("1700000000000_init.js", "exports.up = () => {};"),
+            ("1700000000001_next.sql", "select 1;"),
+            ("fixtures/", ""),
+            ("fixtures/data.json", "{}"),
+        ]))
+        .unwrap();
+        assert!(laid
+            .candidates
+            .iter()
+            .any(|c| c.script && c.version == "1700000000000"));
+        assert_eq!(laid.warnings.len(), 1);
+    }
+}
