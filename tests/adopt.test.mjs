@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tidemark, project, database, ndjson, engine, writeFiles, REPO, cleanEnv, assertNoSecret } from './helpers.mjs';
+import { tidemark, project, database, ndjson, engine, writeFiles, REPO, cleanEnv, assertNoSecret, pkgRequire } from './helpers.mjs';
 
 const PEERS = path.join(REPO, 'tests', 'peers');
 const peerRequire = createRequire(path.join(PEERS, 'package.json'));
@@ -122,6 +122,13 @@ test('node-pg-migrate: its own history is adopted, .js migrations included; depl
     'applied_at comes from run_on',
   );
   assert.equal(await db.query('SELECT count(*) FROM pgmigrations'), '2');
+
+  // A .js migration the tool never applied cannot run here: named, nothing runs.
+  writeFiles(cwd, { 'migrations/1700000000003_later.js': 'exports.up = () => {};\n' });
+  const pending = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(pending.code, 3, pending.all);
+  assert.match(pending.stderr, /1700000000003_later\.js/);
+  assert.equal(await runs(db), '1,2,3');
 });
 
 test('dbmate: its schema_migrations becomes tidemark\'s in place, rows kept', peer, async (t) => {
@@ -169,13 +176,8 @@ function drizzleFolder(entries) {
   return files;
 }
 
-test('drizzle: its migrator\'s history is matched by SHA-256', peer, async (t) => {
-  const db = await database(t);
-  const first = [
-    ['0000_create_runs', `CREATE TABLE runs (v text);\n--> statement-breakpoint\n${counted('1')}`],
-    ['0001_second', counted('2')],
-  ];
-  const cwd = project(t, drizzleFolder(first));
+/** Runs drizzle-orm's node-postgres migrator on `cwd/drizzle`, as an app does at deploy time. */
+async function drizzleMigrate(db, cwd) {
   const pg = peerRequire('pg');
   const { drizzle } = peerRequire('drizzle-orm/node-postgres');
   const { migrate } = peerRequire('drizzle-orm/node-postgres/migrator');
@@ -186,6 +188,34 @@ test('drizzle: its migrator\'s history is matched by SHA-256', peer, async (t) =
   } finally {
     await client.end();
   }
+}
+
+test('drizzle: a file edited after the migrator ran it is found by the journal\'s when and adopted as changed', peer, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, drizzleFolder([['0000_create_runs', `CREATE TABLE runs (v text);\n${counted('1')}`], ['0001_second', counted('2')]]));
+  await drizzleMigrate(db, cwd);
+  fs.appendFileSync(path.join(cwd, 'drizzle', '0001_second.sql'), '-- edited after it ran\n');
+  const r = await tidemark(['adopt', '--url', db.url, '--dir', 'drizzle', '--json'], { cwd });
+  assert.equal(r.code, 1, r.all);
+  const { report } = ndjson(r.stdout).find((e) => e.event === 'done');
+  assert.deepEqual(
+    report.adopted.map((a) => [a.version, a.state]),
+    [['0000', 'matched'], ['0001', 'changed']],
+  );
+  assert.equal(report.matchesFiles, false);
+  const status = await tidemark(['status', '--exit-code', '--url', db.url, '--dir', 'drizzle'], { cwd });
+  assert.equal(status.code, 1, status.all);
+  assert.match(status.stdout, /^0001\s+second\s+applied .* changed$/m);
+});
+
+test('drizzle: its migrator\'s history is matched by SHA-256', peer, async (t) => {
+  const db = await database(t);
+  const first = [
+    ['0000_create_runs', `CREATE TABLE runs (v text);\n--> statement-breakpoint\n${counted('1')}`],
+    ['0001_second', counted('2')],
+  ];
+  const cwd = project(t, drizzleFolder(first));
+  await drizzleMigrate(db, cwd);
   assert.equal(await db.query('SELECT count(*) FROM drizzle.__drizzle_migrations'), '2');
   const next = drizzleFolder([...first, ['0002_third', counted('3')]]);
   const adopted = await switchOver(t, {
@@ -491,4 +521,21 @@ test('baseline --to marks a restored database; deploy runs only what follows', e
   const unknown = await tidemark(['baseline', '--to', '7', '--url', db.url], { cwd });
   assert.equal(unknown.code, 2, unknown.all);
   assert.match(unknown.stderr, /there is no migration with version 7/);
+});
+
+test('the API: adopt({ dryRun }) and adopt() resolve with the report', engine, async (t) => {
+  const db = await sqlxDatabase(t);
+  const cwd = project(t, SQLX_FILES);
+  const api = pkgRequire('./index.cjs');
+  const dry = await api.adopt({ url: db.url, cwd, dryRun: true });
+  assert.equal(dry.from, 'sqlx');
+  assert.equal(dry.dryRun, true);
+  assert.equal(dry.adopted.length, 2);
+  assert.equal(await db.query("SELECT to_regclass('schema_migrations') IS NULL"), 't');
+  const done = await api.adopt({ url: db.url, cwd, from: 'sqlx' });
+  assert.equal(done.matchesFiles, true);
+  assert.deepEqual(done.adopted.map((a) => a.appliedAt !== undefined), [true, true]);
+  const again = await api.adopt({ url: db.url, cwd });
+  assert.equal(again.alreadyRecorded, 2);
+  assert.equal(again.adopted.length, 0);
 });

@@ -237,6 +237,8 @@ export interface AdoptReport {
   notRecorded: string[];
   /** Migrations the tool did not apply: the next deploy applies them. */
   pending: { version: string; name: string; file: string }[];
+  /** Every entry matched its file; `false` when something was recorded `changed` or `noFile`, or not recorded (the CLI exits 1). */
+  matchesFiles: boolean;
 }
 
 /** One file written by `create`. */

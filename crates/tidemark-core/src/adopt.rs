@@ -470,6 +470,9 @@ pub struct AdoptReport {
     pub not_recorded: Vec<String>,
     /// Local migrations the peer did not apply: the next deploy applies them.
     pub pending: Vec<PendingFile>,
+    /// Every entry matched its file (see [`AdoptReport::clean`]); the CLI
+    /// exits 1 otherwise.
+    pub matches_files: bool,
 }
 
 impl AdoptReport {
@@ -1219,6 +1222,7 @@ pub(crate) async fn run(
     };
     report.tracking_table = t.display();
     report.dry_run = dry_run;
+    report.matches_files = report.clean();
     if dry_run || (report.adopted.is_empty() && !report.converted) {
         rollback(client).await;
         return Ok(report);

@@ -657,7 +657,7 @@ async function main(argv, env = process.env) {
       }
     }
     // Adopted history that does not match the files is found drift.
-    if (command === 'adopt' && (report.notRecorded.length || report.adopted.some((a) => a.state !== 'matched'))) return 1;
+    if (command === 'adopt' && report.matchesFiles === false) return 1;
     if (command === 'status' && values['exit-code']) {
       const r = report;
       if (r.pending || r.failed || r.drifted || r.missing) return 1;
