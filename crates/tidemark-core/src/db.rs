@@ -287,17 +287,17 @@ fn dollar_tag(body: &str) -> String {
 pub(crate) fn describe_foreign_shape(t: &Tracking, detail: &str) -> Error {
     let (cols, vtype) = detail.split_once(" / version ").unwrap_or((detail, "?"));
     let cols_list: Vec<&str> = cols.split(", ").collect();
-    let looks_like = if cols_list.contains(&"dirty") {
-        " (golang-migrate's shape)"
+    let (looks_like, adopt) = if cols_list.contains(&"dirty") {
+        (" (golang-migrate's shape)", "; when it holds golang-migrate's history, `tidemark adopt` takes it over instead, converting the table in place")
     } else if cols_list == ["version"] {
-        " (dbmate's shape)"
+        (" (dbmate's shape)", "; when it holds dbmate's history, `tidemark adopt` takes it over instead, converting the table in place")
     } else {
-        ""
+        ("", "")
     };
     Error::new(
         Kind::TrackingTableIncompatible,
         format!(
-            "the tracking table {} already exists with columns ({cols}; version is {vtype}){looks_like}, which tidemark cannot use; tidemark leaves another tool's table alone: choose another table with --table (for example --table tidemark_migrations)",
+            "the tracking table {} already exists with columns ({cols}; version is {vtype}){looks_like}, which tidemark cannot use; tidemark leaves another tool's table alone: choose another table with --table (for example --table tidemark_migrations){adopt}",
             t.display()
         ),
     )
