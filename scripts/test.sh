@@ -25,8 +25,12 @@ bash scripts/build-wasm.sh
 echo "== peer tools for tests/adopt.test.mjs (node-pg-migrate, drizzle-orm, dbmate)"
 npm ci --prefix tests/peers --no-audit --no-fund
 
-# The same end-to-end suite, once per backend.
+# The same end-to-end suite, once per backend (the fault-injection suite
+# runs on its own below: its trials time faults and must not share the CPU).
 for backend in native wasm; do
   echo "== end-to-end: CLI and API through the ${backend} backend (real PostgreSQL)"
-  TIDEMARK_BACKEND=${backend} node --test --test-concurrency=2 tests/*.test.mjs
+  TIDEMARK_BACKEND=${backend} node --test --test-concurrency=2 $(ls tests/*.test.mjs | grep -v '/faults\.test\.mjs$')
 done
+
+echo "== fault injection: kills, cuts, restarts, silence (npm run test:faults)"
+bash scripts/test-faults.sh

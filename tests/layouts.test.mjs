@@ -177,3 +177,18 @@ test('a pg_dump baseline: \\restrict lines and COPY data blocks apply; a psql \\
   assert.match(b.all, /002_b\.sql:2: `\\i other\.sql` is a psql meta-command, not SQL/);
   assert.equal(await db2.query("SELECT count(*) FROM pg_tables WHERE tablename IN ('a', 'schema_migrations')"), '0');
 });
+
+test('inputs read as PostgreSQL reads them: wrapper modes, rule actions, standard_conforming_strings, a $tidemark$ table name', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    'migrations/001_serial.sql': 'BEGIN ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE iso AS SELECT current_setting(\'transaction_isolation\') AS level;\nCOMMIT;\n',
+    'migrations/002_rule.sql': '-- tidemark:no-transaction\nCREATE TABLE a (x int);\nCREATE TABLE b (x int);\nCREATE TABLE c (x int);\nCREATE RULE r AS ON INSERT TO a DO ALSO (INSERT INTO b VALUES (NEW.x); INSERT INTO c VALUES (NEW.x));\nINSERT INTO a VALUES (7);\n',
+    'migrations/003_strings.sql': "-- tidemark:no-transaction\nCREATE TABLE s (v text);\nSET standard_conforming_strings = off;\nINSERT INTO s VALUES ('It\\'s here');\nINSERT INTO s VALUES ('C:\\\\');\nSET standard_conforming_strings = on;\nINSERT INTO s VALUES ('done');\n",
+  });
+  const r = await tidemark(['deploy', '--url', db.url, '--table', 'odd$tidemark$name'], { cwd });
+  assert.equal(r.code, 0, r.all);
+  assert.equal(await db.query('SELECT level FROM iso'), 'serializable');
+  assert.equal(await db.query('SELECT (SELECT count(*) FROM b) || \',\' || (SELECT count(*) FROM c)'), '1,1');
+  assert.equal(await db.query("SELECT string_agg(v, '|' ORDER BY v) FROM s"), "C:\\|It's here|done");
+  assert.equal(await db.query('SELECT count(*) FROM "odd$tidemark$name"'), '3');
+});

@@ -5,7 +5,9 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Kind, Result};
-use crate::lexer::{split, standard_conforming_strings, tables_changed, Statement, StatementKind};
+use crate::lexer::{
+    split, split_from, standard_conforming_strings, tables_changed, Statement, StatementKind,
+};
 use crate::source::{SqlText, NO_TRANSACTION_MARKER};
 
 /// How a piece of SQL will run.
@@ -98,20 +100,25 @@ pub(crate) fn prepare<'a>(
     // is swallowed. Sending such a file inside a batch could swallow
     // tidemark's own COMMIT.
     let all = split(sql);
-    let probe = format!("{sql}\n;select 1");
-    // (COPY data is exempt: it runs in messages of its own, and its end is
-    // checked below.)
-    let ends_clean = all.iter().any(|s| {
-        matches!(
-            s.kind,
-            StatementKind::CopyFromStdin | StatementKind::CopyData
-        )
-    }) || all
-        .last()
-        .is_some_and(|s| s.kind == StatementKind::PsqlMeta)
-        || split(&probe)
-            .last()
-            .is_some_and(|s| s.start == sql.len() + 2);
+    // Only the last statement can be left open, so only it is read again
+    // with the probe (a whole 20 MB file is not lexed twice).
+    let ends_clean = match all.last() {
+        None => true,
+        Some(last) => {
+            let probe = format!("{}\n;select 1", last.text);
+            // (COPY data is exempt: it runs in messages of its own, and its
+            // end is checked below.)
+            all.iter().any(|s| {
+                matches!(
+                    s.kind,
+                    StatementKind::CopyFromStdin | StatementKind::CopyData
+                )
+            }) || last.kind == StatementKind::PsqlMeta
+                || split_from(&probe, last.backslash_quotes)
+                    .last()
+                    .is_some_and(|s| s.start == last.text.len() + 2)
+        }
+    };
     if !ends_clean {
         let start = all.last().map_or(0, |s| s.code_start);
         return Err(refuse(

@@ -120,43 +120,57 @@ fn load(files: Vec<SourceFile>, reporter: &(impl Reporter + ?Sized)) -> Result<V
     Ok(m.migrations)
 }
 
-fn up_items<'a>(
+/// Checks one pending migration and decides how it runs (lexes it once).
+fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
+    if m.script {
+        return Err(Error::new(
+            Kind::ScriptMigration,
+            format!(
+                "{} is a node-pg-migrate JavaScript/TypeScript migration, and tidemark runs only SQL, so nothing was run; it is fine as history when it is already applied (tidemark adopt records it), but this one is pending: write it as SQL ({}_{}.sql) and delete the script",
+                m.file(),
+                m.version,
+                m.name
+            ),
+        )
+        .at(m.file(), None, None)
+        .with_version(&m.version));
+    }
+    if m.no_transaction && options.pool_safe {
+        return Err(Error::new(
+            Kind::PoolNoTransaction,
+            format!(
+                "{} runs without a transaction, which needs a session of its own, but the database URL goes through a connection pooler; set the direct URL (DIRECT_URL, DATABASE_URL_UNPOOLED or POSTGRES_URL_NON_POOLING) for migrations",
+                m.file()
+            ),
+        )
+        .at(m.file(), None, None)
+        .with_version(&m.version));
+    }
+    prepare(&m.up, m.no_transaction, Some(options.guard()))
+}
+
+/// Bodies prepared before the lock, by migration, so that a file is lexed
+/// once per deploy.
+type Prepared<'a> = Vec<(&'a Migration, Body<'a>)>;
+
+fn up_items<'m: 'a, 'a>(
     pending: &[(&'a Migration, Option<&'a AppliedRow>)],
     options: &Options,
+    prepared: &mut Prepared<'m>,
 ) -> Result<Vec<Item<'a>>> {
     pending
         .iter()
         .map(|(m, previous)| {
-            if m.script {
-                return Err(Error::new(
-                    Kind::ScriptMigration,
-                    format!(
-                        "{} is a node-pg-migrate JavaScript/TypeScript migration, and tidemark runs only SQL, so nothing was run; it is fine as history when it is already applied (tidemark adopt records it), but this one is pending: write it as SQL ({}_{}.sql) and delete the script",
-                        m.file(),
-                        m.version,
-                        m.name
-                    ),
-                )
-                .at(m.file(), None, None)
-                .with_version(&m.version));
-            }
-            if m.no_transaction && options.pool_safe {
-                return Err(Error::new(
-                    Kind::PoolNoTransaction,
-                    format!(
-                        "{} runs without a transaction, which needs a session of its own, but the database URL goes through a connection pooler; set the direct URL (DIRECT_URL, DATABASE_URL_UNPOOLED or POSTGRES_URL_NON_POOLING) for migrations",
-                        m.file()
-                    ),
-                )
-                .at(m.file(), None, None)
-                .with_version(&m.version));
-            }
+            let body: Body<'a> = match prepared.iter().position(|(p, _)| std::ptr::eq(*p, *m)) {
+                Some(i) => prepared.swap_remove(i).1,
+                None => prepare_up(m, options)?,
+            };
             Ok(Item {
                 work: Work::Up,
                 key: &m.version,
                 name: &m.name,
                 text: &m.up,
-                body: prepare(&m.up, m.no_transaction, Some(options.guard()))?,
+                body,
                 checksum: &m.checksum,
                 previous: *previous,
             })
@@ -195,6 +209,7 @@ async fn apply<R: Reporter + ?Sized>(
     let migrations = load(files, reporter)?;
 
     // The fast path: one read, no lock, no write.
+    let mut prepared: Prepared<'_> = Vec::new();
     let first = adopt::first_read(client, &t).await?;
     let rows = match &first {
         FirstRead::Rows(rows) => rows.as_slice(),
@@ -214,7 +229,9 @@ async fn apply<R: Reporter + ?Sized>(
             });
         }
         // Refuse bad SQL before taking the lock or creating anything.
-        up_items(&p.pending, options)?;
+        for (m, _) in &p.pending {
+            prepared.push((m, prepare_up(m, options)?));
+        }
     }
 
     let mut applied = Vec::new();
@@ -231,7 +248,7 @@ async fn apply<R: Reporter + ?Sized>(
                 applied: p.applied,
                 pending: p.pending.len(),
             });
-            let items = up_items(&p.pending, options)?;
+            let items = up_items(&p.pending, options, &mut prepared)?;
             let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
             Ok::<_, Error>((done, p.applied, p.beyond_target, unlocked))
         }
@@ -424,7 +441,7 @@ pub async fn redo<R: Reporter + ?Sized>(
             let chosen = plan::plan_down(&migrations, &rows, steps, None)?;
             let mut items = down_items(&chosen, options)?;
             let again: Vec<_> = chosen.iter().rev().map(|m| (*m, None)).collect();
-            items.extend(up_items(&again, options)?);
+            items.extend(up_items(&again, options, &mut Vec::new())?);
             let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
             let (reverted, applied) = done.split_at(chosen.len().min(done.len()));
             Ok((

@@ -74,6 +74,12 @@ pub enum StatementKind {
 /// may be [`StatementKind::Empty`] if it holds only whitespace/comments).
 /// For an empty input, returns an empty Vec.
 pub fn split(sql: &str) -> Vec<Statement<'_>> {
+    split_from(sql, false)
+}
+
+/// [`split`] starting in the given `standard_conforming_strings` mode (for
+/// re-reading a statement that came after a `SET ... = off`).
+pub(crate) fn split_from(sql: &str, backslash_quotes: bool) -> Vec<Statement<'_>> {
     let mut statements = Vec::new();
     let mut start = 0;
     let mut code_start = None;
@@ -81,7 +87,7 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
     // Parentheses: like psql, a `;` inside them does not end the statement
     // (`CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT ...; INSERT ...)`).
     let mut parens = 0usize;
-    let mut lexer = Lexer::new(sql);
+    let mut lexer = Lexer::with_quotes(sql, backslash_quotes);
     while let Some(token) = lexer.next() {
         if code_start.is_none() && sql.as_bytes().get(token.start) == Some(&b'\\') {
             // A psql meta-command: the rest of the line.
@@ -292,10 +298,6 @@ struct Lexer<'a> {
 }
 
 impl<'a> Lexer<'a> {
-    fn new(src: &'a str) -> Self {
-        Lexer::with_quotes(src, false)
-    }
-
     fn with_quotes(src: &'a str, backslash_quotes: bool) -> Self {
         Lexer {
             src,
