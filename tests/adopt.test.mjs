@@ -297,6 +297,20 @@ test('sqlx: a file that differs from the checksum sqlx recorded is reported and 
   assert.equal(await runs(db), '1,2');
 });
 
+test('sqlx: an entry whose file is gone is reported and recorded as missing', engine, async (t) => {
+  const db = await sqlxDatabase(t);
+  const cwd = project(t, { 'migrations/20240101000000_create_runs.sql': SQLX_FILES['migrations/20240101000000_create_runs.sql'] });
+  const r = await tidemark(['adopt', '--url', db.url], { cwd });
+  assert.equal(r.code, 1, r.all);
+  assert.match(r.stdout, /^Adopted missing 20240102000000 second: sqlx applied it but its file is not in migrations; status shows it as missing$/m);
+  const status = await tidemark(['status', '--exit-code', '--url', db.url], { cwd });
+  assert.equal(status.code, 1, status.all);
+  assert.match(status.stdout, /^20240102000000\s+second\s+missing\b/m);
+  const deploy = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(deploy.code, 2, deploy.all);
+  assert.match(deploy.stderr, /20240102000000_second was applied on .* but its file is not in the migrations folder/);
+});
+
 test('sqlx: an unsuccessful row stops adoption with what to resolve', engine, async (t) => {
   const db = await sqlxDatabase(t, { success: false });
   const cwd = project(t, SQLX_FILES);
