@@ -4,11 +4,12 @@
 //! The decisions are pure (style rule 1): [`Tool::entries`] turns the rows a
 //! peer wrote into [`Entry`]s, [`plan`] matches them to the local files by the
 //! peer's own identity (a name, a version, or drizzle's SHA-256 of the file)
-//! and says what tidemark records. The SQL lives in [`find_peers`],
-//! [`adopt`] and [`baseline`]: they read and write in one transaction under
-//! tidemark's lock and never touch the peer's table, except dbmate's and
-//! golang-migrate's `schema_migrations` when it is tidemark's own table, which
-//! is converted in place with its rows kept.
+//! and says what tidemark records. The SQL lives in `run` (three messages:
+//! lock and look, read, write and commit, in one transaction under
+//! tidemark's lock) and `first_read` (deploy's refusal). Neither touches the
+//! peer's table, except dbmate's and golang-migrate's `schema_migrations`
+//! when it is tidemark's own table, which is converted in place with its rows
+//! kept.
 
 use sha2::{Digest, Sha256, Sha384};
 use tokio_postgres::{Client, SimpleQueryMessage};
@@ -848,21 +849,6 @@ fn probe_row(r: &tokio_postgres::SimpleQueryRow, found: &mut Vec<Found>) {
     }
 }
 
-/// Looks for the peers' tables (one message).
-pub(crate) async fn find_peers(client: &Client, t: &Tracking) -> Result<Vec<Found>> {
-    let messages = client
-        .simple_query(&probe_sql(t))
-        .await
-        .map_err(|e| Error::database("could not look for other tools' history tables", &e))?;
-    let mut found: Vec<Found> = Vec::new();
-    for m in messages {
-        if let SimpleQueryMessage::Row(r) = m {
-            probe_row(&r, &mut found);
-        }
-    }
-    Ok(found)
-}
-
 /// The fast-path read of `deploy`, `migrate` and `status` with the peer probe
 /// in the same message (so a deploy still costs three messages), then the
 /// refusal when another tool keeps this database's history and tidemark has
@@ -953,23 +939,45 @@ fn refuse(t: &Tracking, peers: Vec<Found>) -> Result<()> {
     ))
 }
 
-/// Starts the adoption transaction and takes tidemark's lock in it
+/// Starts the adoption transaction, takes tidemark's lock in it
 /// (transaction-scoped: it conflicts with a running deploy's session lock and
-/// works the same through a pooler).
-async fn begin_locked(client: &Client, t: &Tracking, s: db::SessionSettings) -> Result<()> {
+/// works the same through a pooler), and looks for the peers' tables and
+/// tidemark's own, in one message.
+async fn begin_locked(
+    client: &Client,
+    t: &Tracking,
+    s: db::SessionSettings,
+) -> Result<(Vec<Found>, bool)> {
     let sql = format!(
-        "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\nSELECT pg_advisory_xact_lock({});\nSET LOCAL lock_timeout = DEFAULT;",
+        "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\nSELECT pg_advisory_xact_lock({});\nSET LOCAL lock_timeout = DEFAULT;\n{}SELECT to_regclass({}) IS NOT NULL AS tidemark_exists;",
         s.lock_wait_timeout_ms.max(1),
-        t.lock_key
+        t.lock_key,
+        probe_sql(t),
+        quote_literal(&t.qualified)
     );
-    if let Err(e) = client.simple_query(&sql).await {
-        rollback(client).await;
-        return Err(match DbDetails::from_error(&e).sql_state.as_deref() {
-            Some("55P03") => db::lock_timeout_error(client, t, s).await,
-            _ => Error::database("could not take the migration lock", &e),
-        });
+    let messages = match client.simple_query(&sql).await {
+        Ok(m) => m,
+        Err(e) => {
+            rollback(client).await;
+            return Err(match DbDetails::from_error(&e).sql_state.as_deref() {
+                Some("55P03") => db::lock_timeout_error(client, t, s).await,
+                _ => Error::database("could not take the migration lock", &e),
+            });
+        }
+    };
+    let mut found = Vec::new();
+    let mut exists = false;
+    for m in messages {
+        let SimpleQueryMessage::Row(r) = m else {
+            continue;
+        };
+        match r.columns().first().map(|c| c.name()) {
+            Some(PROBE_MARKER) => probe_row(&r, &mut found),
+            Some("tidemark_exists") => exists = r.get(0) == Some("t"),
+            _ => {}
+        }
     }
-    Ok(())
+    Ok((found, exists))
 }
 
 async fn rollback(client: &Client) {
@@ -1017,22 +1025,6 @@ async fn read_rows(
         }
     }
     Ok((peer_rows, rows))
-}
-
-/// `to_regclass` of tidemark's table, inside the transaction.
-async fn tracking_exists(client: &Client, t: &Tracking) -> Result<bool> {
-    let sql = format!(
-        "SELECT to_regclass({}) IS NOT NULL",
-        quote_literal(&t.qualified)
-    );
-    let messages = client
-        .simple_query(&sql)
-        .await
-        .map_err(|e| Error::database("could not look for the tracking table", &e))?;
-    Ok(messages.iter().any(|m| match m {
-        SimpleQueryMessage::Row(r) => r.get(0) == Some("t"),
-        _ => false,
-    }))
 }
 
 /// The statements that record `report.adopted` (after converting the peer's
@@ -1197,10 +1189,9 @@ pub(crate) async fn run(
         _ => None,
     };
     let locals = locals(files)?;
-    begin_locked(client, t, s).await?;
+    let (found, exists) = begin_locked(client, t, s).await?;
     let decided = async {
-        let found = find_peers(client, t).await?;
-        let own = tracking_exists(client, t).await? && !found.iter().any(|f| f.is_tracking);
+        let own = exists && !found.iter().any(|f| f.is_tracking);
         let (peer_rows, recorded) = read_rows(client, t, &found, own).await?;
         let h = History {
             found,
