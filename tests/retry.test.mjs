@@ -87,8 +87,20 @@ test('the human output says it is retrying', engine, async (t) => {
   t.after(() => server.stop());
   const r = await running;
   assert.equal(r.code, 0, server.explain(r));
-  // One line per retry, naming the attempt, e.g. "Could not connect (attempt 1): ...; retrying in 250 ms".
-  assert.ok(r.all.split('\n').some((l) => /retry/i.test(l) && /\d/.test(l)), `no retry line:\n${r.all}`);
+  // One line per retry, numbered from 1, with the reason the backend's
+  // socket gave for a refused connection and the wait before the next try.
+  const refused =
+    ENGINE.backend === 'wasm'
+      ? `connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`
+      : 'error connecting to server: Connection refused \\(os error 111\\)';
+  const lines = r.out.filter((l) => l.startsWith('Connecting: '));
+  assert.ok(lines.length >= 1, `no retry line:\n${r.all}`);
+  for (const [i, line] of lines.entries()) {
+    assert.match(line, new RegExp(`^Connecting: attempt ${i + 1} failed \\(${refused}\\); retrying in \\d+ ms$`), r.all);
+  }
+  // Right after the line that names the URL, before anything else.
+  assert.match(r.out[0], /^Using --url \(postgres:\/\/app:\*\*\*\*@127\.0\.0\.1:/, r.all);
+  assert.deepEqual(r.out.slice(1, 1 + lines.length), lines, r.all);
   assertNoSecret(assert, r, PASSWORD);
 });
 

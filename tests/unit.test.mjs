@@ -1,5 +1,6 @@
-// Pure JS: config resolution, .env parsing, URL precedence and redaction.
-// No database and no engine needed.
+// Config resolution, .env parsing, URL precedence and redaction. No
+// database; URL reading and redaction are the engine's (through the loaded
+// backend, so this runs once per backend).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { pkgRequire, project, writeFiles } from './helpers.mjs';
 const { parseDotenv, loadDotenv } = pkgRequire('./lib/dotenv.cjs');
 const { resolveConfig } = pkgRequire('./lib/config.cjs');
 const { parseDuration } = pkgRequire('./lib/options.cjs');
-const { redact, scrub, resolveUrl, urlFromPgEnv, urlShapeProblem } = pkgRequire('./lib/url.cjs');
+const { redact, scrub, resolveUrl, urlFromPgEnv, inspect } = pkgRequire('./lib/url.cjs');
 const { TidemarkError } = pkgRequire('./index.cjs');
 
 test('.env parsing: quotes, export, comments, escapes, multiline', () => {
@@ -252,11 +253,11 @@ test('scrub removes the password, raw or decoded, from any message', () => {
 });
 
 test('URL shape check: only PostgreSQL URLs and keyword strings', () => {
-  assert.equal(urlShapeProblem('postgres://h/db'), undefined);
-  assert.equal(urlShapeProblem('POSTGRESQL://h/db'), undefined);
-  assert.equal(urlShapeProblem('host=localhost dbname=app'), undefined);
-  assert.match(urlShapeProblem('mysql://u:p@h/db'), /mysql:\/\/ is not PostgreSQL's/);
-  assert.match(urlShapeProblem('localhost:5432'), /must start with postgres:\/\//);
+  assert.equal(inspect('postgres://h/db').problem, null);
+  assert.equal(inspect('POSTGRESQL://h/db').problem, null);
+  assert.equal(inspect('host=localhost dbname=app').problem, null);
+  assert.match(inspect('mysql://u:p@h/db').problem, /mysql:\/\/ is not PostgreSQL's/);
+  assert.match(inspect('localhost:5432').problem, /expected a postgres:\/\//);
 });
 
 test('production: NODE_ENV or VERCEL_ENV, and the seed environment', (t) => {

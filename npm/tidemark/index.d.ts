@@ -285,10 +285,8 @@ export interface ConnectedEvent {
   host: string;
   port: number;
   database: string;
-  /** Whether the connection is encrypted (when the engine reports it). */
-  tls?: boolean;
-  /** The effective sslmode (`prefer`, `require`, `verify-full`, `disable`, ...). */
-  sslmode?: string;
+  /** The sslmode of the URL (`prefer`, `require`, `verify-full`, `disable`, ...). */
+  sslmode: string;
 }
 /** The tracking table was read and the work planned. */
 export interface PlannedEvent { event: 'planned'; /** Already applied. */ applied: number; /** About to be applied. */ pending: number }
@@ -467,7 +465,11 @@ export function baseline(options?: Options & { to: string }): Promise<AdoptRepor
 export function create(options: CreateOptions): Promise<CreateReport>;
 /** Resolves options exactly as the CLI does, without touching the database. */
 export function resolveConfig(options?: Options): ResolvedConfig;
-/** Replaces the password in a connection URL (userinfo and `password=` parameters) with `****`. */
+/**
+ * Replaces every secret of a connection URL or keyword string (the userinfo password,
+ * `password=` and `sslpassword=`, quoted or not) with `****`, using the engine's own URL parser
+ * (so it loads the backend). Strings that do not parse are redacted too.
+ */
 export function redact(url: string): string;
 /** This package's version. */
 export const version: string;

@@ -17,6 +17,7 @@
 
 pub mod adopt;
 mod check;
+pub mod connect;
 mod db;
 mod engine;
 mod error;

@@ -31,6 +31,19 @@ impl<F: Fn(Event)> Reporter for F {
     rename_all_fields = "camelCase"
 )]
 pub enum Event {
+    /// A connection attempt failed and will be retried after `delay_ms`.
+    ConnectRetry {
+        attempt: u32,
+        error: String,
+        delay_ms: u64,
+    },
+    /// Connected and authenticated.
+    Connected {
+        host: String,
+        port: u16,
+        database: String,
+        sslmode: String,
+    },
     /// Something looks wrong but does not stop the run (a badly named file, a
     /// relaxed drift check).
     Warning {

@@ -3,14 +3,16 @@
 //! parsing is the core's (`tidemark_core::url`), shared with the wasm host.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tidemark_core::url::{ConnectError, Endpoint, Target, Tls};
+use tidemark_core::connect::{AttemptError, Dialer};
+use tidemark_core::url::{connect_budget, ConnectError, Endpoint, Target, Tls};
+use tidemark_core::Reporter;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
 
@@ -117,6 +119,7 @@ fn tls_error(why: String) -> ConnectError {
     ConnectError {
         code: "E_CONNECT",
         message: format!("could not set up TLS: {why}"),
+        sql_state: None,
     }
 }
 
@@ -188,49 +191,10 @@ fn rustls_config(target: &Target) -> Result<ClientConfig, ConnectError> {
     })
 }
 
-/// What to tell the user to do about a connection failure they can fix
-/// from the URL.
-fn hint(reason: &str) -> &'static str {
-    let r = reason.to_ascii_lowercase();
-    if r.contains("notvalidforname") {
-        "; the server's certificate is not valid for this host name: connect with the name the certificate was issued for, or use sslmode=verify-ca to check only the chain"
-    } else if r.contains("certificate")
-        && (r.contains("unknownissuer") || r.contains("invalid peer"))
-    {
-        "; the server's certificate could not be verified (not signed by a CA tidemark trusts): add sslrootcert=/path/to/ca.pem to the URL, or encrypt without verifying with sslmode=no-verify (or TIDEMARK_TLS_INSECURE=1)"
-    } else if r.contains("password authentication failed") {
-        "; check the user name and password"
-    } else {
-        ""
-    }
-}
-
-/// The text of a connection error: the server's message, or the whole
-/// source chain (tokio-postgres's own Display can be just "db error").
-fn reason(e: &tokio_postgres::Error) -> (String, Option<String>) {
-    if let Some(db) = e.as_db_error() {
-        return (
-            format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-            Some(db.code().code().to_string()),
-        );
-    }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let t = s.to_string();
-        if !text.contains(&t) {
-            text = format!("{text}: {t}");
-        }
-        source = s.source();
-    }
-    (text, None)
-}
-
 /// A connected client and the task that drives its connection.
 pub struct Connected {
     pub client: Client,
     pub task: tokio::task::JoinHandle<()>,
-    pub endpoint: Endpoint,
 }
 
 impl Connected {
@@ -243,21 +207,22 @@ impl Connected {
 }
 
 /// How to dial, beyond the URL.
-pub struct Dial<'a> {
-    /// The whole budget for connecting, retries included (default 30 s).
+pub struct Dial {
+    /// The whole budget for connecting, retries included (default: the
+    /// URL's `connect_timeout`, else 30 s).
     pub connect_timeout_ms: Option<u64>,
-    pub application_name: Option<&'a str>,
+    pub application_name: Option<String>,
     /// Session settings for the startup packet (direct connections).
     pub startup_options: Option<String>,
-    /// Called before each retry: attempt number, the error, the wait in ms.
-    pub on_retry: &'a (dyn Fn(u32, &str, u64) + Send + Sync),
 }
+
+type Session = (Client, tokio::task::JoinHandle<()>);
 
 /// One attempt.
 async fn attempt(
     config: &Config,
     tls: Option<&ClientConfig>,
-) -> Result<(Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
+) -> Result<Session, tokio_postgres::Error> {
     match tls {
         None => {
             let (client, connection) = config.connect(NoTls).await?;
@@ -281,25 +246,69 @@ async fn attempt(
     }
 }
 
-/// Jitter without a random-number dependency: the clock's nanoseconds.
-fn jitter() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    f64::from(nanos % 1000) / 1000.0
+/// TCP + rustls attempts for the core's connection loop.
+struct NativeDialer {
+    config: Config,
+    tls: Option<ClientConfig>,
 }
 
-/// Dials the server, retrying with backoff what can heal (refused
-/// connections, DNS, a waking serverless compute) until the connect timeout
-/// is spent; authentication failures fail at once.
-pub async fn connect(target: Target, dial: Dial<'_>) -> Result<Connected, ConnectError> {
+impl Dialer for NativeDialer {
+    type Connection = Session;
+
+    async fn dial(&mut self, remaining_ms: u64) -> (Result<Session, AttemptError>, u64) {
+        let started = Instant::now();
+        let left = Duration::from_millis(remaining_ms);
+        self.config.connect_timeout(left);
+        let outcome =
+            match tokio::time::timeout(left, attempt(&self.config, self.tls.as_ref())).await {
+                Ok(Ok(session)) => Ok(session),
+                Ok(Err(e)) => Err(AttemptError::of(&e)),
+                Err(_) => Err(AttemptError {
+                    message: format!("timed out after {remaining_ms} ms"),
+                    sql_state: None,
+                }),
+            };
+        (outcome, started.elapsed().as_millis() as u64)
+    }
+
+    async fn sleep(&mut self, ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    /// Jitter without a random-number dependency: the clock's nanoseconds.
+    fn jitter(&mut self) -> f64 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        f64::from(nanos % 1000) / 1000.0
+    }
+}
+
+/// Dials the server through the core's connection policy (retries,
+/// events, the error text), with TCP keepalives and `TCP_USER_TIMEOUT` from
+/// the URL so that a connection whose network goes silent fails instead of
+/// hanging.
+pub async fn connect<R: Reporter + ?Sized>(
+    target: Target,
+    dial: Dial,
+    reporter: &R,
+) -> Result<Connected, ConnectError> {
     let endpoint = Endpoint::of(&target);
+    let budget = connect_budget(dial.connect_timeout_ms, &target);
     let mut config = target.config.clone();
-    if let Some(name) = dial.application_name {
+    if let Some(name) = &dial.application_name {
         config.application_name(name);
     }
     if let Some(options) = dial.startup_options {
         config.options(options);
+    }
+    let k = &target.keepalive;
+    config.keepalives(k.enabled);
+    config.keepalives_idle(Duration::from_millis(k.idle_ms));
+    config.keepalives_interval(Duration::from_millis(k.interval_ms));
+    config.keepalives_retries(k.count);
+    if k.user_timeout_ms > 0 {
+        config.tcp_user_timeout(Duration::from_millis(k.user_timeout_ms));
     }
     let tls = match target.tls {
         Tls::Disable => {
@@ -315,59 +324,13 @@ pub async fn connect(target: Target, dial: Dial<'_>) -> Result<Connected, Connec
             Some(rustls_config(&target)?)
         }
     };
-    let budget = Duration::from_millis(dial.connect_timeout_ms.unwrap_or(30_000).max(1));
-    let started = std::time::Instant::now();
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        let left = budget
-            .saturating_sub(started.elapsed())
-            .max(Duration::from_millis(100));
-        config.connect_timeout(left);
-        // The budget covers the whole attempt: TCP, TLS, startup and
-        // authentication (a server that accepts and never answers).
-        let failure = match tokio::time::timeout(left, attempt(&config, tls.as_ref())).await {
-            Ok(Ok((client, task))) => {
-                return Ok(Connected {
-                    client,
-                    task,
-                    endpoint,
-                })
-            }
-            Ok(Err(e)) => reason(&e),
-            Err(_) => (format!("timed out after {} ms", left.as_millis()), None),
-        };
-        let (text, sql_state) = failure;
-        let elapsed = started.elapsed();
-        // The last wait is cut to what is left, so the final attempt lands
-        // at the deadline.
-        let delay = Duration::from_millis(tidemark_core::url::backoff_ms(attempts, jitter()))
-            .min(budget.saturating_sub(elapsed));
-        let retry = tidemark_core::url::retryable(&text, sql_state.as_deref())
-            && elapsed + Duration::from_millis(10) < budget;
-        if !retry {
-            let tries = if attempts > 1 {
-                format!(
-                    " (after {attempts} attempts over {} ms)",
-                    elapsed.as_millis()
-                )
-            } else {
-                String::new()
-            };
-            return Err(ConnectError {
-                code: "E_CONNECT",
-                message: format!(
-                    "could not connect to {}:{} (database {}, user {}, sslmode {}){tries}: {text}{}",
-                    endpoint.host,
-                    endpoint.port,
-                    endpoint.database,
-                    endpoint.user,
-                    endpoint.sslmode,
-                    hint(&text)
-                ),
-            });
-        }
-        (dial.on_retry)(attempts, &text, delay.as_millis() as u64);
-        tokio::time::sleep(delay).await;
-    }
+    let mut dialer = NativeDialer { config, tls };
+    let (client, task) = tidemark_core::connect::connect(
+        &mut dialer,
+        &endpoint,
+        budget.as_millis() as u64,
+        reporter,
+    )
+    .await?;
+    Ok(Connected { client, task })
 }

@@ -74,7 +74,7 @@ impl From<tidemark_core::url::ConnectError> for Failure {
         Failure {
             code: e.code.to_string(),
             message: e.message,
-            fields: json!({}),
+            fields: json!({ "sqlState": e.sql_state }),
         }
     }
 }
@@ -137,31 +137,16 @@ fn run<'env>(
                     opts.statement_timeout_ms,
                 )
             };
-            let on_retry = |attempt: u32, error: &str, delay_ms: u64| {
-                reporter.send(json!({
-                    "event": "connectRetry",
-                    "attempt": attempt,
-                    "error": error,
-                    "delayMs": delay_ms,
-                }));
-            };
             let connected: Connected = connect::connect(
                 target,
                 connect::Dial {
                     connect_timeout_ms: owned.connect_timeout_ms,
-                    application_name: owned.application_name.as_deref(),
+                    application_name: owned.application_name.clone(),
                     startup_options,
-                    on_retry: &on_retry,
                 },
+                &reporter,
             )
             .await?;
-            reporter.send(json!({
-                "event": "connected",
-                "host": connected.endpoint.host,
-                "port": connected.endpoint.port,
-                "database": connected.endpoint.database,
-                "sslmode": connected.endpoint.sslmode,
-            }));
             let result = tidemark_core::execute(&connected.client, op, owned.request, &reporter)
                 .await
                 .map(to_json);
@@ -195,6 +180,20 @@ fn run<'env>(
 #[napi]
 pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
+}
+
+/// What a database URL says, from the one parser both backends use:
+/// `{ problem, redacted, host, port, database, user, sslmode,
+/// poolerReason, applicationName }`; never throws.
+#[napi(js_name = "inspectUrl")]
+pub fn inspect_url(url: String) -> Value {
+    to_json(tidemark_core::url::inspect(&url))
+}
+
+/// `text` with every secret of `url` masked.
+#[napi(js_name = "redactText")]
+pub fn redact_text(text: String, url: String) -> String {
+    tidemark_core::url::redact_text(&text, &url)
 }
 
 /// Applies pending migrations.

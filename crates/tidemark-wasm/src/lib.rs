@@ -1,17 +1,16 @@
 //! tidemark's WebAssembly build: the same engine as the native addon, with
-//! the socket (and TLS) opened by the JS host and handed in as a duplex.
+//! the socket (and TLS) opened by the JS host, one per connection attempt.
 //! Conversion only (style rule 9): the exports take the same options and
 //! return the same reports and errors as the napi addon.
 
+mod dial;
 mod socket;
 mod tls;
 
-use futures_channel::oneshot;
 use js_sys::{Function, Reflect};
 use serde::{Deserialize, Serialize};
-use tidemark_core::url::{ConnectError, Endpoint, Tls};
+use tidemark_core::url::{connect_budget, ConnectError, Endpoint};
 use tidemark_core::Operation;
-use tokio_postgres::config::{SslMode, SslNegotiation};
 use wasm_bindgen::prelude::*;
 
 pub use socket::{Duplex, JsSocket};
@@ -54,11 +53,9 @@ struct HostOptions {
     from: Option<String>,
     /// `adopt --dry-run`, `baseline --dry-run`.
     dry_run: bool,
-    /// Set by the host when it encrypted the socket: the
-    /// tls-server-end-point channel-binding data (a hash of the server's
-    /// certificate), for SCRAM-SHA-256-PLUS.
-    #[serde(with = "serde_bytes")]
-    tls_server_end_point: Option<Vec<u8>>,
+    /// The operating system's user name: libpq's (and the native addon's)
+    /// user when the URL names none.
+    os_user: Option<String>,
 }
 
 impl HostOptions {
@@ -100,7 +97,7 @@ fn files(list: Vec<HostFile>) -> Vec<tidemark_core::SourceFile> {
         .collect()
 }
 
-fn to_js<T: Serialize>(value: &T) -> JsValue {
+pub(crate) fn to_js<T: Serialize>(value: &T) -> JsValue {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .unwrap_or(JsValue::NULL)
@@ -151,32 +148,13 @@ fn core_error(e: &tidemark_core::Error) -> JsValue {
 }
 
 fn connect_error(e: &ConnectError) -> JsValue {
-    js_error(e.code, &e.message).into()
-}
-
-/// What `parseUrl` returns.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UrlInfo<'a> {
-    host: &'a str,
-    port: u16,
-    database: &'a str,
-    user: &'a str,
-    sslmode: &'a str,
-    tls: &'a str,
-    root_cert: Option<&'a str>,
-    ssl_cert: Option<&'a str>,
-    ssl_key: Option<&'a str>,
-}
-
-/// The `connected` event, as the native addon sends it.
-#[derive(Serialize)]
-struct Connected<'a> {
-    event: &'a str,
-    host: &'a str,
-    port: u16,
-    database: &'a str,
-    sslmode: &'a str,
+    let err = js_error(e.code, &e.message);
+    set(
+        &err,
+        "sqlState",
+        e.sql_state.as_deref().map(JsValue::from_str),
+    );
+    err.into()
 }
 
 /// What `create` returns.
@@ -192,39 +170,26 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// Where and how the JS host must connect, from the same URL parsing the
-/// native addon uses: `{ host, port, database, user, sslmode, tls, rootCert,
-/// sslCert, sslKey }` with `tls` one of `disable`, `prefer`,
-/// `require-insecure`, `verify-ca`, `verify-full`.
-#[wasm_bindgen(js_name = parseUrl)]
-pub fn parse_url(url: &str, tls_insecure: bool) -> Result<JsValue, JsValue> {
-    let target = tidemark_core::url::parse(url, tls_insecure).map_err(|e| connect_error(&e))?;
-    let endpoint = Endpoint::of(&target);
-    let tls = match target.tls {
-        Tls::Disable => "disable",
-        Tls::Prefer => "prefer",
-        Tls::RequireInsecure => "require-insecure",
-        Tls::VerifyCa => "verify-ca",
-        Tls::VerifyFull => "verify-full",
-    };
-    Ok(to_js(&UrlInfo {
-        host: &endpoint.host,
-        port: endpoint.port,
-        database: &endpoint.database,
-        user: &endpoint.user,
-        sslmode: &endpoint.sslmode,
-        tls,
-        root_cert: target.root_cert.as_deref(),
-        ssl_cert: target.client_cert.as_ref().map(|(c, _)| c.as_str()),
-        ssl_key: target.client_cert.as_ref().map(|(_, k)| k.as_str()),
-    }))
+/// What a database URL says, from the one parser both backends use:
+/// `{ problem, redacted, host, port, database, user, sslmode,
+/// poolerReason, applicationName }`; never throws.
+#[wasm_bindgen(js_name = inspectUrl)]
+pub fn inspect_url(url: &str) -> JsValue {
+    to_js(&tidemark_core::url::inspect(url))
 }
 
-/// Connects over the host's duplex, runs one operation, closes.
+/// `text` with every secret of `url` masked.
+#[wasm_bindgen(js_name = redactText)]
+pub fn redact_text(text: &str, url: &str) -> String {
+    tidemark_core::url::redact_text(text, url)
+}
+
+/// Connects through the host's `dial` (one socket per attempt, see
+/// `dial.rs`), runs one operation, closes.
 async fn run(
     op: Operation,
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
     let mut o: HostOptions = serde_wasm_bindgen::from_value(options).map_err(|e| {
@@ -251,47 +216,21 @@ async fn run(
             target.config.options(options);
         }
     }
-    let failed = |e: tokio_postgres::Error| {
-        let reason = match e.as_db_error() {
-            Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-            None => e.to_string(),
-        };
-        connect_error(&ConnectError {
-            code: "E_CONNECT",
-            message: format!(
-                "could not connect to {}:{} (database {}, user {}, sslmode {}): {reason}",
-                endpoint.host, endpoint.port, endpoint.database, endpoint.user, endpoint.sslmode
-            ),
-        })
-    };
-    let socket = JsSocket::new(socket);
-    // TLS, if any, was done by the host before handing over the duplex.
-    // One connector type for both cases keeps one copy of the connection
-    // code in the .wasm.
-    let binding = o.tls_server_end_point.take();
-    if binding.is_some() {
-        target.config.ssl_mode(SslMode::Require);
-        target.config.ssl_negotiation(SslNegotiation::Direct);
-    } else {
-        target.config.ssl_mode(SslMode::Disable);
+    if target.config.get_user().is_none() {
+        if let Some(user) = &o.os_user {
+            target.config.user(user);
+        }
     }
-    let (client, connection) = target
-        .config
-        .connect_raw(socket, tls::HostTls(binding.unwrap_or_default()))
-        .await
-        .map_err(failed)?;
-    let (closed_tx, closed_rx) = oneshot::channel::<()>();
-    wasm_bindgen_futures::spawn_local(async move {
-        let _ = connection.await;
-        let _ = closed_tx.send(());
-    });
-    reporter.send(&Connected {
-        event: "connected",
-        host: &endpoint.host,
-        port: endpoint.port,
-        database: &endpoint.database,
-        sslmode: &endpoint.sslmode,
-    });
+    let budget = connect_budget(o.connect_timeout_ms, &target);
+    let mut dialer = dial::WasmDialer::new(dial, &target);
+    let (client, closed_rx) = tidemark_core::connect::connect(
+        &mut dialer,
+        &endpoint,
+        budget.as_millis() as u64,
+        &reporter,
+    )
+    .await
+    .map_err(|e| connect_error(&e))?;
     let request = tidemark_core::Request {
         options: o.options(),
         seed_options: o.seed_options(),
@@ -316,90 +255,90 @@ async fn run(
 #[wasm_bindgen]
 pub async fn migrate(
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Operation::Migrate, options, socket, on_event).await
+    run(Operation::Migrate, options, dial, on_event).await
 }
 
 /// Applies pending migrations with every check strict.
 #[wasm_bindgen]
 pub async fn deploy(
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Operation::Deploy, options, socket, on_event).await
+    run(Operation::Deploy, options, dial, on_event).await
 }
 
 /// Describes every migration (one read, no lock).
 #[wasm_bindgen]
 pub async fn status(
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Operation::Status, options, socket, on_event).await
+    run(Operation::Status, options, dial, on_event).await
 }
 
 /// Reverts applied migrations.
 #[wasm_bindgen]
 pub async fn down(
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Operation::Down, options, socket, on_event).await
+    run(Operation::Down, options, dial, on_event).await
 }
 
 /// Reverts and re-applies the last migrations.
 #[wasm_bindgen]
 pub async fn redo(
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Operation::Redo, options, socket, on_event).await
+    run(Operation::Redo, options, dial, on_event).await
 }
 
 /// Runs the seeds of one environment.
 #[wasm_bindgen]
 pub async fn seed(
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Operation::Seed, options, socket, on_event).await
+    run(Operation::Seed, options, dial, on_event).await
 }
 
 /// Development only: drops the schemas, migrates and seeds.
 #[wasm_bindgen]
 pub async fn reset(
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Operation::Reset, options, socket, on_event).await
+    run(Operation::Reset, options, dial, on_event).await
 }
 
 /// Records another tool's history as tidemark's, running nothing.
 #[wasm_bindgen]
 pub async fn adopt(
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Operation::Adopt, options, socket, on_event).await
+    run(Operation::Adopt, options, dial, on_event).await
 }
 
 /// Marks every migration up to a version applied, running nothing.
 #[wasm_bindgen]
 pub async fn baseline(
     options: JsValue,
-    socket: Duplex,
+    dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
-    run(Operation::Baseline, options, socket, on_event).await
+    run(Operation::Baseline, options, dial, on_event).await
 }
 
 /// The options of `create`.

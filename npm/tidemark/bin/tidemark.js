@@ -28,8 +28,22 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+// Never a false green: if the work stops without an answer (nothing left
+// for the event loop to wait for, the command still pending), that is an
+// error, not exit 0.
+let settled = false;
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write('error: tidemark stopped before the command finished (E_INTERNAL: nothing was left to wait for); this is a bug, please report it\n');
+  process.exitCode = 2;
+});
+
 require('../lib/cli.cjs')
   .main(process.argv.slice(2))
+  .finally(() => {
+    settled = true;
+  })
   .then(exit, (err) => {
     process.stderr.write(`error: internal error: ${err && err.stack ? err.stack : err}\n`);
     exit(2);

@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig, noUrlMessage } = require('./config.cjs');
-const { redact, scrub, urlShapeProblem } = require('./url.cjs');
+const { inspect, redact, scrub } = require('./url.cjs');
 const loader = require('./loader.cjs');
 const embedded = require('./embedded.cjs');
 const { version: VERSION } = require('../package.json');
@@ -150,9 +150,9 @@ function nativeOptions(command, config, migrations, seeds) {
     table: config.table,
     seedsTable: config.seedsTable,
     lockWaitTimeoutMs: config.lockWaitTimeout,
-    connectTimeoutMs: config.connectTimeout,
-    applicationName: 'tidemark',
   };
+  // Unset, the engine takes the URL's connect_timeout (libpq's), else 30 s.
+  if (config.sources?.connectTimeout !== 'default') o.connectTimeoutMs = config.connectTimeout;
   if (config.tlsInsecure) o.tlsInsecure = true;
   if (config.poolSafe) o.poolSafe = true;
   if (config.lockTimeout !== undefined) o.lockTimeoutMs = config.lockTimeout;
@@ -185,7 +185,7 @@ function convertError(err, config, lists = {}) {
   const raw = err && typeof err === 'object' ? err : { message: String(err) };
   const known = typeof raw.code === 'string' && /^E_[A-Z0-9_]+$/.test(raw.code);
   const code = known ? raw.code : 'E_INTERNAL';
-  let message = scrub(String(raw.message ?? raw), config.url);
+  let message = scrub(String(raw.message ?? raw), config.url, config.env);
   if (!known) {
     message = `internal error in the tidemark engine${raw.code ? ` (${raw.code})` : ''}: ${message}; please report it`;
   }
@@ -203,8 +203,8 @@ function convertError(err, config, lists = {}) {
     column: num(raw.column),
     sqlState: raw.sqlState ?? undefined,
     version: raw.version ?? undefined,
-    detail: scrub(raw.detail ?? undefined, config.url),
-    hint: scrub(raw.hint ?? undefined, config.url),
+    detail: scrub(raw.detail ?? undefined, config.url, config.env),
+    hint: scrub(raw.hint ?? undefined, config.url, config.env),
     applied: Array.isArray(raw.applied) ? raw.applied : [],
     cause: err,
   });
@@ -247,16 +247,16 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
   if (local) {
     emit(local.event);
   } else {
-    const problem = urlShapeProblem(config.url);
-    if (problem) {
-      throw new TidemarkError('E_INVALID_URL', `invalid database URL ${redact(config.url)} (from ${config.urlSource}): ${problem}`);
+    const info = inspect(config.url, config.env);
+    if (info.problem) {
+      throw new TidemarkError('E_INVALID_URL', `invalid database URL ${info.redacted} (from ${config.urlSource}): ${info.problem}`);
     }
     // Said first, so that even a deploy that fails on its files shows which
     // database it was pointed at.
     emit({
       event: 'connecting',
       source: config.urlSource,
-      url: redact(config.url),
+      url: info.redacted,
       ...(config.pooledFrom ? { insteadOf: config.pooledFrom, pooler: config.poolerReason } : {}),
     });
     for (const w of pooled) emit(w);
@@ -360,7 +360,7 @@ module.exports = {
   baseline: command('baseline'),
   create,
   resolveConfig: (options) => resolveConfig(options),
-  redact,
+  redact: (url) => redact(url),
   TidemarkError,
   version: VERSION,
   // For the CLI (same package): run with an already resolved config.

@@ -201,7 +201,7 @@ function resolveConfig(options = {}, internal = {}) {
   const pooling = choosePooling({ url, source, env });
   out.url = pooling.url;
   out.urlSource = pooling.source;
-  out.redactedUrl = pooling.url === undefined ? undefined : redact(pooling.url);
+  out.redactedUrl = pooling.url === undefined ? undefined : redact(pooling.url, env);
   out.poolSafe = pooling.pooled;
   out.pooledFrom = pooling.switchedFrom;
   out.poolerReason = pooling.reason;
