@@ -10,6 +10,8 @@ export const {
   redo,
   seed,
   reset,
+  adopt,
+  baseline,
   create,
   resolveConfig,
   redact,

@@ -3,6 +3,7 @@
 
 use tokio_postgres::Client;
 
+use crate::adopt::{self, AdoptReport};
 use crate::check::{prepare, Body, Guard};
 use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
@@ -209,7 +210,7 @@ async fn apply<R: Reporter + ?Sized>(
 
     // The fast path: one read, no lock, no write.
     let mut prepared: Prepared<'_> = Vec::new();
-    let first = db::first_read(client, &t).await?;
+    let first = adopt::first_read(client, &t).await?;
     let rows = match &first {
         FirstRead::Rows(rows) => rows.as_slice(),
         FirstRead::NoTable => &[],
@@ -328,7 +329,8 @@ pub async fn status<R: Reporter + ?Sized>(
 ) -> Result<StatusReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
-    let rows = match db::first_read(client, &t).await? {
+    let first = adopt::first_read(client, &t).await?;
+    let rows = match first {
         FirstRead::Rows(rows) => rows,
         FirstRead::NoTable => Vec::new(),
         FirstRead::Foreign => {
@@ -600,6 +602,8 @@ pub enum Operation {
     Redo,
     Seed,
     Reset,
+    Adopt,
+    Baseline,
 }
 
 /// Everything one operation may use, as a host receives it.
@@ -613,6 +617,10 @@ pub struct Request {
     pub to: Option<String>,
     /// `down --steps`, `redo --steps`.
     pub steps: Option<usize>,
+    /// `adopt --from`: whose history to adopt (else detected).
+    pub from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`: report, write nothing.
+    pub dry_run: bool,
 }
 
 /// What an operation returns; serializes as that operation's own report.
@@ -625,6 +633,7 @@ pub enum Outcome {
     Redo(RedoReport),
     Seed(SeedReport),
     Reset(ResetReport),
+    Adopt(AdoptReport),
 }
 
 /// Runs `op`: the one dispatch both bindings share, so that they only
@@ -642,6 +651,8 @@ pub async fn execute<R: Reporter + ?Sized>(
         seed_options,
         to,
         steps,
+        from,
+        dry_run,
     } = request;
     let (o, r) = (&options, reporter);
     Ok(match op {
@@ -657,6 +668,16 @@ pub async fn execute<R: Reporter + ?Sized>(
         Operation::Seed => Outcome::Seed(seed(client, seeds, o, &seed_options, r).await?),
         Operation::Reset => {
             Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
+        }
+        Operation::Adopt | Operation::Baseline => {
+            let what = match op {
+                Operation::Adopt => adopt::What::Adopt {
+                    from: from.as_deref(),
+                },
+                _ => adopt::What::Baseline { to: to.as_deref() },
+            };
+            let (t, s) = (o.tracking()?, o.session());
+            Outcome::Adopt(adopt::run(client, &t, s, &migrations, what, dry_run).await?)
         }
     })
 }

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adopt;
 mod check;
 pub mod connect;
 mod db;
@@ -27,6 +28,7 @@ pub mod report;
 pub mod source;
 pub mod url;
 
+pub use adopt::AdoptReport;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
     deploy, down, execute, migrate, redo, reset, seed, status, Operation, Options, Outcome,

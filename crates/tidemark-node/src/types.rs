@@ -41,6 +41,10 @@ pub struct NativeOptions {
     /// The URL goes through a transaction-mode pooler and no direct URL is
     /// set (the host decides): pool-safe mode.
     pub pool_safe: Option<bool>,
+    /// `adopt --from`.
+    pub from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`.
+    pub dry_run: Option<bool>,
 }
 
 /// Options of `create`.
@@ -118,6 +122,8 @@ impl From<NativeOptions> for Owned {
                 seeds: o.seeds.map(files).unwrap_or_default(),
                 to: o.to,
                 steps: o.steps.map(|s| s as usize),
+                from: o.from,
+                dry_run: o.dry_run.unwrap_or(false),
             },
             url: o.url,
             connect_timeout_ms: o.connect_timeout_ms.map(u64::from),
