@@ -337,7 +337,7 @@ test('plan prints what deploy would send, writes nothing, and deploy then sends 
     '  002 add_goals',
     '  003 add_goal_title',
   ]);
-  assert.equal(human.out[4], '-- message 1 of 3: read the tracking table (no lock)');
+  assert.equal(human.out[4], "-- message 1 of 3: read the tracking table and look for other tools' tables (no lock)");
   assert.ok(human.out.includes('-- message 2 of 3: take the migration lock, upgrade the tracking table if it is older, and read it again'), human.stdout);
   assert.ok(human.out.includes('-- message 3 of 3: apply 002, 003, each in its own transaction with its tracking row, and release the lock'), human.stdout);
   assert.equal(human.out.at(-1), 'Nothing was written.');

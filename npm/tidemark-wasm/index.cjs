@@ -1,7 +1,7 @@
 'use strict';
 // The wasm backend, with the same functions as the native addon:
-// migrate/deploy/status/down/redo/seed/reset/unlock/accept/plan/createDatabase(options,
-// onEvent), create, inspectUrl and redactText.
+// migrate/deploy/status/down/redo/seed/reset/adopt/baseline/unlock/accept/plan/
+// createDatabase(options, onEvent), create, inspectUrl and redactText.
 const os = require('node:os');
 const engine = require('./pkg/tidemark_wasm.js');
 const { dial } = require('./host.cjs');
@@ -35,6 +35,8 @@ module.exports = {
   redo: operation('redo'),
   seed: operation('seed'),
   reset: operation('reset'),
+  adopt: operation('adopt'),
+  baseline: operation('baseline'),
   unlock: operation('unlock'),
   accept: operation('accept'),
   plan: operation('plan'),

@@ -58,10 +58,14 @@ export interface Options {
   allowMissing?: boolean;
   /** `migrate` only: apply pending migrations that sort below the highest applied one. */
   allowOutOfOrder?: boolean;
-  /** `migrate`: apply up to and including this version. `down`: revert every migration above it. */
+  /** `migrate`: apply up to and including this version. `down`: revert every migration above it. `baseline`: mark up to and including it. */
   to?: string;
   /** `down` and `redo`: how many migrations to revert. Default 1. */
   steps?: number;
+  /** `adopt`: whose history to adopt. Default: the one tool whose history the database has. */
+  from?: AdoptTool;
+  /** Write nothing. `adopt` and `baseline`: report what would be recorded; `deploy`: do what `plan` does. */
+  dryRun?: boolean;
   /** Seed environment: the folder under `seedsDir`. Default `NODE_ENV`, else `'development'`. */
   env?: string;
   /** `seed`: allow seeding production (`NODE_ENV` or `VERCEL_ENV` is `production`), from `seeds/production` only. */
@@ -70,8 +74,6 @@ export interface Options {
   force?: boolean;
   /** `seed`: run this seed alone (its name, `001_users`, or its file name). */
   only?: string;
-  /** `deploy`: do what `plan` does instead (print what deploy would do, write nothing). */
-  dryRun?: boolean;
   /** `accept`: the version of the applied migration whose edit to accept. */
   version?: string;
   /** `accept`: why the edit changes no behaviour; required, recorded with it. */
@@ -308,6 +310,51 @@ export interface ResetReport {
   seed: SeedReport;
 }
 
+/** The tools whose history `adopt` takes over. */
+export type AdoptTool = 'node-pg-migrate' | 'drizzle' | 'prisma' | 'sqlx' | 'dbmate' | 'golang-migrate' | 'diesel';
+
+/** One migration `adopt` or `baseline` recorded as applied (or, with `dryRun`, would record). */
+export interface AdoptedMigration {
+  version: string;
+  name: string;
+  /** The file, relative to the migrations folder; absent for `noFile`. */
+  file?: string;
+  /**
+   * `matched`: the file is what the tool applied. `changed`: the file differs from the checksum the tool
+   * recorded (recorded with the tool's checksum, so `status` shows it changed). `noFile`: the tool applied
+   * it but the file is gone (`status` shows it missing).
+   */
+  state: 'matched' | 'changed' | 'noFile';
+  /** When the tool applied it (ISO 8601), where the tool recorded that. */
+  appliedAt?: string;
+}
+
+/** What `adopt` and `baseline` resolve with. */
+export interface AdoptReport {
+  /** The tool adopted from, or `'baseline'`. */
+  from: AdoptTool | 'baseline' | 'none';
+  /** The table the history was read from, e.g. `'public.pgmigrations'`. */
+  table: string;
+  /** tidemark's tracking table. */
+  trackingTable: string;
+  /** How entries were matched to files, e.g. `'by version'`. */
+  matchedBy: string;
+  /** Entries in the tool's history. */
+  entries: number;
+  dryRun: boolean;
+  /** The tool's table is tidemark's (`schema_migrations` of dbmate or golang-migrate) and was converted in place. */
+  converted: boolean;
+  adopted: AdoptedMigration[];
+  /** Entries tidemark's table already had (adopting twice records nothing). */
+  alreadyRecorded: number;
+  /** Entries that could not be recorded: no file has their content and nothing names them. */
+  notRecorded: string[];
+  /** Migrations the tool did not apply: the next deploy applies them. */
+  pending: { version: string; name: string; file: string }[];
+  /** Every entry matched its file; `false` when something was recorded `changed` or `noFile`, or not recorded (the CLI exits 1). */
+  matchesFiles: boolean;
+}
+
 /** One file written by `create`. */
 export interface CreatedFile {
   /** The file name, e.g. `'003_add_goals.sql'`. */
@@ -421,7 +468,8 @@ export type TidemarkErrorCode =
   | 'E_NO_DOWN_MIGRATION' | 'E_UNKNOWN_VERSION' | 'E_RESUME_REFUSED' | 'E_SEED_PRODUCTION'
   | 'E_SEED_FAILED' | 'E_INVALID_OPTION' | 'E_DATABASE' | 'E_CONNECT' | 'E_INVALID_URL' | 'E_PANIC'
   | 'E_USAGE' | 'E_CONFIG' | 'E_NO_DATABASE_URL' | 'E_BACKEND' | 'E_RESET_PRODUCTION'
-  | 'E_FILE_EXISTS' | 'E_INTERNAL' | 'E_RESET_CI' | 'E_RESET_CANCELLED'
+  | 'E_FILE_EXISTS' | 'E_INTERNAL' | 'E_RESET_CI' | 'E_RESET_CANCELLED' | 'E_PEER_HISTORY'
+  | 'E_NO_PEER_HISTORY' | 'E_PEER_FAILED' | 'E_ADOPT_AMBIGUOUS'
   | 'E_UNLOCK_REFUSED' | 'E_UNLOCK_CANCELLED' | 'E_NOTHING_TO_ACCEPT' | 'E_CREATE_DATABASE_REFUSED'
   | (string & {});
 
@@ -491,6 +539,8 @@ export interface ResolvedConfig {
   reversible?: boolean;
   to?: string;
   steps?: number;
+  from?: AdoptTool;
+  dryRun?: boolean;
   /** The seed environment. */
   seedEnv: string;
   /** True when `NODE_ENV` or `VERCEL_ENV` is `production`. */
@@ -528,6 +578,14 @@ export function redo(options?: Options): Promise<RedoReport>;
 export function seed(options?: Options): Promise<SeedReport>;
 /** Drops and recreates the schema and the tracking schema, migrates, then seeds. Refuses production. */
 export function reset(options?: Options): Promise<ResetReport>;
+/**
+ * Records the history of node-pg-migrate, drizzle, Prisma, sqlx, dbmate, golang-migrate or diesel as
+ * tidemark's, in one transaction, running nothing. Rejects with `E_PEER_FAILED` when the tool recorded a
+ * failure, `E_ADOPT_AMBIGUOUS` when it cannot decide, `E_NO_PEER_HISTORY` when there is nothing to adopt.
+ */
+export function adopt(options?: Options): Promise<AdoptReport>;
+/** Marks every migration up to `to` applied without running it (a database built outside any tool). */
+export function baseline(options?: Options & { to: string }): Promise<AdoptReport>;
 /**
  * Shows who holds the migration lock of this database and tracking table, without taking it; with
  * `terminate`, ends that session (only while it holds the lock; with `pid`, only that one).

@@ -10,6 +10,8 @@ export const {
   redo,
   seed,
   reset,
+  adopt,
+  baseline,
   unlock,
   accept,
   plan,

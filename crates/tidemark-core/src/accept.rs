@@ -111,7 +111,7 @@ pub(crate) async fn accept(
             )
             .with_version(version)
         })?;
-    let rows = match first_read(client, t).await? {
+    let rows = match first_read(client, t, "").await?.0 {
         FirstRead::Rows(rows) => rows,
         FirstRead::NoTable => Vec::new(),
         FirstRead::Foreign => {

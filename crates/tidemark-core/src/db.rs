@@ -24,7 +24,7 @@ const UNDEFINED_TABLE: &str = "42P01";
 /// SQLSTATE of a lock wait that hit `lock_timeout`.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// SQLSTATE the shape check raises for a tracking table of another tool.
-const INCOMPATIBLE_SHAPE: &str = "TMK01";
+pub(crate) const INCOMPATIBLE_SHAPE: &str = "TMK01";
 
 /// Quotes an identifier: `"name"`, inner quotes doubled.
 pub fn quote_ident(name: &str) -> String {
@@ -134,7 +134,7 @@ pub(crate) fn select_rows_sql(qualified: &str) -> String {
 }
 
 /// One row of [`select_rows_sql`]. `None` for rows of another tool's shape.
-fn parse_row(r: &tokio_postgres::SimpleQueryRow) -> Option<AppliedRow> {
+pub(crate) fn parse_row(r: &tokio_postgres::SimpleQueryRow) -> Option<AppliedRow> {
     let text = |i: usize| r.try_get(i).ok().flatten().map(str::to_string);
     if text(1).as_deref() != Some("string") || text(2).as_deref() != Some("f") {
         return None;
@@ -158,29 +158,57 @@ fn parse_row(r: &tokio_postgres::SimpleQueryRow) -> Option<AppliedRow> {
     })
 }
 
-/// The fast-path read: one message, no lock, no write.
-pub(crate) async fn first_read(client: &Client, t: &Tracking) -> Result<FirstRead> {
-    match client.simple_query(&select_rows_sql(&t.qualified)).await {
-        Ok(messages) => {
-            let mut rows = Vec::new();
-            for m in messages {
-                if let SimpleQueryMessage::Row(r) = m {
-                    match parse_row(&r) {
-                        Some(row) => rows.push(row),
-                        None => return Ok(FirstRead::Foreign),
+/// The fast-path read: one message, no lock, no write. `before` runs first
+/// in the same message (adoption's probe for other tools' tables); its rows
+/// come back beside the result, also when the tracking table is missing.
+pub(crate) async fn first_read(
+    client: &Client,
+    t: &Tracking,
+    before: &str,
+) -> Result<(FirstRead, Vec<tokio_postgres::SimpleQueryRow>)> {
+    let sql = format!("{before}{}", select_rows_sql(&t.qualified));
+    let mut other = Vec::new();
+    let mut rows = Vec::new();
+    let mut foreign = false;
+    let mut failure = None;
+    match client.simple_query_raw(&sql).await {
+        Err(e) => failure = Some(e),
+        Ok(stream) => {
+            pin_mut!(stream);
+            while let Some(m) = stream.next().await {
+                match m {
+                    Ok(SimpleQueryMessage::Row(r)) => {
+                        if r.columns().first().map(|c| c.name()) != Some("tidemark_row") {
+                            other.push(r);
+                        } else if let Some(row) = parse_row(&r) {
+                            rows.push(row);
+                        } else {
+                            foreign = true;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
                     }
                 }
             }
-            Ok(FirstRead::Rows(rows))
         }
-        Err(e) if DbDetails::from_error(&e).sql_state.as_deref() == Some(UNDEFINED_TABLE) => {
-            Ok(FirstRead::NoTable)
-        }
-        Err(e) => Err(Error::database(
-            &format!("could not read the tracking table {}", t.display()),
-            &e,
-        )),
     }
+    let first = match failure {
+        Some(e) if DbDetails::from_error(&e).sql_state.as_deref() == Some(UNDEFINED_TABLE) => {
+            FirstRead::NoTable
+        }
+        Some(e) => {
+            return Err(Error::database(
+                &format!("could not read the tracking table {}", t.display()),
+                &e,
+            ))
+        }
+        None if foreign => FirstRead::Foreign,
+        None => FirstRead::Rows(rows),
+    };
+    Ok((first, other))
 }
 
 /// Our columns, in order. Older tables get the missing ones added.
@@ -190,7 +218,7 @@ const COLUMNS: &str = "version text PRIMARY KEY, name text, checksum text, \
     error_message text, applied_by text DEFAULT current_user, \
     statements_done integer, statements_checksum text";
 
-fn shape_sql(t: &Tracking) -> String {
+pub(crate) fn shape_sql(t: &Tracking) -> String {
     let q = &t.qualified;
     let schema = quote_literal(&t.schema);
     let schema_ident = quote_ident(&t.schema);
@@ -263,20 +291,20 @@ fn dollar_tag(body: &str) -> String {
     tag
 }
 
-fn describe_foreign_shape(t: &Tracking, detail: &str) -> Error {
+pub(crate) fn describe_foreign_shape(t: &Tracking, detail: &str) -> Error {
     let (cols, vtype) = detail.split_once(" / version ").unwrap_or((detail, "?"));
     let cols_list: Vec<&str> = cols.split(", ").collect();
-    let looks_like = if cols_list.contains(&"dirty") {
-        " (golang-migrate's shape)"
+    let (looks_like, adopt) = if cols_list.contains(&"dirty") {
+        (" (golang-migrate's shape)", "; when it holds golang-migrate's history, `tidemark adopt` takes it over instead, converting the table in place")
     } else if cols_list == ["version"] {
-        " (dbmate's shape)"
+        (" (dbmate's shape)", "; when it holds dbmate's history, `tidemark adopt` takes it over instead, converting the table in place")
     } else {
-        ""
+        ("", "")
     };
     Error::new(
         Kind::TrackingTableIncompatible,
         format!(
-            "the tracking table {} already exists with columns ({cols}; version is {vtype}){looks_like}, which tidemark cannot use; tidemark leaves another tool's table alone: choose another table with --table (for example --table tidemark_migrations)",
+            "the tracking table {} already exists with columns ({cols}; version is {vtype}){looks_like}, which tidemark cannot use; tidemark leaves another tool's table alone: choose another table with --table (for example --table tidemark_migrations){adopt}",
             t.display()
         ),
     )
@@ -433,7 +461,7 @@ async fn abort_if_pooled(client: &Client, s: SessionSettings) {
     }
 }
 
-async fn lock_timeout_error(client: &Client, t: &Tracking, s: SessionSettings) -> Error {
+pub(crate) async fn lock_timeout_error(client: &Client, t: &Tracking, s: SessionSettings) -> Error {
     let sql = format!(
         "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.state, ''), \
          coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::bigint, 0)::text, \

@@ -6,6 +6,7 @@
 
 use tokio_postgres::Client;
 
+use crate::adopt;
 use crate::check::{Body, Step};
 use crate::db::{self, FirstRead, Item};
 use crate::engine::{load, prepare_up, up_items, Options, Prepared};
@@ -24,8 +25,13 @@ pub(crate) async fn plan<R: Reporter + ?Sized>(
     let t = options.tracking()?;
     let s = options.session();
     let migrations = load(files, reporter)?;
-    let read = db::select_rows_sql(&t.qualified);
-    let first = db::first_read(client, &t).await?;
+    // deploy's first read: the probe for other tools' tables, then the rows.
+    let read = format!(
+        "{}{}",
+        adopt::probe_sql(&t),
+        db::select_rows_sql(&t.qualified)
+    );
+    let first = adopt::first_read(client, &t).await?;
     let (rows, exists) = match first {
         FirstRead::Rows(rows) => (rows, true),
         FirstRead::NoTable => (Vec::new(), false),
@@ -50,7 +56,7 @@ pub(crate) async fn plan<R: Reporter + ?Sized>(
         creates_tracking_table: !exists,
         complete: true,
         messages: vec![PlannedMessage {
-            purpose: "read the tracking table (no lock)".into(),
+            purpose: "read the tracking table and look for other tools' tables (no lock)".into(),
             sql: read,
         }],
         ..PlanReport::default()

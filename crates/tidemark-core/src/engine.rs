@@ -4,6 +4,7 @@
 use tokio_postgres::Client;
 
 use crate::accept::AcceptOptions;
+use crate::adopt::{self, AdoptReport};
 use crate::check::{prepare, Body, Guard};
 use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
@@ -217,7 +218,7 @@ async fn apply<R: Reporter + ?Sized>(
 
     // The fast path: one read, no lock, no write.
     let mut prepared: Prepared<'_> = Vec::new();
-    let first = db::first_read(client, &t).await?;
+    let first = adopt::first_read(client, &t).await?;
     let rows = match &first {
         FirstRead::Rows(rows) => rows.as_slice(),
         FirstRead::NoTable => &[],
@@ -336,7 +337,8 @@ pub async fn status<R: Reporter + ?Sized>(
 ) -> Result<StatusReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
-    let rows = match db::first_read(client, &t).await? {
+    let first = adopt::first_read(client, &t).await?;
+    let rows = match first {
         FirstRead::Rows(rows) => rows,
         FirstRead::NoTable => Vec::new(),
         FirstRead::Foreign => {
@@ -677,6 +679,8 @@ pub enum Operation {
     Redo,
     Seed,
     Reset,
+    Adopt,
+    Baseline,
     Unlock,
     Accept,
     Plan,
@@ -696,6 +700,10 @@ pub struct Request {
     pub to: Option<String>,
     /// `down --steps`, `redo --steps`.
     pub steps: Option<usize>,
+    /// `adopt --from`: whose history to adopt (else detected).
+    pub from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`: report, write nothing.
+    pub dry_run: bool,
     /// `unlock --terminate` (and the pid the user confirmed).
     pub unlock: UnlockOptions,
     /// `accept <version> --reason`.
@@ -714,6 +722,7 @@ pub enum Outcome {
     Redo(RedoReport),
     Seed(SeedReport),
     Reset(ResetReport),
+    Adopt(AdoptReport),
     Unlock(UnlockReport),
     Accept(AcceptReport),
     Plan(PlanReport),
@@ -735,6 +744,8 @@ pub async fn execute<R: Reporter + ?Sized>(
         seed_options,
         to,
         steps,
+        from,
+        dry_run,
         unlock: unlock_options,
         accept: accept_options,
         create_database: database,
@@ -754,8 +765,18 @@ pub async fn execute<R: Reporter + ?Sized>(
         Operation::Reset => {
             Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
         }
+        Operation::Adopt | Operation::Baseline => {
+            let what = match op {
+                Operation::Adopt => adopt::What::Adopt {
+                    from: from.as_deref(),
+                },
+                _ => adopt::What::Baseline { to: to.as_deref() },
+            };
+            let (t, s) = (o.tracking()?, o.session());
+            Outcome::Adopt(adopt::run(client, &t, s, &migrations, what, dry_run).await?)
+        }
         Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
-        Operation::Plan => Outcome::Plan(dry_run(client, migrations, o, r).await?),
+        Operation::Plan => Outcome::Plan(crate::dry_run::plan(client, migrations, o, r).await?),
         Operation::CreateDatabase => Outcome::CreateDatabase(
             create_database(client, database.as_deref().unwrap_or_default()).await?,
         ),

@@ -16,6 +16,7 @@
 //! ```
 
 mod accept;
+pub mod adopt;
 mod check;
 pub mod connect;
 mod create_db;
@@ -32,6 +33,7 @@ mod unlock;
 pub mod url;
 
 pub use accept::AcceptOptions;
+pub use adopt::AdoptReport;
 pub use create_db::maintenance_target;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{

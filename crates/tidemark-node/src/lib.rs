@@ -271,6 +271,26 @@ pub fn reset<'env>(
     run(env, Operation::Reset, options, on_event)
 }
 
+/// Records another tool's history as tidemark's, running nothing.
+#[napi(ts_return_type = "Promise<AdoptReport>")]
+pub fn adopt<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Adopt, options, on_event)
+}
+
+/// Marks every migration up to a version applied, running nothing.
+#[napi(ts_return_type = "Promise<AdoptReport>")]
+pub fn baseline<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Baseline, options, on_event)
+}
+
 /// Shows (and with `terminate` ends) the holder of the migration lock.
 #[napi(ts_return_type = "Promise<UnlockReport>")]
 pub fn unlock<'env>(

@@ -51,6 +51,10 @@ pub struct NativeOptions {
     pub version: Option<String>,
     pub reason: Option<String>,
     pub accepted_by: Option<String>,
+    /// `adopt --from`.
+    pub from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`.
+    pub dry_run: Option<bool>,
 }
 
 /// Options of `create`.
@@ -139,6 +143,8 @@ impl From<NativeOptions> for Owned {
                     by: o.accepted_by,
                 },
                 create_database: None,
+                from: o.from,
+                dry_run: o.dry_run.unwrap_or(false),
             },
             url: o.url,
             connect_timeout_ms: o.connect_timeout_ms.map(u64::from),

@@ -58,6 +58,10 @@ struct HostOptions {
     version: Option<String>,
     reason: Option<String>,
     accepted_by: Option<String>,
+    /// `adopt --from`.
+    from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`.
+    dry_run: bool,
     /// The operating system's user name: libpq's (and the native addon's)
     /// user when the URL names none.
     os_user: Option<String>,
@@ -251,6 +255,8 @@ async fn run(
         seed_options: o.seed_options(),
         to: o.to.take(),
         steps: o.steps,
+        from: o.from.take(),
+        dry_run: o.dry_run,
         migrations: files(std::mem::take(&mut o.migrations)),
         seeds: files(std::mem::take(&mut o.seeds)),
         unlock: tidemark_core::UnlockOptions {
@@ -342,6 +348,26 @@ pub async fn reset(
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
     run(Operation::Reset, options, dial, on_event).await
+}
+
+/// Records another tool's history as tidemark's, running nothing.
+#[wasm_bindgen]
+pub async fn adopt(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Adopt, options, dial, on_event).await
+}
+
+/// Marks every migration up to a version applied, running nothing.
+#[wasm_bindgen]
+pub async fn baseline(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Baseline, options, dial, on_event).await
 }
 
 /// Shows (and with `terminate` ends) the holder of the migration lock.

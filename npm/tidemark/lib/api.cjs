@@ -172,7 +172,9 @@ function nativeOptions(command, config, migrations, seeds) {
     o.allowMissing = Boolean(config.allowMissing);
     o.allowOutOfOrder = Boolean(config.allowOutOfOrder);
   }
-  if ((command === 'migrate' || command === 'down') && config.to !== undefined) o.to = config.to;
+  if ((command === 'migrate' || command === 'down' || command === 'baseline') && config.to !== undefined) o.to = config.to;
+  if (command === 'adopt' && config.from !== undefined) o.from = config.from;
+  if ((command === 'adopt' || command === 'baseline') && config.dryRun) o.dryRun = true;
   if ((command === 'down' || command === 'redo') && config.steps !== undefined) o.steps = config.steps;
   if (command === 'accept') {
     if (config.acceptVersion !== undefined) o.version = String(config.acceptVersion);
@@ -387,6 +389,8 @@ module.exports = {
   redo: command('redo'),
   seed: command('seed'),
   reset: command('reset'),
+  adopt: command('adopt'),
+  baseline: command('baseline'),
   unlock: command('unlock'),
   plan: command('plan'),
   createDatabase: command('createDatabase'),

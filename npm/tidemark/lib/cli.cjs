@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const util = require('node:util');
-const { OPTIONS, COMMANDS, CONNECTING, EMBEDDED, canonicalCommand, bareUnit, accepts } = require('./options.cjs');
+const { OPTIONS, COMMANDS, CONNECTING, canonicalCommand, bareUnit, accepts } = require('./options.cjs');
 const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig } = require('./config.cjs');
 const api = require('./api.cjs');
@@ -177,7 +177,7 @@ function optionLines(options) {
 const EXIT_CODES = [
   'Exit codes:',
   '  0  success',
-  '  1  status --exit-code found pending, failed, drifted or missing migrations',
+  '  1  status --exit-code found pending, failed, drifted or missing migrations (adopt: history that differs from the files)',
   '  2  the database, a migration or a seed failed (or the connection did)',
   '  3  configuration or usage error (unknown flag, no database URL, missing folder, bad config)',
 ];
@@ -417,6 +417,52 @@ function renderStatus(out, report, config) {
   if (report.missing) parts.push(`${report.missing} missing`);
   if (report.failed) parts.push(`${report.failed} failed`);
   out.line(parts.join(', '));
+}
+
+/** `adopt` and `baseline`: what matched, what did not, what stays pending. */
+function renderAdopt(out, report, config, took) {
+  const file = (f) => path.relative(config.cwd, path.join(config.dir, f));
+  const dry = report.dryRun;
+  const baseline = report.from === 'baseline';
+  if (!baseline && report.table) {
+    out.line(`Found ${report.from}'s history in ${report.table}: ${plural(report.entries, 'entry', 'entries')}, matched ${report.matchedBy}`);
+  }
+  const verb = dry ? 'Would adopt' : baseline ? 'Marked' : 'Adopted';
+  for (const a of report.adopted) {
+    const when = a.appliedAt ? ` ${out.style('dim', `(applied ${formatAppliedAt(a.appliedAt)})`)}` : '';
+    if (a.state === 'matched') {
+      out.line(`${out.style('green', verb)} ${a.version} ${a.name}${baseline ? ' as applied' : ''}${when}`);
+    } else if (a.state === 'changed') {
+      out.line(
+        `${out.style('yellow', `${verb} changed`)} ${a.version} ${a.name}: ${file(a.file)} differs from what ${report.from} applied; status shows it as changed`,
+      );
+    } else {
+      out.line(
+        `${out.style('yellow', `${verb} missing`)} ${a.version}${a.name ? ` ${a.name}` : ''}: ${report.from} applied it but its file is not in ${path.relative(config.cwd, config.dir) || '.'}; status shows it as missing`,
+      );
+    }
+  }
+  for (const n of report.notRecorded) {
+    out.line(`${out.style('yellow', 'Not recorded')} ${report.from} entry ${n}: no file has its content and no journal entry names it`);
+  }
+  for (const p of report.pending) {
+    out.line(`${out.style('cyan', 'Pending')} ${p.version} ${p.name} (${file(p.file)}): the next deploy applies it`);
+  }
+  if (report.converted) {
+    out.line(`${dry ? 'Would convert' : 'Converted'} ${report.table} in place into tidemark's table, keeping ${report.from}'s rows`);
+  }
+  const parts = [];
+  if (report.alreadyRecorded) parts.push(`${report.alreadyRecorded} already recorded`);
+  parts.push(`${report.pending.length} pending`);
+  const n = plural(report.adopted.length, 'migration');
+  if (report.adopted.length === 0 && !report.converted) {
+    out.line(`Nothing to ${baseline ? 'mark' : 'adopt'}: ${parts.join(', ')} (${took} ms)`);
+  } else if (dry) {
+    out.line(`Dry run: would ${baseline ? 'mark' : 'adopt'} ${n}${baseline ? ' as applied' : ` from ${report.from}`}, ${parts.join(', ')}; nothing was written (${took} ms)`);
+  } else {
+    const where = baseline ? `as applied in ${report.trackingTable}` : `from ${report.from} into ${report.trackingTable}`;
+    out.line(`${baseline ? 'Marked' : 'Adopted'} ${n} ${where}, ${parts.join(', ')}; nothing was run (${took} ms)`);
+  }
 }
 
 /** `  --> file:line:col`, the line, and a caret under the column. */
@@ -683,7 +729,8 @@ async function main(argv, env = process.env) {
     if (command === 'unlock') return await unlockCommand(out, config, values, onEvent);
     if (command === 'reset' && config.url && !config.production) await confirmReset(out, config, values);
     if (command === 'accept') config.acceptVersion = args[0];
-    const report = await api._internal.run(command, config, { onEvent, embedded: EMBEDDED.includes(command) || command === 'deploy' });
+    // plan and accept look at a real server's history: they need a URL.
+    const report = await api._internal.run(command, config, { onEvent, embedded: command !== 'plan' && command !== 'accept' });
     const took = elapsed();
     if (out.json) {
       out.record({ event: 'done', command, report, durationMs: took });
@@ -720,10 +767,16 @@ async function main(argv, env = process.env) {
           if (Array.isArray(report.dropped) && report.dropped.length > 0) out.line(`Dropped: ${report.dropped.join(', ')}`);
           out.line(`Reset: ${plural(report.migrate?.applied?.length ?? 0, 'migration')} applied, ${seedSummary(report.seed ?? {})}`);
           break;
+        case 'adopt':
+        case 'baseline':
+          renderAdopt(out, report, config, took);
+          break;
         default:
           break;
       }
     }
+    // Adopted history that does not match the files is found drift.
+    if (command === 'adopt' && report.matchesFiles === false) return 1;
     if (command === 'status' && values['exit-code']) {
       const r = report;
       if (r.pending || r.failed || r.drifted || r.missing) return 1;

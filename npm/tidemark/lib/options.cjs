@@ -4,7 +4,7 @@
 // loader (lib/config.cjs), so a new option is one row here.
 
 /** Commands that open a database connection. */
-const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'unlock', 'accept', 'plan'];
+const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'adopt', 'baseline', 'unlock', 'accept', 'plan'];
 const ALL = [...CONNECTING, 'create'];
 /** Commands that use the embedded database when no URL is set (lib/embedded.cjs); `db` serves it. */
 const EMBEDDED = ['migrate', 'status', 'down', 'redo', 'seed', 'reset', 'db'];
@@ -47,6 +47,22 @@ const COMMANDS = {
   redo: {
     summary: 'Revert and re-apply the last migration (or --steps N)',
     description: 'Reverts the last N migrations with their down SQL, then applies them again.',
+  },
+  adopt: {
+    summary: 'Take over the history of node-pg-migrate, drizzle, Prisma, sqlx, dbmate, golang-migrate or diesel',
+    description:
+      'Reads the other tool\'s history table, matches each entry to a file of the migrations folder by that\n' +
+      'tool\'s own identity (file name, version, or drizzle\'s SHA-256 and journal), and records them in\n' +
+      'tidemark\'s table as applied, in one transaction, running nothing. The other tool\'s table is left as\n' +
+      'it is, except dbmate\'s and golang-migrate\'s schema_migrations, which is tidemark\'s own table name:\n' +
+      'it is converted in place, its rows kept. Prints what matched and what did not; refuses when a\n' +
+      'migration of the other tool failed or when the match is ambiguous. Running it again changes nothing.',
+  },
+  baseline: {
+    summary: 'Mark every migration up to --to <version> applied without running it (database built outside any tool)',
+    description:
+      'For a database restored from a dump or built by hand: records every migration up to and including\n' +
+      '--to as applied, in one transaction, running nothing. Later migrations stay pending.',
   },
   create: {
     args: '<name>',
@@ -186,12 +202,16 @@ const OPTIONS = [
     help: 'Apply pending migrations that sort below the highest applied one',
   },
   {
-    key: 'dryRun', flag: 'dry-run', type: 'boolean', commands: ['deploy'],
-    help: 'Print what deploy would do and the SQL it would send, and write nothing (tidemark plan)',
+    key: 'to', flag: 'to', type: 'string', value: '<version>', commands: ['migrate', 'down', 'baseline'],
+    help: 'Target version (migrate: apply up to and including it; down: revert every migration above it; baseline: mark up to and including it)',
   },
   {
-    key: 'to', flag: 'to', type: 'string', value: '<version>', commands: ['migrate', 'down'],
-    help: 'Target version (migrate: apply up to and including it; down: revert every migration above it)',
+    key: 'from', flag: 'from', type: 'string', value: '<tool>', commands: ['adopt'],
+    help: 'Whose history to adopt: node-pg-migrate, drizzle, prisma, sqlx, dbmate, golang-migrate or diesel (default: the one found)',
+  },
+  {
+    key: 'dryRun', flag: 'dry-run', type: 'boolean', commands: ['deploy', 'adopt', 'baseline'],
+    help: 'Write nothing: deploy prints the SQL it would send (tidemark plan); adopt/baseline what they would record',
   },
   {
     key: 'steps', flag: 'steps', type: 'integer', value: '<n>', commands: ['down', 'redo'],
