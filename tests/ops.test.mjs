@@ -490,3 +490,42 @@ test('seed --only runs one seed, by name or file name, and names the seeds when 
   assert.equal(none.code, 3, none.all);
   assert.match(none.stderr, /^error: there is no seed named "users" in the development seeds \(they are: 001_users, 002_more_users\)$/m);
 });
+
+/** Runs the CLI in a pseudo-terminal (util-linux `script`), typing `input`. */
+function inTerminal(args, { cwd, input }) {
+  return new Promise((resolve, reject) => {
+    const quote = (a) => `'${String(a).replace(/'/g, "'\\''")}'`;
+    const cmd = [process.execPath, path.join(PKG, 'bin', 'tidemark.js'), ...args].map(quote).join(' ');
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd, env: cleanEnv({ NO_COLOR: '1' }), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      // Answer once the question is on the screen.
+      if (out.includes('[y/N]') && !child.answered) {
+        child.answered = true;
+        child.stdin.write(input);
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, out: out.replace(/\r/g, '') }));
+  });
+}
+
+test('unlock --terminate in a terminal asks first: no ends nothing (exit 3), yes ends the holder', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {});
+  const key = await lockKey(db, cwd);
+  const held = await holdLock(t, db.name, key);
+
+  const no = await inTerminal(['unlock', '--terminate', '--url', db.url], { cwd, input: 'n\n' });
+  assert.equal(no.code, 3, no.out);
+  assert.match(no.out, new RegExp(`End pid ${held.pid}\\? Its open transaction is rolled back\\. \\[y/N\\]`));
+  assert.match(no.out, new RegExp(`error: unlock cancelled; pid ${held.pid} was not ended`));
+  assert.equal(held.child.exitCode, null, 'answering no ends nothing');
+
+  const yes = await inTerminal(['unlock', '--terminate', '--url', db.url], { cwd, input: 'y\n' });
+  assert.equal(yes.code, 0, yes.out);
+  assert.match(yes.out, new RegExp(`Ended pid ${held.pid}; it no longer holds the migration lock of public.schema_migrations`));
+  await held.exited;
+  assert.ok(!yes.out.includes(db.password));
+});
