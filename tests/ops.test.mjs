@@ -529,3 +529,19 @@ test('unlock --terminate in a terminal asks first: no ends nothing (exit 3), yes
   await held.exited;
   assert.ok(!yes.out.includes(db.password));
 });
+
+test('plan in pool-safe mode (pgbouncer=true) matches what deploy then sends: transaction-scoped lock and claims', engine, async (t) => {
+  const db = await database(t);
+  const rec = await queryRecorder(t);
+  const url = `${rec.url(db)}&pgbouncer=true`;
+  const cwd = project(t, BASIC);
+  const plan = ndjson((await tidemark(['plan', '--json', '--url', url], { cwd })).stdout).at(-1).report;
+  assert.equal(plan.messages.length, 3);
+  assert.match(plan.messages[1].sql, /^BEGIN;\n[\s\S]*pg_advisory_xact_lock\(/);
+  assert.match(plan.messages[2].sql, /pg_advisory_xact_lock\([\s\S]*INSERT INTO "public"."schema_migrations" \(version, name, checksum, applied_at, status\) VALUES \('001'/);
+  assert.ok(!plan.messages[2].sql.includes('pg_advisory_unlock'), 'transaction-scoped locks end with their transactions');
+  rec.take();
+  const deploy = await tidemark(['deploy', '--url', url], { cwd });
+  assert.equal(deploy.code, 0, deploy.all);
+  assert.deepEqual(rec.take(), plan.messages.map((m) => m.sql));
+});
