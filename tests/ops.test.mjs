@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tidemark, project, database, ndjson, engine, cleanEnv, BASIC, PKG, PG_HOST, PG_PORT, assertNoSecret } from './helpers.mjs';
@@ -544,4 +545,53 @@ test('plan in pool-safe mode (pgbouncer=true) matches what deploy then sends: tr
   const deploy = await tidemark(['deploy', '--url', url], { cwd });
   assert.equal(deploy.code, 0, deploy.all);
   assert.deepEqual(rec.take(), plan.messages.map((m) => m.sql));
+});
+
+const REVERSIBLE = {
+  'migrations/001_initial_schema.sql': 'CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);\n',
+  'migrations/002_goals.sql': '-- migrate:up\nCREATE TABLE goals (id int PRIMARY KEY, user_id int REFERENCES users (id));\n-- migrate:down\nDROP TABLE goals;\n',
+};
+
+test('verify replays the folder on a scratch embedded database, with no URL, also in CI, and leaves nothing behind', engine, async (t) => {
+  const cwd = project(t, REVERSIBLE);
+  const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('tidemark-verify-')).length;
+  const r = await tidemark(['verify'], { cwd, env: { CI: 'true' } });
+  assert.equal(r.code, 0, r.all);
+  assert.match(r.out.at(-1), /^Verified 2 migrations on a scratch embedded database: all applied; 1 reversible one reverted and restored the schema, then applied again \(\d+ ms\)$/);
+  assert.equal(r.out.length, 1, r.stdout);
+  assert.ok(!fs.existsSync(path.join(cwd, '.tidemark')), 'verify does not use the project\'s embedded database');
+  assert.equal(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('tidemark-verify-')).length, before, 'the scratch folder is deleted');
+  const json = ndjson((await tidemark(['verify', '--json'], { cwd })).stdout).at(-1);
+  assert.deepEqual(json.report, { migrations: 2, replayed: 2, reversible: 1, notReversed: [] });
+  const report = await api.verify({ cwd, environment: {} });
+  assert.deepEqual(report, { migrations: 2, replayed: 2, reversible: 1, notReversed: [] });
+});
+
+test('verify reports a down that does not restore the schema (exit 1) and a migration that fails (exit 2, file and line)', engine, async (t) => {
+  const cwd = project(t, {
+    ...REVERSIBLE,
+    'migrations/003_title.sql':
+      '-- migrate:up\nALTER TABLE goals ADD COLUMN title text NOT NULL DEFAULT \'\';\nCREATE INDEX goals_title ON goals (title);\n-- migrate:down\nDROP INDEX goals_title;\n',
+  });
+  const r = await tidemark(['verify'], { cwd });
+  assert.equal(r.code, 1, r.all);
+  assert.deepEqual(r.out.slice(0, 2), [
+    'not reversed: 003_title.sql: its down does not restore the schema its up changed',
+    "  left behind:  column goals.title text not null default ''::text",
+  ]);
+  assert.match(r.out.at(-1), /^Stopped at 003_title\.sql on a scratch embedded database: 2 before it replayed \(\d+ ms\)$/);
+
+  fs.writeFileSync(path.join(cwd, 'migrations/003_title.sql'), '-- migrate:up\nALTER TABLE goals ADD COLUMN title text;\n-- migrate:down\nALTER TABLE goals DROP COLUMN title;\n');
+  fs.writeFileSync(path.join(cwd, 'migrations/004_bad.sql'), 'SELECT 1;\nINSERT INTO nowhere VALUES (1);\n');
+  const bad = await tidemark(['verify'], { cwd });
+  assert.equal(bad.code, 2, bad.all);
+  assert.match(bad.stderr, /^error: migration 004_bad\.sql at line 2, column 13 failed: relation "nowhere" does not exist \(SQLSTATE 42P01\)/m);
+  assert.match(bad.stderr, /--> migrations\/004_bad\.sql:2:13/);
+  const syntax = project(t, { 'migrations/001_x.sql': 'CREATE TABLE t (id int,);\n' });
+  const s = await tidemark(['verify', '--json'], { cwd: syntax });
+  assert.equal(s.code, 2, s.all);
+  const err = ndjson(s.stdout).at(-1);
+  assert.equal(err.sqlState, '42601');
+  assert.equal(err.file, path.join('migrations', '001_x.sql'));
+  assert.equal(err.line, 1);
 });

@@ -171,6 +171,28 @@ export interface StatusReport {
   failed: number;
 }
 
+/** A reversible migration whose down did not restore the schema its up changed (`verify`). */
+export interface NotReversed {
+  version: string;
+  file: string;
+  /** Catalog lines the up created and the down left behind (`column goals.title text`). */
+  leftBehind: string[];
+  /** Catalog lines that were there before the up and are gone after the down. */
+  notRestored: string[];
+}
+
+/** What `verify` resolves with. */
+export interface VerifyReport {
+  /** Migrations in the folder. */
+  migrations: number;
+  /** Migrations replayed (the replay stops at the first down that does not restore the schema). */
+  replayed: number;
+  /** Reversible migrations that were reverted and applied again. */
+  reversible: number;
+  /** At most one: the down that did not restore the schema. */
+  notReversed: NotReversed[];
+}
+
 /** What `createDatabase` resolves with. */
 export interface CreateDatabaseReport {
   /** The database the URL names. */
@@ -566,6 +588,13 @@ export function deploy(options?: Options): Promise<MigrateReport>;
  * database; the role needs CREATEDB). Resolves with `created: false` when it exists already.
  */
 export function createDatabase(options?: Options): Promise<CreateDatabaseReport>;
+/**
+ * Replays every migration on a throwaway embedded database (PGlite, in a temporary folder deleted
+ * afterwards; no URL, no server): each up in order, each reversible one down (checked to restore the
+ * schema) and up again. Rejects like `deploy` when a migration fails (`E_MIGRATION_FAILED` with file,
+ * line, column and SQLSTATE).
+ */
+export function verify(options?: Options): Promise<VerifyReport>;
 /** What `deploy` would do now and the exact messages it would send, after the same checks; writes nothing. */
 export function plan(options?: Options): Promise<PlanReport>;
 /** Compares the migration files with the tracking table. */

@@ -16,6 +16,7 @@ export const {
   accept,
   plan,
   createDatabase,
+  verify,
   create,
   resolveConfig,
   redact,

@@ -12,6 +12,7 @@ use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
     AcceptReport, AppliedMigration, CreateDatabaseReport, DownReport, Event, MigrateReport,
     PlanReport, RedoReport, Reporter, ResetReport, SeedReport, SeedRun, StatusReport, UnlockReport,
+    VerifyReport,
 };
 use crate::source::{Migration, Migrations, Seeds, SourceFile};
 use crate::unlock::UnlockOptions;
@@ -186,7 +187,7 @@ pub(crate) fn up_items<'m: 'a, 'a>(
         .collect()
 }
 
-fn down_items<'a>(chosen: &[&'a Migration], options: &Options) -> Result<Vec<Item<'a>>> {
+pub(crate) fn down_items<'a>(chosen: &[&'a Migration], options: &Options) -> Result<Vec<Item<'a>>> {
     chosen
         .iter()
         .filter_map(|m| m.down.as_ref().map(|d| (m, d)))
@@ -687,6 +688,8 @@ pub enum Operation {
     /// `db create`: the host connects to the `postgres` database and sets
     /// `Request::create_database` to the URL's database.
     CreateDatabase,
+    /// `verify`: replays the folder on a scratch database the host provides.
+    Verify,
 }
 
 /// Everything one operation may use, as a host receives it.
@@ -727,6 +730,7 @@ pub enum Outcome {
     Accept(AcceptReport),
     Plan(PlanReport),
     CreateDatabase(CreateDatabaseReport),
+    Verify(VerifyReport),
 }
 
 /// Runs `op`: the one dispatch both bindings share, so that they only
@@ -777,6 +781,9 @@ pub async fn execute<R: Reporter + ?Sized>(
         }
         Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
         Operation::Plan => Outcome::Plan(crate::dry_run::plan(client, migrations, o, r).await?),
+        Operation::Verify => {
+            Outcome::Verify(crate::verify::verify(client, migrations, o, r).await?)
+        }
         Operation::CreateDatabase => Outcome::CreateDatabase(
             create_database(client, database.as_deref().unwrap_or_default()).await?,
         ),

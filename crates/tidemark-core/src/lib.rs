@@ -31,6 +31,7 @@ pub mod report;
 pub mod source;
 mod unlock;
 pub mod url;
+mod verify;
 
 pub use accept::AcceptOptions;
 pub use adopt::AdoptReport;

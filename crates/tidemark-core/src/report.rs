@@ -358,3 +358,31 @@ pub struct CreateDatabaseReport {
     /// False when it existed already.
     pub created: bool,
 }
+
+/// A reversible migration whose down did not restore the schema its up changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotReversed {
+    pub version: String,
+    pub file: String,
+    /// Catalog lines (`column users.name text`, `index CREATE INDEX ...`)
+    /// the up created and the down left behind.
+    pub left_behind: Vec<String>,
+    /// Catalog lines that were there before the up and are gone after the down.
+    pub not_restored: Vec<String>,
+}
+
+/// What `verify` returns: every migration applied on a scratch database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    /// Migrations in the folder.
+    pub migrations: usize,
+    /// Migrations replayed (fewer when a down did not restore the schema:
+    /// the replay stops there).
+    pub replayed: usize,
+    /// Of those, reversible ones that were reverted and applied again.
+    pub reversible: usize,
+    /// Downs that did not restore the schema.
+    pub not_reversed: Vec<NotReversed>,
+}

@@ -331,6 +331,16 @@ pub fn create_database<'env>(
     run(env, Operation::CreateDatabase, options, on_event)
 }
 
+/// Replays the migrations on a scratch database (the host's embedded one).
+#[napi(ts_return_type = "Promise<VerifyReport>")]
+pub fn verify<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Verify, options, on_event)
+}
+
 /// The next migration file(s) in the folder's convention. Pure; the JS host
 /// writes them.
 #[napi]

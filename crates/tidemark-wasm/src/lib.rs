@@ -410,6 +410,16 @@ pub async fn create_database(
     run(Operation::CreateDatabase, options, dial, on_event).await
 }
 
+/// Replays the migrations on a scratch database (the host's embedded one).
+#[wasm_bindgen]
+pub async fn verify(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Verify, options, dial, on_event).await
+}
+
 /// The options of `create`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -369,6 +369,24 @@ function command(name) {
   return fn;
 }
 
+/**
+ * Replays the migrations on a throwaway embedded database (PGlite) in a
+ * temporary folder, deleted afterwards; never touches a database server.
+ */
+async function verifyWith(config, { onEvent } = {}) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-verify-'));
+  try {
+    return await run('verify', { ...config, url: undefined, embeddedDir: path.join(tmp, 'pglite') }, { onEvent, embedded: true });
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** See verifyWith. */
+async function verify(options = {}) {
+  return verifyWith(resolveConfig(options), { onEvent: options.onEvent });
+}
+
 /** Accepts the edit of applied migration `options.version` (with `options.reason`). */
 async function accept(options = {}) {
   const config = { ...resolveConfig(options), acceptVersion: options.version };
@@ -394,6 +412,7 @@ module.exports = {
   unlock: command('unlock'),
   plan: command('plan'),
   createDatabase: command('createDatabase'),
+  verify,
   accept,
   create,
   resolveConfig: (options) => resolveConfig(options),
@@ -401,5 +420,5 @@ module.exports = {
   TidemarkError,
   version: VERSION,
   // For the CLI (same package): run with an already resolved config.
-  _internal: { run, createFiles, convertError, readFolder },
+  _internal: { run, verifyWith, createFiles, convertError, readFolder },
 };

@@ -177,7 +177,8 @@ function optionLines(options) {
 const EXIT_CODES = [
   'Exit codes:',
   '  0  success',
-  '  1  status --exit-code found pending, failed, drifted or missing migrations (adopt: history that differs from the files)',
+  '  1  status --exit-code found pending, failed, drifted or missing migrations (adopt: history that differs from the files;',
+  '     verify: a down that does not undo its up)',
   '  2  the database, a migration or a seed failed (or the connection did)',
   '  3  configuration or usage error (unknown flag, no database URL, missing folder, bad config)',
 ];
@@ -557,6 +558,23 @@ function asTidemarkError(err) {
   return new TidemarkError('E_INTERNAL', `internal error: ${err && err.stack ? err.stack : err}`, { exitCode: 2 });
 }
 
+/** `verify`: the downs that did not restore the schema, then the summary. */
+function renderVerify(out, report, took) {
+  for (const n of report.notReversed) {
+    out.line(`${out.style('red', 'not reversed:')} ${n.file}: its down does not restore the schema its up changed`);
+    for (const l of n.leftBehind) out.line(`  left behind:  ${l}`);
+    for (const l of n.notRestored) out.line(`  not restored: ${l}`);
+  }
+  const [bad] = report.notReversed;
+  if (bad) {
+    const rest = report.migrations - report.replayed - 1;
+    out.line(`Stopped at ${bad.file} on a scratch embedded database: ${report.replayed} before it replayed${rest ? `, ${rest} after it not run` : ''} (${took} ms)`);
+    return;
+  }
+  const downs = `${plural(report.reversible, 'reversible one')} reverted and restored the schema, then applied again`;
+  out.line(`Verified ${plural(report.migrations, 'migration')} on a scratch embedded database: all applied; ${downs} (${took} ms)`);
+}
+
 /** `plan` / `deploy --dry-run`: the pending migrations, then each message deploy would send. */
 function renderPlan(out, report) {
   const n = report.messages.length;
@@ -718,6 +736,14 @@ async function main(argv, env = process.env) {
       const report = api._internal.createFiles(config, { name: args.join(' '), reversible: values.reversible, onEvent });
       if (out.json) out.record({ event: 'done', command, report });
       return 0;
+    }
+    if (command === 'verify') {
+      // The scratch database's own lines and every apply/revert are noise here: the summary says it.
+      const noise = new Set(['connecting', 'embeddedCreated', 'trackingTableCreated', 'lockAcquired', 'migrationApplied', 'migrationReverted']);
+      const report = await api._internal.verifyWith(config, { onEvent: out.json ? onEvent : (e) => (noise.has(e.event) ? undefined : onEvent(e)) });
+      if (out.json) out.record({ event: 'done', command, report, durationMs: elapsed() });
+      else renderVerify(out, report, elapsed());
+      return report.notReversed.length > 0 ? 1 : 0;
     }
     if (command === 'db' && args[0] === 'create') {
       const report = await api._internal.run('createDatabase', config, { onEvent });

@@ -5,7 +5,7 @@
 
 /** Commands that open a database connection. */
 const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'adopt', 'baseline', 'unlock', 'accept', 'plan'];
-const ALL = [...CONNECTING, 'create'];
+const ALL = [...CONNECTING, 'create', 'verify'];
 /** Commands that use the embedded database when no URL is set (lib/embedded.cjs); `db` serves it. */
 const EMBEDDED = ['migrate', 'status', 'down', 'redo', 'seed', 'reset', 'db'];
 
@@ -35,6 +35,15 @@ const COMMANDS = {
       'message deploy would send, in order: the read, the lock with the tracking-table DDL, and the batch\n' +
       'with each migration between its BEGIN and COMMIT and its tracking row. Same as deploy --dry-run.\n' +
       'String literals after PASSWORD are shown as \'****\'.',
+  },
+  verify: {
+    summary: 'Replay every migration on a throwaway embedded database; check each down undoes its up',
+    description:
+      'Applies every migration in order on a scratch PGlite database in a temporary folder (no server, no\n' +
+      'URL; deleted afterwards), so a pull-request check catches what deploy would fail on, with file, line\n' +
+      'and SQLSTATE. Each reversible migration is then reverted, checked to leave the schema exactly as it\n' +
+      'was before its up (tables, columns, constraints, indexes, functions, triggers, views, enums), and\n' +
+      'applied again. Exits 1 when a down does not restore the schema, 2 when a migration fails.',
   },
   status: {
     summary: 'Show applied, pending, drifted and missing migrations',
