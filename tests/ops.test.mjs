@@ -1,7 +1,8 @@
 // Operations around the apply: unlock (who holds the migration lock, and
 // ending that session), accept (an edit that changes no behaviour), plan
-// (what deploy would send, compared with what it then sends), the status
-// report's currentVersion.
+// (what deploy would send, compared with what it then sends), db create,
+// seed --only, verify (a replay on a scratch embedded database) and the
+// status report's currentVersion.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
