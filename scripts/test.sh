@@ -22,6 +22,9 @@ bash scripts/build-native.sh
 echo "== wasm backend (wasm-bindgen, wasm-opt -Oz)"
 bash scripts/build-wasm.sh
 
+echo "== peer tools for tests/adopt.test.mjs (node-pg-migrate, drizzle-orm, dbmate)"
+npm ci --prefix tests/peers --no-audit --no-fund
+
 # The same end-to-end suite, once per backend (the fault-injection suite
 # runs on its own below: its trials time faults and must not share the CPU).
 for backend in native wasm; do

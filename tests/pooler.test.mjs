@@ -150,3 +150,24 @@ for (const directVar of ['DIRECT_URL', 'DATABASE_URL_UNPOOLED']) {
     assert.equal(events.find((e) => e.event === 'connected').port, server.port);
   });
 }
+
+test('adopt through a pooled URL: one transaction converts golang-migrate\'s table; deploy then applies only the rest', engine, async (t) => {
+  const db = await server.createDatabase('app');
+  // golang-migrate's table and its one row, as it writes them (see tests/adopt.test.mjs), owned by the app.
+  await server.psql(
+    'SET ROLE app; CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); ' +
+      'INSERT INTO schema_migrations VALUES (2, false); CREATE TABLE things (id int PRIMARY KEY); ALTER TABLE things ADD COLUMN name text;',
+    db,
+  );
+  const cwd = project(t, BASIC);
+  const env = { DATABASE_URL: pooledUrl(db) };
+  const refused = await tidemark(['deploy'], { cwd, env });
+  assert.equal(refused.code, 3, bouncer.explain(refused));
+  const adopted = await tidemark(['adopt'], { cwd, env });
+  assert.equal(adopted.code, 0, bouncer.explain(adopted));
+  assert.match(adopted.out.at(-1), /^Adopted 2 migrations from golang-migrate into public\.schema_migrations, 1 pending; nothing was run/);
+  const deployed = await tidemark(['deploy'], { cwd, env });
+  assert.equal(deployed.code, 0, bouncer.explain(deployed));
+  assert.match(deployed.out.at(-1), /^1 migration applied, 0 pending/);
+  assert.equal(await rows(db), '001:completed,002:completed,003:completed');
+});

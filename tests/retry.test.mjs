@@ -89,14 +89,18 @@ test('the human output says it is retrying', engine, async (t) => {
   assert.equal(r.code, 0, server.explain(r));
   // One line per retry, numbered from 1, with the reason the backend's
   // socket gave for a refused connection and the wait before the next try.
-  const refused =
+  // (The last attempts may reach the server while it is still starting:
+  // "the database system is starting up" or "... not yet accepting
+  // connections", both SQLSTATE 57P03.)
+  const refused = `${
     ENGINE.backend === 'wasm'
       ? `connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`
-      : 'error connecting to server: Connection refused \\(os error 111\\)';
+      : 'error connecting to server: Connection refused \\(os error 111\\)'
+  }|the database system is [^()]+ \\(SQLSTATE 57P03\\)`;
   const lines = r.out.filter((l) => l.startsWith('Connecting: '));
   assert.ok(lines.length >= 1, `no retry line:\n${r.all}`);
   for (const [i, line] of lines.entries()) {
-    assert.match(line, new RegExp(`^Connecting: attempt ${i + 1} failed \\(${refused}\\); retrying in \\d+ ms$`), r.all);
+    assert.match(line, new RegExp(`^Connecting: attempt ${i + 1} failed \\((${refused})\\); retrying in \\d+ ms$`), r.all);
   }
   // Right after the line that names the URL, before anything else.
   assert.match(r.out[0], /^Using --url \(postgres:\/\/app:\*\*\*\*@127\.0\.0\.1:/, r.all);

@@ -109,6 +109,56 @@ function tlsServerEndPoint(secure) {
 }
 
 /**
+ * node:net sets SO_KEEPALIVE and its idle time, but neither the probe count
+ * nor TCP_USER_TIMEOUT, so a network that goes silent while a query is in
+ * flight (sent data never acknowledged) would only end at the system's
+ * retransmission limit (about 15 minutes). This watches the session the way
+ * those options would: when nothing has arrived from the server for the
+ * keepalive window (idle + interval x count, 60 s by default), it opens a
+ * fresh TCP connection to the same server. If that one is answered, the
+ * server is there and merely busy (a slow statement is never cut); if it is
+ * not answered within tcp_user_timeout (or the probe window), the session is
+ * ended with an error, which the engine reports as a lost connection. The
+ * probe sends nothing: the server logs an incomplete startup packet.
+ */
+function watchSilence(raw, socket, target) {
+  const k = target.keepalive;
+  if (!k || !k.enabled) return () => {};
+  const windowMs = k.idleMs + k.intervalMs * k.count;
+  const probeMs = Math.max(1000, Math.min(k.userTimeoutMs || windowMs, windowMs));
+  let lastRead = raw.bytesRead;
+  let quietSince = Date.now();
+  let probing = false;
+  const tick = setInterval(() => {
+    if (socket.destroyed) return clearInterval(tick);
+    if (raw.bytesRead !== lastRead) {
+      lastRead = raw.bytesRead;
+      quietSince = Date.now();
+      return;
+    }
+    if (probing || Date.now() - quietSince < windowMs) return;
+    probing = true;
+    const probe = net.connect({ host: target.host, port: target.port });
+    const done = (alive) => {
+      clearTimeout(timer);
+      probe.destroy();
+      probing = false;
+      if (alive) quietSince = Date.now();
+      else if (!socket.destroyed) {
+        socket.destroy(
+          new Error(`the connection went silent: nothing arrived from ${target.host}:${target.port} for ${Math.round((Date.now() - quietSince) / 1000)} s, and a new connection to it was not answered within ${probeMs} ms (keepalives_*/tcp_user_timeout in the URL set these times)`),
+        );
+      }
+    };
+    const timer = setTimeout(() => done(false), probeMs);
+    probe.once('connect', () => done(true));
+    probe.once('error', () => done(false));
+  }, Math.max(250, Math.min(1000, k.intervalMs)));
+  tick.unref();
+  return () => clearInterval(tick);
+}
+
+/**
  * One connection attempt to `target` (from the engine: host, port, tls,
  * sslmode, rootCert, sslCert, sslKey, keepalive) within `remainingMs`,
  * which also bounds the PostgreSQL startup that follows. Resolves with
@@ -127,7 +177,10 @@ async function dial(target, remainingMs) {
   raw.on('error', ignore);
   let current = raw;
   const timer = setTimeout(() => current.destroy(new Error(`timed out after ${remainingMs} ms`)), Math.max(1, remainingMs));
-  const connected = () => clearTimeout(timer);
+  const connected = () => {
+    clearTimeout(timer);
+    if (!unix) watchSilence(raw, current, target);
+  };
   try {
     await waitFor(raw, 'connect', 'before the connection was established');
     raw.setNoDelay(true);

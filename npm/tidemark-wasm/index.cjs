@@ -1,7 +1,7 @@
 'use strict';
 // The wasm backend, with the same functions as the native addon:
-// migrate/deploy/status/down/redo/seed/reset(options, onEvent), create,
-// inspectUrl and redactText.
+// migrate/deploy/status/down/redo/seed/reset/adopt/baseline/unlock/accept/plan/
+// createDatabase/verify(options, onEvent), create, inspectUrl and redactText.
 const os = require('node:os');
 const engine = require('./pkg/tidemark_wasm.js');
 const { dial } = require('./host.cjs');
@@ -35,6 +35,13 @@ module.exports = {
   redo: operation('redo'),
   seed: operation('seed'),
   reset: operation('reset'),
+  adopt: operation('adopt'),
+  baseline: operation('baseline'),
+  unlock: operation('unlock'),
+  accept: operation('accept'),
+  plan: operation('plan'),
+  createDatabase: operation('createDatabase'),
+  verify: operation('verify'),
   create: (options) => engine.create(options),
   inspectUrl: (url) => engine.inspectUrl(String(url)),
   redactText: (text, url) => engine.redactText(String(text), String(url)),

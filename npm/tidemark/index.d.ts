@@ -58,16 +58,30 @@ export interface Options {
   allowMissing?: boolean;
   /** `migrate` only: apply pending migrations that sort below the highest applied one. */
   allowOutOfOrder?: boolean;
-  /** `migrate`: apply up to and including this version. `down`: revert every migration above it. */
+  /** `migrate`: apply up to and including this version. `down`: revert every migration above it. `baseline`: mark up to and including it. */
   to?: string;
   /** `down` and `redo`: how many migrations to revert. Default 1. */
   steps?: number;
+  /** `adopt`: whose history to adopt. Default: the one tool whose history the database has. */
+  from?: AdoptTool;
+  /** Write nothing. `adopt` and `baseline`: report what would be recorded; `deploy`: do what `plan` does. */
+  dryRun?: boolean;
   /** Seed environment: the folder under `seedsDir`. Default `NODE_ENV`, else `'development'`. */
   env?: string;
   /** `seed`: allow seeding production (`NODE_ENV` or `VERCEL_ENV` is `production`), from `seeds/production` only. */
   allowProduction?: boolean;
   /** `seed`: run every seed again, even those that already ran with the same contents. */
   force?: boolean;
+  /** `seed`: run this seed alone (its name, `001_users`, or its file name). */
+  only?: string;
+  /** `accept`: the version of the applied migration whose edit to accept. */
+  version?: string;
+  /** `accept`: why the edit changes no behaviour; required, recorded with it. */
+  reason?: string;
+  /** `unlock`: end the session that holds the migration lock (only while it holds it). Default `false`. */
+  terminate?: boolean;
+  /** `unlock` with `terminate`: end the session only if this pid still holds the lock. */
+  pid?: number;
   /** Config file path, relative to `cwd`. Default `tidemark.config.json`, else the `tidemark` key of package.json. */
   config?: string;
   /** Receives every event, in order, including `connecting`; the same objects `tidemark --json` prints. */
@@ -126,8 +140,11 @@ export interface StatusRow {
   appliedAt?: string;
   /** How long it took to apply, in milliseconds (server-measured). */
   durationMs?: number;
-  /** `ok`: unchanged since applied; `changed`: the file changed (drift); `none`: nothing to compare. */
-  checksum: 'ok' | 'changed' | 'none';
+  /**
+   * `ok`: unchanged since applied; `changed`: the file changed (drift); `accepted`: it changed and the
+   * edit was accepted (`accept`), and the file has the accepted contents; `none`: nothing to compare.
+   */
+  checksum: 'ok' | 'changed' | 'accepted' | 'none';
   /** Pending, but below the highest applied version. */
   outOfOrder: boolean;
   /** The server's error, for a failed migration. */
@@ -138,6 +155,10 @@ export interface StatusRow {
 export interface StatusReport {
   /** Every migration, files and tracking rows together, in version order. */
   migrations: StatusRow[];
+  /** The highest applied version, `null` when none is applied. */
+  currentVersion: string | null;
+  /** Edits of applied migrations accepted with `accept` (not counted as drift). */
+  accepted: AcceptedEdit[];
   /** How many are applied. */
   applied: number;
   /** How many are pending. */
@@ -148,6 +169,125 @@ export interface StatusReport {
   missing: number;
   /** How many have a failed last attempt. */
   failed: number;
+}
+
+/** A reversible migration whose down did not restore the schema its up changed (`verify`). */
+export interface NotReversed {
+  version: string;
+  file: string;
+  /** Catalog lines the up created and the down left behind (`column goals.title text`). */
+  leftBehind: string[];
+  /** Catalog lines that were there before the up and are gone after the down. */
+  notRestored: string[];
+}
+
+/** What `verify` resolves with. */
+export interface VerifyReport {
+  /** Migrations in the folder. */
+  migrations: number;
+  /** Migrations replayed (the replay stops at the first down that does not restore the schema). */
+  replayed: number;
+  /** Reversible migrations that were reverted and applied again. */
+  reversible: number;
+  /** At most one: the down that did not restore the schema. */
+  notReversed: NotReversed[];
+}
+
+/** What `createDatabase` resolves with. */
+export interface CreateDatabaseReport {
+  /** The database the URL names. */
+  database: string;
+  /** False when it existed already. */
+  created: boolean;
+}
+
+/** A migration `plan` found pending. */
+export interface PlannedMigration {
+  version: string;
+  name: string;
+  file: string;
+  /** False for a `-- tidemark:no-transaction` migration. */
+  transaction: boolean;
+}
+
+/** One simple-query message `deploy` would send. */
+export interface PlannedMessage {
+  /** What it does. */
+  purpose: string;
+  /** Its text as sent (string literals after `PASSWORD` shown as `'****'`). */
+  sql: string;
+}
+
+/** What `plan` (and `deploy({ dryRun: true })`) resolves with; nothing was written. */
+export interface PlanReport {
+  alreadyApplied: number;
+  /** What deploy would apply, in order. */
+  pending: PlannedMigration[];
+  /** Nothing to apply: deploy would answer from its first read. */
+  upToDate: boolean;
+  /** The tracking table does not exist yet; deploy would create it. */
+  createsTrackingTable: boolean;
+  /** Every message deploy would send, in order. */
+  messages: PlannedMessage[];
+  /** False when a no-transaction or COPY migration is pending (the tracking updates between its statements are not listed). */
+  complete: boolean;
+  /** True when a `PASSWORD` literal was hidden. */
+  redacted: boolean;
+}
+
+/** An edit of an applied migration, accepted with `accept`. */
+export interface AcceptedEdit {
+  version: string;
+  name: string;
+  file: string;
+  /** SHA-256 of the file as it was applied. */
+  appliedChecksum: string;
+  /** SHA-256 of the file as accepted (its contents now). */
+  acceptedChecksum: string;
+  /** Server time, ISO 8601. */
+  acceptedAt: string | null;
+  /** The OS user who accepted it and the database role: `alice (role app)`. */
+  acceptedBy: string | null;
+  reason: string;
+}
+
+/** What `accept` resolves with. */
+export interface AcceptReport {
+  accepted: AcceptedEdit;
+}
+
+/** The session that holds the migration lock (`unlock`). */
+export interface LockHolder {
+  pid: number;
+  applicationName: string;
+  /** The role it connected as. */
+  user: string;
+  /** Its client address; `null` for a Unix-socket connection. */
+  clientAddr: string | null;
+  /** When its session started, ISO 8601 (PostgreSQL does not record when the lock was granted: at or after this). */
+  since: string | null;
+  /** Seconds since `since`. */
+  seconds: number;
+  /** When its current (or last) statement started, ISO 8601. */
+  queryStart: string | null;
+  /** `active`, `idle`, `idle in transaction`, ... */
+  state: string;
+  /** Its current (or last) statement, at most 500 characters. */
+  query: string;
+}
+
+/** What `unlock` resolves with. */
+export interface UnlockReport {
+  /** `schema.table` whose lock was looked up. */
+  table: string;
+  /** The advisory lock key, as a decimal string (`pg_advisory_lock(key)`). */
+  lockKey: string;
+  /** Who holds the lock; `null` when no one does. */
+  holder: LockHolder | null;
+  /** Sessions waiting for the lock. */
+  waiting: number;
+  /** True when `terminate` ended the holder's session. */
+  terminated: boolean;
 }
 
 /** What `down` resolves with. */
@@ -190,6 +330,51 @@ export interface ResetReport {
   migrate: MigrateReport;
   /** The seeds that ran afterwards. */
   seed: SeedReport;
+}
+
+/** The tools whose history `adopt` takes over. */
+export type AdoptTool = 'node-pg-migrate' | 'drizzle' | 'prisma' | 'sqlx' | 'dbmate' | 'golang-migrate' | 'diesel';
+
+/** One migration `adopt` or `baseline` recorded as applied (or, with `dryRun`, would record). */
+export interface AdoptedMigration {
+  version: string;
+  name: string;
+  /** The file, relative to the migrations folder; absent for `noFile`. */
+  file?: string;
+  /**
+   * `matched`: the file is what the tool applied. `changed`: the file differs from the checksum the tool
+   * recorded (recorded with the tool's checksum, so `status` shows it changed). `noFile`: the tool applied
+   * it but the file is gone (`status` shows it missing).
+   */
+  state: 'matched' | 'changed' | 'noFile';
+  /** When the tool applied it (ISO 8601), where the tool recorded that. */
+  appliedAt?: string;
+}
+
+/** What `adopt` and `baseline` resolve with. */
+export interface AdoptReport {
+  /** The tool adopted from, or `'baseline'`. */
+  from: AdoptTool | 'baseline' | 'none';
+  /** The table the history was read from, e.g. `'public.pgmigrations'`. */
+  table: string;
+  /** tidemark's tracking table. */
+  trackingTable: string;
+  /** How entries were matched to files, e.g. `'by version'`. */
+  matchedBy: string;
+  /** Entries in the tool's history. */
+  entries: number;
+  dryRun: boolean;
+  /** The tool's table is tidemark's (`schema_migrations` of dbmate or golang-migrate) and was converted in place. */
+  converted: boolean;
+  adopted: AdoptedMigration[];
+  /** Entries tidemark's table already had (adopting twice records nothing). */
+  alreadyRecorded: number;
+  /** Entries that could not be recorded: no file has their content and nothing names them. */
+  notRecorded: string[];
+  /** Migrations the tool did not apply: the next deploy applies them. */
+  pending: { version: string; name: string; file: string }[];
+  /** Every entry matched its file; `false` when something was recorded `changed` or `noFile`, or not recorded (the CLI exits 1). */
+  matchesFiles: boolean;
 }
 
 /** One file written by `create`. */
@@ -295,7 +480,8 @@ export type TidemarkEvent =
  * E_RESUME_REFUSED, E_SEED_PRODUCTION, E_SEED_FAILED, E_INVALID_OPTION,
  * E_DATABASE, E_CONNECT, E_INVALID_URL, E_PANIC. From the JS host: E_USAGE,
  * E_CONFIG, E_NO_DATABASE_URL, E_BACKEND, E_RESET_PRODUCTION, E_FILE_EXISTS,
- * E_INTERNAL; from the CLI only: E_RESET_CI, E_RESET_CANCELLED.
+ * E_UNLOCK_REFUSED, E_NOTHING_TO_ACCEPT, E_CREATE_DATABASE_REFUSED, E_INTERNAL; from the CLI only: E_RESET_CI, E_RESET_CANCELLED,
+ * E_UNLOCK_CANCELLED.
  */
 export type TidemarkErrorCode =
   | 'E_DUPLICATE_VERSION' | 'E_INVALID_UTF8' | 'E_ORPHAN_DOWN' | 'E_TRANSACTION_CONTROL'
@@ -304,7 +490,9 @@ export type TidemarkErrorCode =
   | 'E_NO_DOWN_MIGRATION' | 'E_UNKNOWN_VERSION' | 'E_RESUME_REFUSED' | 'E_SEED_PRODUCTION'
   | 'E_SEED_FAILED' | 'E_INVALID_OPTION' | 'E_DATABASE' | 'E_CONNECT' | 'E_INVALID_URL' | 'E_PANIC'
   | 'E_USAGE' | 'E_CONFIG' | 'E_NO_DATABASE_URL' | 'E_BACKEND' | 'E_RESET_PRODUCTION'
-  | 'E_FILE_EXISTS' | 'E_INTERNAL' | 'E_RESET_CI' | 'E_RESET_CANCELLED'
+  | 'E_FILE_EXISTS' | 'E_INTERNAL' | 'E_RESET_CI' | 'E_RESET_CANCELLED' | 'E_PEER_HISTORY'
+  | 'E_NO_PEER_HISTORY' | 'E_PEER_FAILED' | 'E_ADOPT_AMBIGUOUS'
+  | 'E_UNLOCK_REFUSED' | 'E_UNLOCK_CANCELLED' | 'E_NOTHING_TO_ACCEPT' | 'E_CREATE_DATABASE_REFUSED'
   | (string & {});
 
 /** Every error tidemark throws or rejects with. Messages never contain the password. */
@@ -373,6 +561,8 @@ export interface ResolvedConfig {
   reversible?: boolean;
   to?: string;
   steps?: number;
+  from?: AdoptTool;
+  dryRun?: boolean;
   /** The seed environment. */
   seedEnv: string;
   /** True when `NODE_ENV` or `VERCEL_ENV` is `production`. */
@@ -389,8 +579,24 @@ export interface ResolvedConfig {
 
 /** Applies pending migrations. Rejects with TidemarkError (e.g. `E_MIGRATION_FAILED` with file, line and column). */
 export function migrate(options?: Options): Promise<MigrateReport>;
+/** With `dryRun: true`: `plan`. */
+export function deploy(options: Options & { dryRun: true }): Promise<PlanReport>;
 /** `migrate` for CI and deploys: every check strict, whatever the `allow*` options say; never seeds. */
 export function deploy(options?: Options): Promise<MigrateReport>;
+/**
+ * Creates the database the URL names when it does not exist (connecting to the server's `postgres`
+ * database; the role needs CREATEDB). Resolves with `created: false` when it exists already.
+ */
+export function createDatabase(options?: Options): Promise<CreateDatabaseReport>;
+/**
+ * Replays every migration on a throwaway embedded database (PGlite, in a temporary folder deleted
+ * afterwards; no URL, no server): each up in order, each reversible one down (checked to restore the
+ * schema) and up again. Rejects like `deploy` when a migration fails (`E_MIGRATION_FAILED` with file,
+ * line, column and SQLSTATE).
+ */
+export function verify(options?: Options): Promise<VerifyReport>;
+/** What `deploy` would do now and the exact messages it would send, after the same checks; writes nothing. */
+export function plan(options?: Options): Promise<PlanReport>;
 /** Compares the migration files with the tracking table. */
 export function status(options?: Options): Promise<StatusReport>;
 /** Reverts the last migration, the last `steps`, or everything above `to`. */
@@ -401,6 +607,25 @@ export function redo(options?: Options): Promise<RedoReport>;
 export function seed(options?: Options): Promise<SeedReport>;
 /** Drops and recreates the schema and the tracking schema, migrates, then seeds. Refuses production. */
 export function reset(options?: Options): Promise<ResetReport>;
+/**
+ * Records the history of node-pg-migrate, drizzle, Prisma, sqlx, dbmate, golang-migrate or diesel as
+ * tidemark's, in one transaction, running nothing. Rejects with `E_PEER_FAILED` when the tool recorded a
+ * failure, `E_ADOPT_AMBIGUOUS` when it cannot decide, `E_NO_PEER_HISTORY` when there is nothing to adopt.
+ */
+export function adopt(options?: Options): Promise<AdoptReport>;
+/** Marks every migration up to `to` applied without running it (a database built outside any tool). */
+export function baseline(options?: Options & { to: string }): Promise<AdoptReport>;
+/**
+ * Shows who holds the migration lock of this database and tracking table, without taking it; with
+ * `terminate`, ends that session (only while it holds the lock; with `pid`, only that one).
+ */
+export function unlock(options?: Options): Promise<UnlockReport>;
+/**
+ * Accepts the edit of applied migration `version` that changes no behaviour: records the checksum it
+ * was applied with, the file's now, who, when and `reason`; `status` then shows it as accepted and
+ * `deploy` goes on. Rejects with `E_NOTHING_TO_ACCEPT` when the file is unchanged or not applied.
+ */
+export function accept(options: Options & { version: string; reason: string }): Promise<AcceptReport>;
 /** Writes the next migration file(s) in the folder's own naming convention; never overwrites. */
 export function create(options: CreateOptions): Promise<CreateReport>;
 /** Resolves options exactly as the CLI does, without touching the database. */

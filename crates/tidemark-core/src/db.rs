@@ -15,7 +15,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use crate::check::{Body, Step};
 use crate::error::{DbDetails, Error, Kind, Result};
 use crate::lexer::{index_statement, IndexStatement};
-use crate::plan::AppliedRow;
+use crate::plan::{AcceptedRow, AppliedRow};
 use crate::report::{AppliedMigration, Event, Reporter};
 use crate::source::{hex, SqlText};
 
@@ -24,7 +24,7 @@ const UNDEFINED_TABLE: &str = "42P01";
 /// SQLSTATE of a lock wait that hit `lock_timeout`.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// SQLSTATE the shape check raises for a tracking table of another tool.
-const INCOMPATIBLE_SHAPE: &str = "TMK01";
+pub(crate) const INCOMPATIBLE_SHAPE: &str = "TMK01";
 
 /// Quotes an identifier: `"name"`, inner quotes doubled.
 pub fn quote_ident(name: &str) -> String {
@@ -122,18 +122,19 @@ pub(crate) enum FirstRead {
 /// Reads the tracking table whatever its shape: the server turns each row
 /// into JSON and hands back the fields as text, so an older table (or another
 /// tool's) reads without an error and without a JSON parser here.
-fn select_rows_sql(qualified: &str) -> String {
+pub(crate) fn select_rows_sql(qualified: &str) -> String {
     format!(
         "SELECT j->>'version' AS tidemark_row, jsonb_typeof(j->'version'), \
          (j ? 'dirty') OR NOT (j ? 'checksum' OR j ? 'applied_at'), \
          coalesce(j->>'name', j->>'description'), j->>'checksum', j->>'applied_at', \
          j->>'duration_ms', j->>'status', j->>'error_message', j->>'statements_done', \
-         j->>'statements_checksum' FROM (SELECT to_jsonb(t) AS j FROM {qualified} t) rows"
+         j->>'statements_checksum', j->>'accepted_from', j->>'accepted_at', j->>'accepted_by', \
+         j->>'accepted_reason' FROM (SELECT to_jsonb(t) AS j FROM {qualified} t) rows"
     )
 }
 
 /// One row of [`select_rows_sql`]. `None` for rows of another tool's shape.
-fn parse_row(r: &tokio_postgres::SimpleQueryRow) -> Option<AppliedRow> {
+pub(crate) fn parse_row(r: &tokio_postgres::SimpleQueryRow) -> Option<AppliedRow> {
     let text = |i: usize| r.try_get(i).ok().flatten().map(str::to_string);
     if text(1).as_deref() != Some("string") || text(2).as_deref() != Some("f") {
         return None;
@@ -148,32 +149,66 @@ fn parse_row(r: &tokio_postgres::SimpleQueryRow) -> Option<AppliedRow> {
         error_message: text(8),
         statements_done: text(9).and_then(|v| v.parse().ok()),
         statements_checksum: text(10),
+        accepted: text(11).map(|from| AcceptedRow {
+            from,
+            at: text(12),
+            by: text(13),
+            reason: text(14),
+        }),
     })
 }
 
-/// The fast-path read: one message, no lock, no write.
-pub(crate) async fn first_read(client: &Client, t: &Tracking) -> Result<FirstRead> {
-    match client.simple_query(&select_rows_sql(&t.qualified)).await {
-        Ok(messages) => {
-            let mut rows = Vec::new();
-            for m in messages {
-                if let SimpleQueryMessage::Row(r) = m {
-                    match parse_row(&r) {
-                        Some(row) => rows.push(row),
-                        None => return Ok(FirstRead::Foreign),
+/// The fast-path read: one message, no lock, no write. `before` runs first
+/// in the same message (adoption's probe for other tools' tables); its rows
+/// come back beside the result, also when the tracking table is missing.
+pub(crate) async fn first_read(
+    client: &Client,
+    t: &Tracking,
+    before: &str,
+) -> Result<(FirstRead, Vec<tokio_postgres::SimpleQueryRow>)> {
+    let sql = format!("{before}{}", select_rows_sql(&t.qualified));
+    let mut other = Vec::new();
+    let mut rows = Vec::new();
+    let mut foreign = false;
+    let mut failure = None;
+    match client.simple_query_raw(&sql).await {
+        Err(e) => failure = Some(e),
+        Ok(stream) => {
+            pin_mut!(stream);
+            while let Some(m) = stream.next().await {
+                match m {
+                    Ok(SimpleQueryMessage::Row(r)) => {
+                        if r.columns().first().map(|c| c.name()) != Some("tidemark_row") {
+                            other.push(r);
+                        } else if let Some(row) = parse_row(&r) {
+                            rows.push(row);
+                        } else {
+                            foreign = true;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
                     }
                 }
             }
-            Ok(FirstRead::Rows(rows))
         }
-        Err(e) if DbDetails::from_error(&e).sql_state.as_deref() == Some(UNDEFINED_TABLE) => {
-            Ok(FirstRead::NoTable)
-        }
-        Err(e) => Err(Error::database(
-            &format!("could not read the tracking table {}", t.display()),
-            &e,
-        )),
     }
+    let first = match failure {
+        Some(e) if DbDetails::from_error(&e).sql_state.as_deref() == Some(UNDEFINED_TABLE) => {
+            FirstRead::NoTable
+        }
+        Some(e) => {
+            return Err(Error::database(
+                &format!("could not read the tracking table {}", t.display()),
+                &e,
+            ))
+        }
+        None if foreign => FirstRead::Foreign,
+        None => FirstRead::Rows(rows),
+    };
+    Ok((first, other))
 }
 
 /// Our columns, in order. Older tables get the missing ones added.
@@ -183,7 +218,7 @@ const COLUMNS: &str = "version text PRIMARY KEY, name text, checksum text, \
     error_message text, applied_by text DEFAULT current_user, \
     statements_done integer, statements_checksum text";
 
-fn shape_sql(t: &Tracking) -> String {
+pub(crate) fn shape_sql(t: &Tracking) -> String {
     let q = &t.qualified;
     let schema = quote_literal(&t.schema);
     let schema_ident = quote_ident(&t.schema);
@@ -256,23 +291,34 @@ fn dollar_tag(body: &str) -> String {
     tag
 }
 
-fn describe_foreign_shape(t: &Tracking, detail: &str) -> Error {
+pub(crate) fn describe_foreign_shape(t: &Tracking, detail: &str) -> Error {
     let (cols, vtype) = detail.split_once(" / version ").unwrap_or((detail, "?"));
     let cols_list: Vec<&str> = cols.split(", ").collect();
-    let looks_like = if cols_list.contains(&"dirty") {
-        " (golang-migrate's shape)"
+    let (looks_like, adopt) = if cols_list.contains(&"dirty") {
+        (" (golang-migrate's shape)", "; when it holds golang-migrate's history, `tidemark adopt` takes it over instead, converting the table in place")
     } else if cols_list == ["version"] {
-        " (dbmate's shape)"
+        (" (dbmate's shape)", "; when it holds dbmate's history, `tidemark adopt` takes it over instead, converting the table in place")
     } else {
-        ""
+        ("", "")
     };
     Error::new(
         Kind::TrackingTableIncompatible,
         format!(
-            "the tracking table {} already exists with columns ({cols}; version is {vtype}){looks_like}, which tidemark cannot use; tidemark leaves another tool's table alone: choose another table with --table (for example --table tidemark_migrations)",
+            "the tracking table {} already exists with columns ({cols}; version is {vtype}){looks_like}, which tidemark cannot use; tidemark leaves another tool's table alone: choose another table with --table (for example --table tidemark_migrations){adopt}",
             t.display()
         ),
     )
+}
+
+/// The message of [`lock_and_read`] (also shown by `plan`).
+pub(crate) fn lock_and_read_sql(t: &Tracking, s: SessionSettings) -> String {
+    let mut sql = lock_prelude(t, s);
+    sql.push_str(&shape_sql(t));
+    sql.push_str("SELECT current_setting('tidemark.shape', true) AS tidemark_shape;\n");
+    sql.push_str(&select_rows_sql(&t.qualified));
+    sql.push_str(";\n");
+    sql.push_str(lock_postlude(s));
+    sql
 }
 
 /// The locked read: takes the advisory lock (waiting up to the wait
@@ -284,12 +330,7 @@ pub(crate) async fn lock_and_read<R: Reporter + ?Sized>(
     s: SessionSettings,
     reporter: &R,
 ) -> Result<Vec<AppliedRow>> {
-    let mut sql = lock_prelude(t, s);
-    sql.push_str(&shape_sql(t));
-    sql.push_str("SELECT current_setting('tidemark.shape', true) AS tidemark_shape;\n");
-    sql.push_str(&select_rows_sql(&t.qualified));
-    sql.push_str(";\n");
-    sql.push_str(lock_postlude(s));
+    let sql = lock_and_read_sql(t, s);
     let messages = match client.simple_query(&sql).await {
         Ok(m) => m,
         Err(e) => {
@@ -420,17 +461,14 @@ async fn abort_if_pooled(client: &Client, s: SessionSettings) {
     }
 }
 
-async fn lock_timeout_error(client: &Client, t: &Tracking, s: SessionSettings) -> Error {
-    let classid = (t.lock_key >> 32) as u32;
-    let objid = t.lock_key as u32;
+pub(crate) async fn lock_timeout_error(client: &Client, t: &Tracking, s: SessionSettings) -> Error {
     let sql = format!(
         "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.state, ''), \
          coalesce(extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start))::bigint, 0)::text, \
          coalesce(left(a.query, 120), '') \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {classid} \
-         AND l.objid = {objid} AND l.objsubid = 1 \
-         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
+         WHERE {} AND l.granted LIMIT 1",
+        crate::unlock::lock_filter(t)
     );
     let sql = if s.pool_safe {
         sql
@@ -474,9 +512,12 @@ pub(crate) async fn unlock(client: &Client, t: &Tracking, s: SessionSettings) {
         // Transaction-scoped locks end with their transactions.
         return;
     }
-    let _ = client
-        .simple_query(&format!("SELECT pg_advisory_unlock({})", t.lock_key))
-        .await;
+    let _ = client.simple_query(&unlock_sql(t)).await;
+}
+
+/// The message that releases the session lock.
+pub(crate) fn unlock_sql(t: &Tracking) -> String {
+    format!("SELECT pg_advisory_unlock({})", t.lock_key)
 }
 
 /// What an item does to the tracking tables when its SQL has run.
@@ -631,7 +672,7 @@ impl Item<'_> {
 
 /// Where an item's SQL sits inside a message.
 #[derive(Debug)]
-struct Span {
+pub(crate) struct Span {
     /// Statements before the item's own SQL.
     prologue: usize,
     item_start: usize,
@@ -654,7 +695,7 @@ struct BatchOutcome {
     failure: Option<Failure>,
 }
 
-fn build_batch(
+pub(crate) fn build_batch(
     items: &[Item<'_>],
     t: &Tracking,
     s: SessionSettings,
@@ -811,7 +852,7 @@ async fn run_batch<R: Reporter + ?Sized>(
 
 /// Splits `items` into runs: consecutive transactional items up to
 /// `max_bytes` of SQL each, and single no-transaction items.
-fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
+pub(crate) fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
     if matches!(
         items[start].body,
         Body::NoTransaction { .. } | Body::Copy { .. }
@@ -832,6 +873,15 @@ fn next_run(items: &[Item<'_>], start: usize, max_bytes: usize) -> usize {
         end += 1;
     }
     end
+}
+
+/// What ends a batch: on a direct session the last batch releases the lock.
+pub(crate) fn batch_trailer(t: &Tracking, s: SessionSettings, last: bool) -> String {
+    if !s.pool_safe && last {
+        format!("SELECT pg_advisory_unlock({});\n", t.lock_key)
+    } else {
+        String::new()
+    }
 }
 
 /// Runs every item in order with as few messages as possible. The lock is
@@ -866,12 +916,8 @@ pub(crate) async fn run_items<R: Reporter + ?Sized>(
             start = end;
             continue;
         }
-        let trailer = if !s.pool_safe && end == items.len() {
-            unlocked = true;
-            format!("SELECT pg_advisory_unlock({});\n", t.lock_key)
-        } else {
-            String::new()
-        };
+        let trailer = batch_trailer(t, s, end == items.len());
+        unlocked = !trailer.is_empty();
         let outcome = run_batch(client, t, s, &items[start..end], &trailer, reporter).await;
         let committed = outcome.done.len();
         done.extend(outcome.done);

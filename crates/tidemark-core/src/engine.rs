@@ -3,15 +3,19 @@
 
 use tokio_postgres::Client;
 
+use crate::accept::AcceptOptions;
+use crate::adopt::{self, AdoptReport};
 use crate::check::{prepare, Body, Guard};
 use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
-    AppliedMigration, DownReport, Event, MigrateReport, RedoReport, Reporter, ResetReport,
-    SeedReport, SeedRun, StatusReport,
+    AcceptReport, AppliedMigration, CreateDatabaseReport, DownReport, Event, MigrateReport,
+    PlanReport, RedoReport, Reporter, ResetReport, SeedReport, SeedRun, StatusReport, UnlockReport,
+    VerifyReport,
 };
 use crate::source::{Migration, Migrations, Seeds, SourceFile};
+use crate::unlock::UnlockOptions;
 
 /// Settings shared by every operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +64,7 @@ impl Default for Options {
 }
 
 impl Options {
-    fn tracking(&self) -> Result<Tracking> {
+    pub(crate) fn tracking(&self) -> Result<Tracking> {
         for (what, value) in [
             ("schema", &self.schema),
             ("table", &self.table),
@@ -84,7 +88,7 @@ impl Options {
         }
     }
 
-    fn session(&self) -> SessionSettings {
+    pub(crate) fn session(&self) -> SessionSettings {
         SessionSettings {
             pool_safe: self.pool_safe,
             lock_wait_timeout_ms: self.lock_wait_timeout_ms,
@@ -105,6 +109,9 @@ pub struct SeedOptions {
     pub allow_production: bool,
     /// Run every seed again, even those that ran with the same contents.
     pub force: bool,
+    /// `seed --only <name>`: run this seed alone (its name, `001_users`, or
+    /// its file name).
+    pub only: Option<String>,
 }
 
 fn report_all<R: Reporter + ?Sized>(reporter: &R, events: &[Event]) {
@@ -113,14 +120,17 @@ fn report_all<R: Reporter + ?Sized>(reporter: &R, events: &[Event]) {
     }
 }
 
-fn load(files: Vec<SourceFile>, reporter: &(impl Reporter + ?Sized)) -> Result<Vec<Migration>> {
+pub(crate) fn load(
+    files: Vec<SourceFile>,
+    reporter: &(impl Reporter + ?Sized),
+) -> Result<Vec<Migration>> {
     let m = Migrations::from_files(files)?;
     report_all(reporter, &m.warnings);
     Ok(m.migrations)
 }
 
 /// Checks one pending migration and decides how it runs (lexes it once).
-fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
+pub(crate) fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
     if m.script {
         return Err(Error::new(
             Kind::ScriptMigration,
@@ -150,9 +160,9 @@ fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
 
 /// Bodies prepared before the lock, by migration, so that a file is lexed
 /// once per deploy.
-type Prepared<'a> = Vec<(&'a Migration, Body<'a>)>;
+pub(crate) type Prepared<'a> = Vec<(&'a Migration, Body<'a>)>;
 
-fn up_items<'m: 'a, 'a>(
+pub(crate) fn up_items<'m: 'a, 'a>(
     pending: &[(&'a Migration, Option<&'a AppliedRow>)],
     options: &Options,
     prepared: &mut Prepared<'m>,
@@ -177,7 +187,7 @@ fn up_items<'m: 'a, 'a>(
         .collect()
 }
 
-fn down_items<'a>(chosen: &[&'a Migration], options: &Options) -> Result<Vec<Item<'a>>> {
+pub(crate) fn down_items<'a>(chosen: &[&'a Migration], options: &Options) -> Result<Vec<Item<'a>>> {
     chosen
         .iter()
         .filter_map(|m| m.down.as_ref().map(|d| (m, d)))
@@ -209,7 +219,7 @@ async fn apply<R: Reporter + ?Sized>(
 
     // The fast path: one read, no lock, no write.
     let mut prepared: Prepared<'_> = Vec::new();
-    let first = db::first_read(client, &t).await?;
+    let first = adopt::first_read(client, &t).await?;
     let rows = match &first {
         FirstRead::Rows(rows) => rows.as_slice(),
         FirstRead::NoTable => &[],
@@ -328,7 +338,8 @@ pub async fn status<R: Reporter + ?Sized>(
 ) -> Result<StatusReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
-    let rows = match db::first_read(client, &t).await? {
+    let first = adopt::first_read(client, &t).await?;
+    let rows = match first {
         FirstRead::Rows(rows) => rows,
         FirstRead::NoTable => Vec::new(),
         FirstRead::Foreign => {
@@ -479,8 +490,25 @@ pub async fn seed<R: Reporter + ?Sized>(
         ));
     }
     let t = options.tracking()?;
-    let seeds = Seeds::from_files(files)?;
+    let mut seeds = Seeds::from_files(files)?;
     report_all(reporter, &seeds.warnings);
+    if let Some(only) = seed_options.only.as_deref() {
+        let names: Vec<String> = seeds.seeds.iter().map(|s| s.name.clone()).collect();
+        seeds.seeds.retain(|s| s.name == only || s.sql.file == only);
+        if seeds.seeds.is_empty() {
+            return Err(Error::new(
+                Kind::InvalidOption,
+                format!(
+                    "there is no seed named {only:?} in the {env} seeds (they are: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
     // Refuse bad SQL before anything runs.
     let bodies = seeds
         .seeds
@@ -590,6 +618,58 @@ pub async fn reset<R: Reporter + ?Sized>(
     Ok(ResetReport { migrate, seed })
 }
 
+/// Shows who holds the migration lock of the tracking table in this
+/// database (one read, without taking the lock); with `terminate`, ends that
+/// session. See [`crate::unlock`].
+pub async fn unlock(
+    client: &Client,
+    options: &Options,
+    unlock: UnlockOptions,
+) -> Result<UnlockReport> {
+    crate::unlock::unlock(client, &options.tracking()?, unlock).await
+}
+
+/// Records that the file of applied migration `accept.version` was edited
+/// without changing behaviour: `status` then shows it as accepted and
+/// `deploy` goes on, until the file changes again. See [`crate::accept`].
+pub async fn accept(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    accept: &AcceptOptions,
+    reporter: &(impl Reporter + ?Sized),
+) -> Result<AcceptReport> {
+    let t = options.tracking()?;
+    let migrations = load(files, reporter)?;
+    crate::accept::accept(
+        client,
+        &t,
+        &migrations,
+        accept,
+        options.lock_wait_timeout_ms,
+    )
+    .await
+}
+
+/// What `deploy` would do now and the exact messages it would send, after
+/// the same checks; one read, no lock, nothing written. See
+/// [`crate::dry_run`].
+pub async fn dry_run<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    reporter: &R,
+) -> Result<PlanReport> {
+    crate::dry_run::plan(client, files, options, reporter).await
+}
+
+/// Creates the database `name` unless it exists, over a connection to
+/// another database of the server (the host's job). See
+/// [`crate::create_db`].
+pub async fn create_database(client: &Client, name: &str) -> Result<CreateDatabaseReport> {
+    crate::create_db::create_database(client, name).await
+}
+
 /// The operations the hosts export, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -600,6 +680,16 @@ pub enum Operation {
     Redo,
     Seed,
     Reset,
+    Adopt,
+    Baseline,
+    Unlock,
+    Accept,
+    Plan,
+    /// `db create`: the host connects to the `postgres` database and sets
+    /// `Request::create_database` to the URL's database.
+    CreateDatabase,
+    /// `verify`: replays the folder on a scratch database the host provides.
+    Verify,
 }
 
 /// Everything one operation may use, as a host receives it.
@@ -613,6 +703,16 @@ pub struct Request {
     pub to: Option<String>,
     /// `down --steps`, `redo --steps`.
     pub steps: Option<usize>,
+    /// `adopt --from`: whose history to adopt (else detected).
+    pub from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`: report, write nothing.
+    pub dry_run: bool,
+    /// `unlock --terminate` (and the pid the user confirmed).
+    pub unlock: UnlockOptions,
+    /// `accept <version> --reason`.
+    pub accept: AcceptOptions,
+    /// `db create`: the database to create.
+    pub create_database: Option<String>,
 }
 
 /// What an operation returns; serializes as that operation's own report.
@@ -625,6 +725,12 @@ pub enum Outcome {
     Redo(RedoReport),
     Seed(SeedReport),
     Reset(ResetReport),
+    Adopt(AdoptReport),
+    Unlock(UnlockReport),
+    Accept(AcceptReport),
+    Plan(PlanReport),
+    CreateDatabase(CreateDatabaseReport),
+    Verify(VerifyReport),
 }
 
 /// Runs `op`: the one dispatch both bindings share, so that they only
@@ -642,6 +748,11 @@ pub async fn execute<R: Reporter + ?Sized>(
         seed_options,
         to,
         steps,
+        from,
+        dry_run,
+        unlock: unlock_options,
+        accept: accept_options,
+        create_database: database,
     } = request;
     let (o, r) = (&options, reporter);
     Ok(match op {
@@ -657,6 +768,27 @@ pub async fn execute<R: Reporter + ?Sized>(
         Operation::Seed => Outcome::Seed(seed(client, seeds, o, &seed_options, r).await?),
         Operation::Reset => {
             Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
+        }
+        Operation::Adopt | Operation::Baseline => {
+            let what = match op {
+                Operation::Adopt => adopt::What::Adopt {
+                    from: from.as_deref(),
+                },
+                _ => adopt::What::Baseline { to: to.as_deref() },
+            };
+            let (t, s) = (o.tracking()?, o.session());
+            Outcome::Adopt(adopt::run(client, &t, s, &migrations, what, dry_run).await?)
+        }
+        Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
+        Operation::Plan => Outcome::Plan(crate::dry_run::plan(client, migrations, o, r).await?),
+        Operation::Verify => {
+            Outcome::Verify(crate::verify::verify(client, migrations, o, r).await?)
+        }
+        Operation::CreateDatabase => Outcome::CreateDatabase(
+            create_database(client, database.as_deref().unwrap_or_default()).await?,
+        ),
+        Operation::Accept => {
+            Outcome::Accept(accept(client, migrations, o, &accept_options, r).await?)
         }
     })
 }

@@ -43,6 +43,10 @@ pub(crate) enum Kind {
     InvalidOption,
     PoolNoTransaction,
     ClaimedElsewhere,
+    PeerHistory,
+    NoPeerHistory,
+    PeerFailed,
+    AdoptAmbiguous,
     UnknownLayout,
     BadFileName,
     InvalidMarker,
@@ -51,6 +55,9 @@ pub(crate) enum Kind {
     UnsupportedStatement,
     TrackingTableTouched,
     ConnectionLost,
+    UnlockRefused,
+    NothingToAccept,
+    CreateDatabaseRefused,
     Database,
 }
 
@@ -78,6 +85,10 @@ impl Kind {
             Kind::InvalidOption => "E_INVALID_OPTION",
             Kind::PoolNoTransaction => "E_POOL_NO_TRANSACTION",
             Kind::ClaimedElsewhere => "E_CLAIMED_ELSEWHERE",
+            Kind::PeerHistory => "E_PEER_HISTORY",
+            Kind::NoPeerHistory => "E_NO_PEER_HISTORY",
+            Kind::PeerFailed => "E_PEER_FAILED",
+            Kind::AdoptAmbiguous => "E_ADOPT_AMBIGUOUS",
             Kind::UnknownLayout => "E_UNKNOWN_LAYOUT",
             Kind::BadFileName => "E_BAD_FILE_NAME",
             Kind::InvalidMarker => "E_INVALID_MARKER",
@@ -86,6 +97,9 @@ impl Kind {
             Kind::UnsupportedStatement => "E_UNSUPPORTED_STATEMENT",
             Kind::TrackingTableTouched => "E_TRACKING_TABLE_TOUCHED",
             Kind::ConnectionLost => "E_CONNECTION_LOST",
+            Kind::UnlockRefused => "E_UNLOCK_REFUSED",
+            Kind::NothingToAccept => "E_NOTHING_TO_ACCEPT",
+            Kind::CreateDatabaseRefused => "E_CREATE_DATABASE_REFUSED",
             Kind::Database => "E_DATABASE",
         }
     }

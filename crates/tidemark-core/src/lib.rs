@@ -15,9 +15,13 @@
 //! # Ok(()) }
 //! ```
 
+mod accept;
+pub mod adopt;
 mod check;
 pub mod connect;
+mod create_db;
 mod db;
+mod dry_run;
 mod engine;
 mod error;
 pub mod layout;
@@ -25,17 +29,24 @@ pub mod lexer;
 pub mod plan;
 pub mod report;
 pub mod source;
+mod unlock;
 pub mod url;
+mod verify;
 
+pub use accept::AcceptOptions;
+pub use adopt::AdoptReport;
+pub use create_db::maintenance_target;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
-    deploy, down, execute, migrate, redo, reset, seed, status, Operation, Options, Outcome,
-    Request, SeedOptions,
+    accept, create_database, deploy, down, dry_run, execute, migrate, redo, reset, seed, status,
+    unlock, Operation, Options, Outcome, Request, SeedOptions,
 };
 pub use error::{Error, Location, Result};
 pub use plan::Policy;
 pub use report::{
-    AppliedMigration, ChecksumState, DownReport, Event, MigrateReport, MigrationState, RedoReport,
-    Reporter, ResetReport, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
+    AppliedMigration, ChecksumState, DownReport, Event, LockHolder, MigrateReport, MigrationState,
+    RedoReport, Reporter, ResetReport, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
+    UnlockReport,
 };
 pub use source::{Migrations, SourceFile};
+pub use unlock::UnlockOptions;

@@ -3,7 +3,7 @@
 //! order. No database here; every rule is unit-tested with hand-built input.
 
 use crate::error::{Error, Kind, Result};
-use crate::report::{ChecksumState, Event, MigrationState, StatusReport, StatusRow};
+use crate::report::{AcceptedEdit, ChecksumState, Event, MigrationState, StatusReport, StatusRow};
 use crate::source::{cmp_versions, Migration};
 
 /// One row of the tracking table.
@@ -22,6 +22,18 @@ pub struct AppliedRow {
     pub statements_done: Option<usize>,
     /// Checksum of those statements, to resume only when they are unchanged.
     pub statements_checksum: Option<String>,
+    /// An edit accepted with `accept`: the checksum that was applied (the
+    /// row's `checksum` is then the accepted file's).
+    pub accepted: Option<AcceptedRow>,
+}
+
+/// The `accepted_*` columns of a tracking row (see [`crate::accept`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcceptedRow {
+    pub from: String,
+    pub at: Option<String>,
+    pub by: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// Which checks are relaxed. Everything is strict by default; `deploy`
@@ -272,6 +284,7 @@ pub fn status(migrations: &[Migration], rows: &[AppliedRow]) -> StatusReport {
             Some(r) if r.completed => {
                 let c = match r.checksum.as_deref() {
                     Some(c) if c != m.checksum => ChecksumState::Changed,
+                    _ if r.accepted.is_some() => ChecksumState::Accepted,
                     _ => ChecksumState::Ok,
                 };
                 (MigrationState::Applied, c)
@@ -317,6 +330,8 @@ pub fn status(migrations: &[Migration], rows: &[AppliedRow]) -> StatusReport {
     out.sort_by(|a, b| cmp_versions(&a.version, &b.version));
     let count = |s: MigrationState| out.iter().filter(|r| r.state == s).count();
     StatusReport {
+        current_version: highest.map(str::to_string),
+        accepted: accepted_edits(migrations, rows),
         applied: count(MigrationState::Applied),
         pending: count(MigrationState::Pending) + count(MigrationState::Failed),
         drifted: out
@@ -327,6 +342,27 @@ pub fn status(migrations: &[Migration], rows: &[AppliedRow]) -> StatusReport {
         failed: count(MigrationState::Failed),
         migrations: out,
     }
+}
+
+/// Every accepted edit whose file still has the accepted contents.
+fn accepted_edits(migrations: &[Migration], rows: &[AppliedRow]) -> Vec<AcceptedEdit> {
+    migrations
+        .iter()
+        .filter_map(|m| {
+            let r = find(rows, &m.version).filter(|r| r.completed)?;
+            let a = r.accepted.as_ref()?;
+            (r.checksum.as_deref() == Some(m.checksum.as_str())).then(|| AcceptedEdit {
+                version: m.version.clone(),
+                name: m.name.clone(),
+                file: m.file().to_string(),
+                applied_checksum: a.from.clone(),
+                accepted_checksum: m.checksum.clone(),
+                accepted_at: a.at.clone(),
+                accepted_by: a.by.clone(),
+                reason: a.reason.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

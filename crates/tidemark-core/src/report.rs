@@ -188,6 +188,9 @@ pub enum MigrationState {
 pub enum ChecksumState {
     /// Same checksum as when applied.
     Ok,
+    /// Changed after it was applied, and the edit was accepted (`accept`):
+    /// the file has the accepted contents.
+    Accepted,
     /// The file changed after it was applied (drift).
     Changed,
     /// Nothing to compare (pending, or the file is missing).
@@ -220,6 +223,10 @@ pub struct StatusRow {
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {
     pub migrations: Vec<StatusRow>,
+    /// The highest applied version (`null` when none is).
+    pub current_version: Option<String>,
+    /// Edits accepted with `accept` (files changed after they were applied).
+    pub accepted: Vec<AcceptedEdit>,
     pub applied: usize,
     pub pending: usize,
     pub drifted: usize,
@@ -233,4 +240,149 @@ pub struct StatusReport {
 pub struct ResetReport {
     pub migrate: MigrateReport,
     pub seed: SeedReport,
+}
+
+/// The session that holds the migration lock, as `unlock` found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockHolder {
+    pub pid: u32,
+    pub application_name: String,
+    /// The role it connected as.
+    pub user: String,
+    /// `null` for a Unix-socket connection.
+    pub client_addr: Option<String>,
+    /// When its session started, ISO 8601 (server time). PostgreSQL does not
+    /// record when an advisory lock was granted: it was at or after this.
+    pub since: Option<String>,
+    /// Seconds since `since`.
+    pub seconds: u64,
+    /// When its current (or last) statement started, ISO 8601.
+    pub query_start: Option<String>,
+    /// `active`, `idle`, `idle in transaction`, ...
+    pub state: String,
+    /// Its current (or last) statement, at most 500 characters.
+    pub query: String,
+}
+
+/// What `unlock` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnlockReport {
+    /// `schema.table` whose lock was looked up.
+    pub table: String,
+    /// The advisory lock key (`pg_advisory_lock(key)`), as a decimal string.
+    pub lock_key: String,
+    /// Who holds the lock, `null` when no one does.
+    pub holder: Option<LockHolder>,
+    /// Sessions waiting for it.
+    pub waiting: usize,
+    /// True when `terminate` ended the holder's session.
+    pub terminated: bool,
+}
+
+/// An edit of an applied migration accepted with `accept`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedEdit {
+    pub version: String,
+    pub name: String,
+    pub file: String,
+    /// The checksum of the file as it was applied.
+    pub applied_checksum: String,
+    /// The checksum of the file as accepted (its contents now).
+    pub accepted_checksum: String,
+    /// Server time, ISO 8601.
+    pub accepted_at: Option<String>,
+    pub accepted_by: Option<String>,
+    pub reason: String,
+}
+
+/// What `accept` returns: the edit it recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptReport {
+    pub accepted: AcceptedEdit,
+}
+
+/// A migration `plan` found pending.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedMigration {
+    pub version: String,
+    pub name: String,
+    pub file: String,
+    /// False for a `-- tidemark:no-transaction` migration.
+    pub transaction: bool,
+}
+
+/// One simple-query message `deploy` would send, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedMessage {
+    /// What the message does.
+    pub purpose: String,
+    /// Its text, exactly as sent (string literals after `PASSWORD` shown as
+    /// `'****'`).
+    pub sql: String,
+}
+
+/// What `plan` (`deploy --dry-run`) returns: what `deploy` would do now,
+/// after the same checks, with nothing written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanReport {
+    /// Migrations already applied.
+    pub already_applied: usize,
+    /// Migrations `deploy` would apply, in order.
+    pub pending: Vec<PlannedMigration>,
+    /// Nothing to apply: `deploy` would answer from its first read.
+    pub up_to_date: bool,
+    /// The tracking table does not exist yet; `deploy` would create it.
+    pub creates_tracking_table: bool,
+    /// The messages, in order.
+    pub messages: Vec<PlannedMessage>,
+    /// False when a no-transaction or COPY migration is pending: its
+    /// statements are listed, but the tracking updates `deploy` sends between
+    /// them are not.
+    pub complete: bool,
+    /// True when a `PASSWORD` literal was hidden.
+    pub redacted: bool,
+}
+
+/// What `db create` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateDatabaseReport {
+    pub database: String,
+    /// False when it existed already.
+    pub created: bool,
+}
+
+/// A reversible migration whose down did not restore the schema its up changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotReversed {
+    pub version: String,
+    pub file: String,
+    /// Catalog lines (`column users.name text`, `index CREATE INDEX ...`)
+    /// the up created and the down left behind.
+    pub left_behind: Vec<String>,
+    /// Catalog lines that were there before the up and are gone after the down.
+    pub not_restored: Vec<String>,
+}
+
+/// What `verify` returns: every migration applied on a scratch database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    /// Migrations in the folder.
+    pub migrations: usize,
+    /// Migrations replayed (fewer when a down did not restore the schema:
+    /// the replay stops there).
+    pub replayed: usize,
+    /// Of those, reversible ones that were reverted and applied again.
+    pub reversible: usize,
+    /// Downs that did not restore the schema.
+    pub not_reversed: Vec<NotReversed>,
 }

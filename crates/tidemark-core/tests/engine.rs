@@ -668,6 +668,7 @@ async fn seeds_run_once_and_refuse_production() {
         production: true,
         allow_production: true,
         force: false,
+        only: None,
     };
     assert_eq!(
         seed(&c, seeds.clone(), &opts(), &dev_in_prod, &Silent)

@@ -120,11 +120,16 @@ fn run<'env>(
         None => None,
     };
     // The bytes are copied out of JS memory here, on the JS thread.
-    let owned = Owned::from(options);
+    let mut owned = Owned::from(options);
     let fut = async move {
         let reporter = JsReporter(callback);
         let outcome = AssertUnwindSafe(async {
-            let target = tidemark_core::url::parse(&owned.url, owned.tls_insecure)?;
+            let mut target = tidemark_core::url::parse(&owned.url, owned.tls_insecure)?;
+            if op == Operation::CreateDatabase {
+                // The database does not exist yet: ask the server's `postgres` database.
+                owned.request.create_database =
+                    Some(tidemark_core::maintenance_target(&mut target));
+            }
             let opts = &owned.request.options;
             // Direct sessions get their timeouts in the startup packet;
             // through a pooler they are SET LOCAL per transaction.
@@ -264,6 +269,76 @@ pub fn reset<'env>(
     on_event: Option<Function<'_, Value, ()>>,
 ) -> Result<PromiseRaw<'env, Value>> {
     run(env, Operation::Reset, options, on_event)
+}
+
+/// Records another tool's history as tidemark's, running nothing.
+#[napi(ts_return_type = "Promise<AdoptReport>")]
+pub fn adopt<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Adopt, options, on_event)
+}
+
+/// Marks every migration up to a version applied, running nothing.
+#[napi(ts_return_type = "Promise<AdoptReport>")]
+pub fn baseline<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Baseline, options, on_event)
+}
+
+/// Shows (and with `terminate` ends) the holder of the migration lock.
+#[napi(ts_return_type = "Promise<UnlockReport>")]
+pub fn unlock<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Unlock, options, on_event)
+}
+
+/// Records that an applied migration's edit changes no behaviour.
+#[napi(ts_return_type = "Promise<AcceptReport>")]
+pub fn accept<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Accept, options, on_event)
+}
+
+/// What `deploy` would do and the messages it would send; writes nothing.
+#[napi(ts_return_type = "Promise<PlanReport>")]
+pub fn plan<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Plan, options, on_event)
+}
+
+/// Creates the URL's database unless it exists.
+#[napi(ts_return_type = "Promise<CreateDatabaseReport>")]
+pub fn create_database<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::CreateDatabase, options, on_event)
+}
+
+/// Replays the migrations on a scratch database (the host's embedded one).
+#[napi(ts_return_type = "Promise<VerifyReport>")]
+pub fn verify<'env>(
+    env: &'env Env,
+    options: NativeOptions,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<PromiseRaw<'env, Value>> {
+    run(env, Operation::Verify, options, on_event)
 }
 
 /// The next migration file(s) in the folder's convention. Pure; the JS host

@@ -41,6 +41,20 @@ pub struct NativeOptions {
     /// The URL goes through a transaction-mode pooler and no direct URL is
     /// set (the host decides): pool-safe mode.
     pub pool_safe: Option<bool>,
+    /// `unlock --terminate`.
+    pub terminate: Option<bool>,
+    /// `unlock --terminate`: the holder the user confirmed.
+    pub pid: Option<u32>,
+    /// `seed --only <name>`.
+    pub only: Option<String>,
+    /// `accept <version> --reason`, and who accepts (the OS user).
+    pub version: Option<String>,
+    pub reason: Option<String>,
+    pub accepted_by: Option<String>,
+    /// `adopt --from`.
+    pub from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`.
+    pub dry_run: Option<bool>,
 }
 
 /// Options of `create`.
@@ -113,11 +127,24 @@ impl From<NativeOptions> for Owned {
                     production: o.production.unwrap_or(false),
                     allow_production: o.allow_production.unwrap_or(false),
                     force: o.force.unwrap_or(false),
+                    only: o.only,
                 },
                 migrations: files(o.migrations),
                 seeds: o.seeds.map(files).unwrap_or_default(),
                 to: o.to,
                 steps: o.steps.map(|s| s as usize),
+                unlock: tidemark_core::UnlockOptions {
+                    terminate: o.terminate.unwrap_or(false),
+                    pid: o.pid,
+                },
+                accept: tidemark_core::AcceptOptions {
+                    version: o.version,
+                    reason: o.reason,
+                    by: o.accepted_by,
+                },
+                create_database: None,
+                from: o.from,
+                dry_run: o.dry_run.unwrap_or(false),
             },
             url: o.url,
             connect_timeout_ms: o.connect_timeout_ms.map(u64::from),

@@ -49,6 +49,19 @@ struct HostOptions {
     application_name: Option<String>,
     tls_insecure: bool,
     pool_safe: bool,
+    /// `unlock --terminate`, and the holder the user confirmed.
+    terminate: bool,
+    pid: Option<u32>,
+    /// `seed --only <name>`.
+    only: Option<String>,
+    /// `accept <version> --reason`, and who accepts (the OS user).
+    version: Option<String>,
+    reason: Option<String>,
+    accepted_by: Option<String>,
+    /// `adopt --from`.
+    from: Option<String>,
+    /// `adopt --dry-run`, `baseline --dry-run`.
+    dry_run: bool,
     /// The operating system's user name: libpq's (and the native addon's)
     /// user when the URL names none.
     os_user: Option<String>,
@@ -83,6 +96,7 @@ impl HostOptions {
             production: self.production,
             allow_production: self.allow_production,
             force: self.force,
+            only: self.only.clone(),
         }
     }
 }
@@ -200,6 +214,15 @@ async fn run(
     if let Some(name) = &o.application_name {
         target.config.application_name(name);
     }
+    // `db create`: the database does not exist yet; ask the server's `postgres` database.
+    // Without a database or a user in the URL it is the OS user's name (libpq's default).
+    let create_database = (op == Operation::CreateDatabase).then(|| {
+        let wanted = tidemark_core::maintenance_target(&mut target);
+        match &o.os_user {
+            Some(user) if wanted.is_empty() => user.clone(),
+            _ => wanted,
+        }
+    });
     let endpoint = Endpoint::of(&target);
     // Direct sessions get their timeouts in the startup packet; through a
     // pooler they are SET LOCAL per transaction.
@@ -232,8 +255,20 @@ async fn run(
         seed_options: o.seed_options(),
         to: o.to.take(),
         steps: o.steps,
+        from: o.from.take(),
+        dry_run: o.dry_run,
         migrations: files(std::mem::take(&mut o.migrations)),
         seeds: files(std::mem::take(&mut o.seeds)),
+        unlock: tidemark_core::UnlockOptions {
+            terminate: o.terminate,
+            pid: o.pid,
+        },
+        accept: tidemark_core::AcceptOptions {
+            version: o.version.take(),
+            reason: o.reason.take(),
+            by: o.accepted_by.take(),
+        },
+        create_database,
     };
     let result = tidemark_core::execute(&client, op, request, &reporter)
         .await
@@ -313,6 +348,76 @@ pub async fn reset(
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
     run(Operation::Reset, options, dial, on_event).await
+}
+
+/// Records another tool's history as tidemark's, running nothing.
+#[wasm_bindgen]
+pub async fn adopt(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Adopt, options, dial, on_event).await
+}
+
+/// Marks every migration up to a version applied, running nothing.
+#[wasm_bindgen]
+pub async fn baseline(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Baseline, options, dial, on_event).await
+}
+
+/// Shows (and with `terminate` ends) the holder of the migration lock.
+#[wasm_bindgen]
+pub async fn unlock(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Unlock, options, dial, on_event).await
+}
+
+/// Records that an applied migration's edit changes no behaviour.
+#[wasm_bindgen]
+pub async fn accept(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Accept, options, dial, on_event).await
+}
+
+/// What `deploy` would do and the messages it would send; writes nothing.
+#[wasm_bindgen]
+pub async fn plan(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Plan, options, dial, on_event).await
+}
+
+/// Creates the URL's database unless it exists.
+#[wasm_bindgen(js_name = createDatabase)]
+pub async fn create_database(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::CreateDatabase, options, dial, on_event).await
+}
+
+/// Replays the migrations on a scratch database (the host's embedded one).
+#[wasm_bindgen]
+pub async fn verify(
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<JsValue, JsValue> {
+    run(Operation::Verify, options, dial, on_event).await
 }
 
 /// The options of `create`.

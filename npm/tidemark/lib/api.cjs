@@ -3,6 +3,7 @@
 // engine, convert its errors. The CLI is a renderer over `run` (style rule 2).
 
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig, noUrlMessage } = require('./config.cjs');
@@ -142,6 +143,15 @@ function refuseProduction(command, config) {
   }
 }
 
+/** Who runs tidemark, for `accept`'s record (the database role is added by the engine). */
+function osUser() {
+  try {
+    return os.userInfo().username || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function nativeOptions(command, config, migrations, seeds) {
   const o = {
     url: config.url,
@@ -162,14 +172,27 @@ function nativeOptions(command, config, migrations, seeds) {
     o.allowMissing = Boolean(config.allowMissing);
     o.allowOutOfOrder = Boolean(config.allowOutOfOrder);
   }
-  if ((command === 'migrate' || command === 'down') && config.to !== undefined) o.to = config.to;
+  if ((command === 'migrate' || command === 'down' || command === 'baseline') && config.to !== undefined) o.to = config.to;
+  if (command === 'adopt' && config.from !== undefined) o.from = config.from;
+  if ((command === 'adopt' || command === 'baseline') && config.dryRun) o.dryRun = true;
   if ((command === 'down' || command === 'redo') && config.steps !== undefined) o.steps = config.steps;
+  if (command === 'accept') {
+    if (config.acceptVersion !== undefined) o.version = String(config.acceptVersion);
+    if (config.reason !== undefined) o.reason = config.reason;
+    const by = osUser();
+    if (by) o.acceptedBy = by;
+  }
+  if (command === 'unlock') {
+    o.terminate = Boolean(config.terminate);
+    if (config.pid !== undefined) o.pid = config.pid;
+  }
   if (command === 'seed' || command === 'reset') {
     o.seeds = seeds;
     o.environment = config.seedEnv;
     o.production = config.production;
     o.allowProduction = config.allowProduction;
     o.force = config.force;
+    if (command === 'seed' && config.only !== undefined) o.only = config.only;
   }
   return o;
 }
@@ -195,14 +218,17 @@ function convertError(err, config, lists = {}) {
     file = path.relative(config.cwd, path.join(dir, raw.file));
   }
   const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  // The database the URL names does not exist (SQLSTATE 3D000 at connect): name the command that creates it.
+  const missingDatabase = code === 'E_CONNECT' && message.includes('(SQLSTATE 3D000)');
+  const hint = missingDatabase ? 'create it with tidemark db create (or createDatabase() from the API); the role needs CREATEDB' : raw.hint;
   return new TidemarkError(code, message, {
     file,
     line: num(raw.line),
     column: num(raw.column),
-    sqlState: raw.sqlState ?? undefined,
+    sqlState: raw.sqlState ?? (missingDatabase ? '3D000' : undefined),
     version: raw.version ?? undefined,
     detail: scrub(raw.detail ?? undefined, config.url, config.env),
-    hint: scrub(raw.hint ?? undefined, config.url, config.env),
+    hint: scrub(hint ?? undefined, config.url, config.env),
     applied: Array.isArray(raw.applied) ? raw.applied : [],
     cause: err,
   });
@@ -232,6 +258,8 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
  * (lib/embedded.cjs): `{ event: 'connecting', source: 'embedded', dir, reason }`.
  */
 async function run(command, config, { onEvent, embedded: allowEmbedded = false } = {}) {
+  // deploy --dry-run is plan.
+  if (command === 'deploy' && config.dryRun) command = 'plan';
   const { emit, state } = eventSink(onEvent);
   // The pooler warning follows the line that names the URL.
   const pooled = (config.warnings ?? []).filter((w) => w.code === 'W_POOLED_URL');
@@ -259,7 +287,8 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
     });
     for (const w of pooled) emit(w);
   }
-  const migrations = readMigrations(config, command !== 'seed');
+  // unlock and db create read no files.
+  const migrations = command === 'unlock' || command === 'createDatabase' ? [] : readMigrations(config, command !== 'seed');
   const seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : undefined;
   const { binding, backend } = loader.load(config.env);
   const opts = nativeOptions(command, config, migrations, seeds);
@@ -340,6 +369,30 @@ function command(name) {
   return fn;
 }
 
+/**
+ * Replays the migrations on a throwaway embedded database (PGlite) in a
+ * temporary folder, deleted afterwards; never touches a database server.
+ */
+async function verifyWith(config, { onEvent } = {}) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-verify-'));
+  try {
+    return await run('verify', { ...config, url: undefined, embeddedDir: path.join(tmp, 'pglite') }, { onEvent, embedded: true });
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** See verifyWith. */
+async function verify(options = {}) {
+  return verifyWith(resolveConfig(options), { onEvent: options.onEvent });
+}
+
+/** Accepts the edit of applied migration `options.version` (with `options.reason`). */
+async function accept(options = {}) {
+  const config = { ...resolveConfig(options), acceptVersion: options.version };
+  return run('accept', config, { onEvent: options.onEvent });
+}
+
 /** Creates the next migration file(s); see createFiles. */
 async function create(options = {}) {
   const config = resolveConfig(options);
@@ -354,11 +407,18 @@ module.exports = {
   redo: command('redo'),
   seed: command('seed'),
   reset: command('reset'),
+  adopt: command('adopt'),
+  baseline: command('baseline'),
+  unlock: command('unlock'),
+  plan: command('plan'),
+  createDatabase: command('createDatabase'),
+  verify,
+  accept,
   create,
   resolveConfig: (options) => resolveConfig(options),
   redact: (url) => redact(url),
   TidemarkError,
   version: VERSION,
   // For the CLI (same package): run with an already resolved config.
-  _internal: { run, createFiles, convertError, readFolder },
+  _internal: { run, verifyWith, createFiles, convertError, readFolder },
 };

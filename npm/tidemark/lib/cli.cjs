@@ -117,11 +117,18 @@ function parseCli(argv) {
       `option --${opt.flag} does not apply to tidemark ${command} (it is for: ${opt.commands.join(', ')})${strict}; ${helpPointer(command)}`,
     );
   }
-  if (command === 'db' && args[0] !== 'serve' && !values.help) {
+  if (command === 'db' && args[0] !== 'serve' && args[0] !== 'create' && !values.help) {
     const what = args[0] === undefined ? 'tidemark db needs a subcommand' : `unknown subcommand "${args[0]}" for tidemark db`;
-    throw new TidemarkError('E_USAGE', `${what}: the only one is serve (tidemark db serve); ${helpPointer(command)}`);
+    throw new TidemarkError('E_USAGE', `${what}: tidemark db create or tidemark db serve; ${helpPointer(command)}`);
   }
-  const allowed = command === 'create' ? Infinity : command === 'db' ? 1 : 0;
+  if (command === 'db' && args[0] === 'serve') {
+    const flag = ['url', 'connect-timeout', 'tls-insecure'].find((f) => values[f] !== undefined);
+    if (flag) throw new TidemarkError('E_USAGE', `option --${flag} is for tidemark db create; db serve serves the embedded database; ${helpPointer(command)}`);
+  }
+  if (command === 'accept' && args.length === 0 && !values.help) {
+    throw new TidemarkError('E_USAGE', `tidemark accept needs the version of the applied migration, for example: tidemark accept 003 --reason "comment only"; ${helpPointer(command)}`);
+  }
+  const allowed = command === 'create' ? Infinity : command === 'db' || command === 'accept' ? 1 : 0;
   if (args.length > allowed) {
     throw new TidemarkError('E_USAGE', `unexpected argument "${args[allowed]}" for tidemark ${command}; ${helpPointer(command)}`);
   }
@@ -170,7 +177,8 @@ function optionLines(options) {
 const EXIT_CODES = [
   'Exit codes:',
   '  0  success',
-  '  1  status --exit-code found pending, failed, drifted or missing migrations',
+  '  1  status --exit-code found pending, failed, drifted or missing migrations (adopt: history that differs from the files;',
+  '     verify: a down that does not undo its up)',
   '  2  the database, a migration or a seed failed (or the connection did)',
   '  3  configuration or usage error (unknown flag, no database URL, missing folder, bad config)',
 ];
@@ -369,6 +377,9 @@ function formatAppliedAt(iso) {
   return t.toISOString().slice(0, 19).replace('T', ' ');
 }
 
+/** The first 12 hex digits of a checksum, as the engine's messages show them. */
+const short = (checksum) => String(checksum ?? '').slice(0, 12);
+
 function renderStatus(out, report, config) {
   const rows = report.migrations.map((m) => [
     m.version,
@@ -394,12 +405,65 @@ function renderStatus(out, report, config) {
     for (const m of report.migrations) {
       if (m.state === 'failed' && m.errorMessage) out.line(`${m.version} failed: ${m.errorMessage}`);
     }
+    for (const a of report.accepted ?? []) {
+      out.line(
+        `${a.version} edit accepted: checksum ${short(a.appliedChecksum)} as applied, ${short(a.acceptedChecksum)} now; ` +
+          `${formatAppliedAt(a.acceptedAt)} UTC by ${a.acceptedBy ?? '-'}: ${a.reason}`,
+      );
+    }
   }
   const parts = [`${report.applied} applied`, `${report.pending} pending`];
   if (report.drifted) parts.push(`${report.drifted} drifted`);
+  if (report.accepted?.length) parts.push(`${report.accepted.length} accepted`);
   if (report.missing) parts.push(`${report.missing} missing`);
   if (report.failed) parts.push(`${report.failed} failed`);
   out.line(parts.join(', '));
+}
+
+/** `adopt` and `baseline`: what matched, what did not, what stays pending. */
+function renderAdopt(out, report, config, took) {
+  const file = (f) => path.relative(config.cwd, path.join(config.dir, f));
+  const dry = report.dryRun;
+  const baseline = report.from === 'baseline';
+  if (!baseline && report.table) {
+    out.line(`Found ${report.from}'s history in ${report.table}: ${plural(report.entries, 'entry', 'entries')}, matched ${report.matchedBy}`);
+  }
+  const verb = dry ? 'Would adopt' : baseline ? 'Marked' : 'Adopted';
+  for (const a of report.adopted) {
+    const when = a.appliedAt ? ` ${out.style('dim', `(applied ${formatAppliedAt(a.appliedAt)})`)}` : '';
+    if (a.state === 'matched') {
+      out.line(`${out.style('green', verb)} ${a.version} ${a.name}${baseline ? ' as applied' : ''}${when}`);
+    } else if (a.state === 'changed') {
+      out.line(
+        `${out.style('yellow', `${verb} changed`)} ${a.version} ${a.name}: ${file(a.file)} differs from what ${report.from} applied; status shows it as changed`,
+      );
+    } else {
+      out.line(
+        `${out.style('yellow', `${verb} missing`)} ${a.version}${a.name ? ` ${a.name}` : ''}: ${report.from} applied it but its file is not in ${path.relative(config.cwd, config.dir) || '.'}; status shows it as missing`,
+      );
+    }
+  }
+  for (const n of report.notRecorded) {
+    out.line(`${out.style('yellow', 'Not recorded')} ${report.from} entry ${n}: no file has its content and no journal entry names it`);
+  }
+  for (const p of report.pending) {
+    out.line(`${out.style('cyan', 'Pending')} ${p.version} ${p.name} (${file(p.file)}): the next deploy applies it`);
+  }
+  if (report.converted) {
+    out.line(`${dry ? 'Would convert' : 'Converted'} ${report.table} in place into tidemark's table, keeping ${report.from}'s rows`);
+  }
+  const parts = [];
+  if (report.alreadyRecorded) parts.push(`${report.alreadyRecorded} already recorded`);
+  parts.push(`${report.pending.length} pending`);
+  const n = plural(report.adopted.length, 'migration');
+  if (report.adopted.length === 0 && !report.converted) {
+    out.line(`Nothing to ${baseline ? 'mark' : 'adopt'}: ${parts.join(', ')} (${took} ms)`);
+  } else if (dry) {
+    out.line(`Dry run: would ${baseline ? 'mark' : 'adopt'} ${n}${baseline ? ' as applied' : ` from ${report.from}`}, ${parts.join(', ')}; nothing was written (${took} ms)`);
+  } else {
+    const where = baseline ? `as applied in ${report.trackingTable}` : `from ${report.from} into ${report.trackingTable}`;
+    out.line(`${baseline ? 'Marked' : 'Adopted'} ${n} ${where}, ${parts.join(', ')}; nothing was run (${took} ms)`);
+  }
 }
 
 /** `  --> file:line:col`, the line, and a caret under the column. */
@@ -494,6 +558,105 @@ function asTidemarkError(err) {
   return new TidemarkError('E_INTERNAL', `internal error: ${err && err.stack ? err.stack : err}`, { exitCode: 2 });
 }
 
+/** `verify`: the downs that did not restore the schema, then the summary. */
+function renderVerify(out, report, took) {
+  for (const n of report.notReversed) {
+    out.line(`${out.style('red', 'not reversed:')} ${n.file}: its down does not restore the schema its up changed`);
+    for (const l of n.leftBehind) out.line(`  left behind:  ${l}`);
+    for (const l of n.notRestored) out.line(`  not restored: ${l}`);
+  }
+  const [bad] = report.notReversed;
+  if (bad) {
+    const rest = report.migrations - report.replayed - 1;
+    out.line(`Stopped at ${bad.file} on a scratch embedded database: ${report.replayed} before it replayed${rest ? `, ${rest} after it not run` : ''} (${took} ms)`);
+    return;
+  }
+  const downs = `${plural(report.reversible, 'reversible one')} reverted and restored the schema, then applied again`;
+  out.line(`Verified ${plural(report.migrations, 'migration')} on a scratch embedded database: all applied; ${downs} (${took} ms)`);
+}
+
+/** `plan` / `deploy --dry-run`: the pending migrations, then each message deploy would send. */
+function renderPlan(out, report) {
+  const n = report.messages.length;
+  const sends = `deploy would send ${plural(n, 'message')}`;
+  if (report.upToDate) {
+    out.line(`Up to date: ${plural(report.alreadyApplied, 'migration')} applied; ${sends} (the read) and change nothing`);
+  } else {
+    const table = report.createsTrackingTable ? ', create the tracking table' : '';
+    out.line(`Would apply ${plural(report.pending.length, 'migration')} (${report.alreadyApplied} already applied)${table}; ${sends}:`);
+    for (const m of report.pending) out.line(`  ${m.version} ${m.name}${m.transaction ? '' : ' (no transaction)'}`);
+  }
+  for (const [i, m] of report.messages.entries()) {
+    out.line(out.style('dim', `-- message ${i + 1} of ${n}: ${m.purpose}`));
+    out.line(m.sql.replace(/\n$/, ''));
+  }
+  if (!report.complete) out.line('Not shown: the tracking updates deploy sends between the statements of no-transaction and COPY migrations.');
+  if (report.redacted) out.line("String literals after PASSWORD are shown as '****'.");
+  out.line('Nothing was written.');
+}
+
+/** The lines that describe who holds the lock (`unlock`). */
+function holderLines(out, report) {
+  const h = report.holder;
+  if (!h) return [`No one holds the migration lock of ${report.table}`];
+  const since = h.since ? `${formatAppliedAt(h.since)} UTC (${h.seconds} s ago; the lock was taken at or after this)` : '-';
+  const rows = [
+    ['application_name', h.applicationName || '-'],
+    ['user', h.user || '-'],
+    ['client', h.clientAddr ?? 'local socket'],
+    ['connected since', since],
+    ['state', h.state || '-'],
+    ['query', (h.query || '-').replace(/\s+/g, ' ')],
+  ];
+  if (report.waiting) rows.push(['waiting', `${plural(report.waiting, 'session')} wait for the lock`]);
+  return [
+    `The migration lock of ${report.table} is held by ${out.style('bold', `pid ${h.pid}`)}`,
+    ...rows.map(([k, v]) => `  ${k.padEnd(17)}${v}`),
+  ];
+}
+
+/**
+ * `tidemark unlock [--terminate]`: shows the holder; with --terminate, asks
+ * (or takes --yes) and then ends exactly that pid, which the engine checks
+ * still holds the lock of this database and tracking table.
+ */
+async function unlockCommand(out, config, values, onEvent) {
+  const report = await api._internal.run('unlock', { ...config, terminate: false }, { onEvent });
+  if (out.json) out.record({ event: 'done', command: 'unlock', report });
+  else for (const l of holderLines(out, report)) out.line(l);
+  if (!config.terminate) {
+    if (report.holder && !out.json) out.line(out.style('dim', 'tidemark unlock --terminate ends that session.'));
+    return 0;
+  }
+  if (!report.holder) return 0;
+  const { pid } = report.holder;
+  if (config.pid !== undefined && config.pid !== pid) {
+    throw new TidemarkError('E_UNLOCK_REFUSED', `pid ${config.pid} does not hold the migration lock of ${report.table} (pid ${pid} does); nothing was ended`);
+  }
+  if (!values.yes) {
+    const terminal = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !out.json;
+    const what = `ending pid ${pid} rolls back whatever it has not committed`;
+    if (!terminal) throw new TidemarkError('E_USAGE', `${what}; there is no terminal to ask in, so pass --yes to confirm`);
+    const readline = require('node:readline/promises');
+    const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+    let answer;
+    try {
+      answer = await rl.question(`End pid ${pid}? Its open transaction is rolled back. [y/N] `);
+    } finally {
+      rl.close();
+    }
+    if (!/^y(es)?$/i.test(answer.trim())) {
+      throw new TidemarkError('E_UNLOCK_CANCELLED', `unlock cancelled; pid ${pid} was not ended`, { exitCode: 3 });
+    }
+  }
+  // The second connection's own connecting lines were said already.
+  const quiet = (e) => (e.event === 'connecting' || e.event === 'connected' ? undefined : onEvent(e));
+  const ended = await api._internal.run('unlock', { ...config, terminate: true, pid }, { onEvent: quiet });
+  if (out.json) out.record({ event: 'done', command: 'unlock', report: ended });
+  else out.line(`${out.style('yellow', 'Ended')} pid ${pid}; it no longer holds the migration lock of ${ended.table}`);
+  return 0;
+}
+
 /** `tidemark db serve`: serves the embedded database until SIGINT or SIGTERM. */
 async function serveCommand(out, config, onEvent) {
   let stop;
@@ -574,14 +737,34 @@ async function main(argv, env = process.env) {
       if (out.json) out.record({ event: 'done', command, report });
       return 0;
     }
+    if (command === 'verify') {
+      // The scratch database's own lines and every apply/revert are noise here: the summary says it.
+      const noise = new Set(['connecting', 'embeddedCreated', 'trackingTableCreated', 'lockAcquired', 'migrationApplied', 'migrationReverted']);
+      const report = await api._internal.verifyWith(config, { onEvent: out.json ? onEvent : (e) => (noise.has(e.event) ? undefined : onEvent(e)) });
+      if (out.json) out.record({ event: 'done', command, report, durationMs: elapsed() });
+      else renderVerify(out, report, elapsed());
+      return report.notReversed.length > 0 ? 1 : 0;
+    }
+    if (command === 'db' && args[0] === 'create') {
+      const report = await api._internal.run('createDatabase', config, { onEvent });
+      if (out.json) out.record({ event: 'done', command: 'db create', report, durationMs: elapsed() });
+      else out.line(report.created ? `${out.style('green', 'Created')} database ${report.database}` : `Database ${report.database} exists already; nothing to do`);
+      return 0;
+    }
     if (command === 'db') return await serveCommand(out, config, onEvent);
+    if (command === 'unlock') return await unlockCommand(out, config, values, onEvent);
     if (command === 'reset' && config.url && !config.production) await confirmReset(out, config, values);
-    const report = await api._internal.run(command, config, { onEvent, embedded: true });
+    if (command === 'accept') config.acceptVersion = args[0];
+    // plan and accept look at a real server's history: they need a URL.
+    const report = await api._internal.run(command, config, { onEvent, embedded: command !== 'plan' && command !== 'accept' });
     const took = elapsed();
     if (out.json) {
       out.record({ event: 'done', command, report, durationMs: took });
     } else {
-      switch (command) {
+      switch (command === 'deploy' && config.dryRun ? 'plan' : command) {
+        case 'plan':
+          renderPlan(out, report);
+          break;
         case 'migrate':
         case 'deploy':
           out.line(migrateSummary(report, took));
@@ -598,14 +781,28 @@ async function main(argv, env = process.env) {
         case 'seed':
           out.line(seedSummary(report));
           break;
+        case 'accept': {
+          const a = report.accepted;
+          out.line(
+            `${out.style('green', 'Accepted')} the edit of ${a.file}: checksum ${short(a.appliedChecksum)} as applied, ` +
+              `${short(a.acceptedChecksum)} now; by ${a.acceptedBy ?? '-'}, reason: ${a.reason}`,
+          );
+          break;
+        }
         case 'reset':
           if (Array.isArray(report.dropped) && report.dropped.length > 0) out.line(`Dropped: ${report.dropped.join(', ')}`);
           out.line(`Reset: ${plural(report.migrate?.applied?.length ?? 0, 'migration')} applied, ${seedSummary(report.seed ?? {})}`);
+          break;
+        case 'adopt':
+        case 'baseline':
+          renderAdopt(out, report, config, took);
           break;
         default:
           break;
       }
     }
+    // Adopted history that does not match the files is found drift.
+    if (command === 'adopt' && report.matchesFiles === false) return 1;
     if (command === 'status' && values['exit-code']) {
       const r = report;
       if (r.pending || r.failed || r.drifted || r.missing) return 1;

@@ -12,6 +12,9 @@ const CONFIG_CODES = new Set([
   'E_INVALID_URL',
   'E_INVALID_OPTION',
   'E_BACKEND', // no engine could be loaded, or its version does not match
+  'E_PEER_HISTORY', // another tool's history and none of tidemark's: adopt it first
+  'E_NO_PEER_HISTORY', // adopt found nothing to adopt
+  'E_ADOPT_AMBIGUOUS', // adopt cannot decide (two tools, two files for one entry)
   // A migrations folder tidemark cannot read as it is: never "up to date".
   'E_UNKNOWN_LAYOUT',
   'E_BAD_FILE_NAME',

@@ -4,8 +4,8 @@
 // loader (lib/config.cjs), so a new option is one row here.
 
 /** Commands that open a database connection. */
-const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset'];
-const ALL = [...CONNECTING, 'create'];
+const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'adopt', 'baseline', 'unlock', 'accept', 'plan'];
+const ALL = [...CONNECTING, 'create', 'verify'];
 /** Commands that use the embedded database when no URL is set (lib/embedded.cjs); `db` serves it. */
 const EMBEDDED = ['migrate', 'status', 'down', 'redo', 'seed', 'reset', 'db'];
 
@@ -27,6 +27,24 @@ const COMMANDS = {
       'Like migrate, but every check is strict (no --allow-* flags) and it never seeds.\n' +
       'Use it in CI and in the Vercel build step.',
   },
+  plan: {
+    summary: 'Show what deploy would do and the exact SQL messages it would send; writes nothing',
+    description:
+      'Makes the same checks as deploy (drift, missing, out of order, every pending file\'s SQL), reads the\n' +
+      'tracking table once, takes no lock and writes nothing, then prints the pending migrations and each\n' +
+      'message deploy would send, in order: the read, the lock with the tracking-table DDL, and the batch\n' +
+      'with each migration between its BEGIN and COMMIT and its tracking row. Same as deploy --dry-run.\n' +
+      'String literals after PASSWORD are shown as \'****\'.',
+  },
+  verify: {
+    summary: 'Replay every migration on a throwaway embedded database; check each down undoes its up',
+    description:
+      'Applies every migration in order on a scratch PGlite database in a temporary folder (no server, no\n' +
+      'URL; deleted afterwards), so a pull-request check catches what deploy would fail on, with file, line\n' +
+      'and SQLSTATE. Each reversible migration is then reverted, checked to leave the schema exactly as it\n' +
+      'was before its up (tables, columns, constraints, indexes, functions, triggers, views, enums), and\n' +
+      'applied again. Exits 1 when a down does not restore the schema, 2 when a migration fails.',
+  },
   status: {
     summary: 'Show applied, pending, drifted and missing migrations',
     description: 'Prints one row per migration. With --exit-code, exits 1 when anything is pending,\nfailed, drifted or missing.',
@@ -38,6 +56,22 @@ const COMMANDS = {
   redo: {
     summary: 'Revert and re-apply the last migration (or --steps N)',
     description: 'Reverts the last N migrations with their down SQL, then applies them again.',
+  },
+  adopt: {
+    summary: 'Take over the history of node-pg-migrate, drizzle, Prisma, sqlx, dbmate, golang-migrate or diesel',
+    description:
+      'Reads the other tool\'s history table, matches each entry to a file of the migrations folder by that\n' +
+      'tool\'s own identity (file name, version, or drizzle\'s SHA-256 and journal), and records them in\n' +
+      'tidemark\'s table as applied, in one transaction, running nothing. The other tool\'s table is left as\n' +
+      'it is, except dbmate\'s and golang-migrate\'s schema_migrations, which is tidemark\'s own table name:\n' +
+      'it is converted in place, its rows kept. Prints what matched and what did not; refuses when a\n' +
+      'migration of the other tool failed or when the match is ambiguous. Running it again changes nothing.',
+  },
+  baseline: {
+    summary: 'Mark every migration up to --to <version> applied without running it (database built outside any tool)',
+    description:
+      'For a database restored from a dump or built by hand: records every migration up to and including\n' +
+      '--to as applied, in one transaction, running nothing. Later migrations stay pending.',
   },
   create: {
     args: '<name>',
@@ -59,10 +93,29 @@ const COMMANDS = {
       'Never runs in production or CI. On a database server it says what it drops and asks first\n' +
       '(--yes where there is no terminal). On the embedded database it deletes the folder and starts afresh.',
   },
-  db: {
-    args: 'serve',
-    summary: 'Serve the embedded database on 127.0.0.1 for your app (prints its DATABASE_URL)',
+  unlock: {
+    summary: 'Show who holds the migration lock; --terminate ends that session',
     description:
+      'Shows the session holding tidemark\'s migration lock for this database and tracking table (pid,\n' +
+      'application_name, user, client address, since when, current query), without taking the lock;\n' +
+      'exits 0 when no one holds it. --terminate ends that session after asking (--yes where there is\n' +
+      'no terminal), and only while it still holds the lock; its open transaction is rolled back.',
+  },
+  accept: {
+    args: '<version>',
+    summary: 'Accept an edit of an applied migration that changes no behaviour (--reason required)',
+    description:
+      'For an applied migration whose file was edited without changing what it does (a comment, whitespace):\n' +
+      'records the checksum it was applied with, the file\'s checksum now, who, when and --reason in its\n' +
+      'tracking row. status then shows it as accepted instead of drifted, and deploy goes on; an edit that\n' +
+      'was not accepted (or a later one) is still refused. Put a change in behaviour in a new migration.',
+  },
+  db: {
+    args: 'serve | create',
+    summary: 'db create: create the URL\'s database when missing; db serve: serve the embedded database',
+    description:
+      'tidemark db create creates the database the URL names when it does not exist (it connects to the\n' +
+      'server\'s postgres database to do so; the role needs CREATEDB) and says so when it exists already.\n\n' +
       'Serves the embedded database (PGlite, used when no database URL is set) on 127.0.0.1, so the app\n' +
       'under development can connect with an ordinary DATABASE_URL, which it prints. One PostgreSQL session\n' +
       'is shared by every connection; transactions do not interleave. While it runs, tidemark\'s other\n' +
@@ -90,7 +143,7 @@ const URL_ENV = [
  */
 const OPTIONS = [
   {
-    key: 'url', flag: 'url', short: 'u', type: 'string', value: '<url>', config: true, commands: CONNECTING, common: true,
+    key: 'url', flag: 'url', short: 'u', type: 'string', value: '<url>', config: true, commands: [...CONNECTING, 'db'], common: true,
     help: 'PostgreSQL connection URL',
     envHelp: `${URL_ENV.join(', ')}, PG*`,
   },
@@ -138,11 +191,11 @@ const OPTIONS = [
   },
   {
     key: 'connectTimeout', flag: 'connect-timeout', type: 'duration', unit: 's', value: '<time>', env: 'TIDEMARK_CONNECT_TIMEOUT',
-    config: true, default: 30_000, commands: CONNECTING, common: true,
+    config: true, default: 30_000, commands: [...CONNECTING, 'db'], common: true,
     help: 'How long to keep trying to connect (e.g. 20, 20s, 2min; a cold serverless database takes seconds)',
   },
   {
-    key: 'tlsInsecure', flag: 'tls-insecure', type: 'boolean', env: 'TIDEMARK_TLS_INSECURE', config: true, commands: CONNECTING, common: true,
+    key: 'tlsInsecure', flag: 'tls-insecure', type: 'boolean', env: 'TIDEMARK_TLS_INSECURE', config: true, commands: [...CONNECTING, 'db'], common: true,
     help: 'Encrypt without verifying the server certificate (for a server whose CA you have not supplied)',
   },
   {
@@ -158,8 +211,16 @@ const OPTIONS = [
     help: 'Apply pending migrations that sort below the highest applied one',
   },
   {
-    key: 'to', flag: 'to', type: 'string', value: '<version>', commands: ['migrate', 'down'],
-    help: 'Target version (migrate: apply up to and including it; down: revert every migration above it)',
+    key: 'to', flag: 'to', type: 'string', value: '<version>', commands: ['migrate', 'down', 'baseline'],
+    help: 'Target version (migrate: apply up to and including it; down: revert every migration above it; baseline: mark up to and including it)',
+  },
+  {
+    key: 'from', flag: 'from', type: 'string', value: '<tool>', commands: ['adopt'],
+    help: 'Whose history to adopt: node-pg-migrate, drizzle, prisma, sqlx, dbmate, golang-migrate or diesel (default: the one found)',
+  },
+  {
+    key: 'dryRun', flag: 'dry-run', type: 'boolean', commands: ['deploy', 'adopt', 'baseline'],
+    help: 'Write nothing: deploy prints the SQL it would send (tidemark plan); adopt/baseline what they would record',
   },
   {
     key: 'steps', flag: 'steps', type: 'integer', value: '<n>', commands: ['down', 'redo'],
@@ -186,8 +247,24 @@ const OPTIONS = [
     help: 'Run every seed again, even those that already ran with the same contents',
   },
   {
-    key: 'yes', flag: 'yes', short: 'y', type: 'boolean', cli: true, commands: ['reset'],
-    help: 'Confirm a reset of a database server without a prompt (needed where there is no terminal to ask in)',
+    key: 'only', flag: 'only', type: 'string', value: '<name>', commands: ['seed'],
+    help: 'Run this seed alone (its name, e.g. 001_users, or its file name)',
+  },
+  {
+    key: 'reason', flag: 'reason', type: 'string', value: '<text>', commands: ['accept'],
+    help: 'Why the edit changes no behaviour (recorded with it; required)',
+  },
+  {
+    key: 'terminate', flag: 'terminate', type: 'boolean', commands: ['unlock'],
+    help: 'End the session that holds the migration lock (asks first)',
+  },
+  {
+    key: 'pid', flag: 'pid', type: 'integer', value: '<pid>', commands: ['unlock'],
+    help: 'With --terminate: end the session only if this pid (the one you saw) still holds the lock',
+  },
+  {
+    key: 'yes', flag: 'yes', short: 'y', type: 'boolean', cli: true, commands: ['reset', 'unlock'],
+    help: 'Confirm reset or unlock --terminate without a prompt (needed where there is no terminal to ask in)',
   },
   {
     key: 'json', flag: 'json', type: 'boolean', cli: true, commands: [...ALL, 'db'],
