@@ -314,9 +314,15 @@ fn has_no_transaction_marker(up: &str, whole: &str) -> bool {
             .lines()
             .next()
             .is_some_and(|l| is(l, "-- no-transaction"))
-        || whole.lines().any(|l| {
-            marker(l) == Some(Part::Up) && l.to_ascii_lowercase().contains("transaction:false")
-        })
+        || section_without_transaction(whole, Part::Up)
+}
+
+/// dbmate's `-- migrate:up transaction:false` / `-- migrate:down
+/// transaction:false`: that section runs without a transaction.
+fn section_without_transaction(whole: &str, part: Part) -> bool {
+    whole
+        .lines()
+        .any(|l| marker(l) == Some(part) && l.to_ascii_lowercase().contains("transaction:false"))
 }
 
 /// The migrations of one folder, ordered by version, with the warnings found
@@ -403,10 +409,7 @@ impl Migrations {
             let down_no_transaction = c.no_transaction
                 || down.as_ref().is_some_and(|d| {
                     has_no_transaction_marker(&d.sql, &d.sql)
-                        || text.lines().any(|l| {
-                            marker(l) == Some(Part::Down)
-                                && l.to_ascii_lowercase().contains("transaction:false")
-                        })
+                        || section_without_transaction(&text, Part::Down)
                 });
             migrations.push(Migration {
                 checksum: checksum(up.0.as_bytes()),
