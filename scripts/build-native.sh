@@ -9,6 +9,6 @@ cargo zigbuild --release -p tidemark-node --target "${target}.2.17"
 # Copy, then rename: overwriting a .node in place crashes any process that
 # has it loaded (a test run, a db serve).
 dest=npm/platforms/linux-x64-gnu/tidemark.linux-x64-gnu.node
-cp "target/${target}/release/libtidemark_node.so" "${dest}.tmp"
+cp "${CARGO_TARGET_DIR:-target}/${target}/release/libtidemark_node.so" "${dest}.tmp"
 mv -f "${dest}.tmp" "${dest}"
 ls -l npm/platforms/linux-x64-gnu/tidemark.linux-x64-gnu.node

@@ -9,7 +9,7 @@ cargo build -p tidemark-wasm --target wasm32-unknown-unknown --profile wasm-rele
 out=npm/tidemark-wasm/pkg
 rm -rf "$out"
 wasm-bindgen --target nodejs --out-dir "$out" --remove-name-section --remove-producers-section \
-  target/wasm32-unknown-unknown/wasm-release/tidemark_wasm.wasm
+  "${CARGO_TARGET_DIR:-target}"/wasm32-unknown-unknown/wasm-release/tidemark_wasm.wasm
 npx --no-install wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-mutable-globals --enable-reference-types --enable-multivalue --strip-debug --strip-producers \
   "$out/tidemark_wasm_bg.wasm" -o "$out/tidemark_wasm_bg.wasm"
