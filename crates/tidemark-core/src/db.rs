@@ -1053,11 +1053,7 @@ fn item_error(
         Some((line, col)) => format!(" at line {line}, column {col}"),
         None => String::new(),
     };
-    let state = db
-        .sql_state
-        .as_deref()
-        .map(|s| format!(" (SQLSTATE {s})"))
-        .unwrap_or_default();
+    let state = db.sql_state_suffix();
     let undo = match statements {
         Some((ran, total)) => format!(
             "it ran without a transaction: {ran} of its {total} statements had completed, and the next run resumes after them"
@@ -1189,7 +1185,7 @@ async fn run_copy_item<R: Reporter + ?Sized>(
 
 /// Sends `statements` as one simple query; an error carries the offset (in
 /// the file text) of the statement it points at.
-async fn run_statements(
+pub(crate) async fn run_statements(
     client: &Client,
     statements: &[(usize, &str)],
 ) -> std::result::Result<(), (tokio_postgres::Error, Option<usize>)> {

@@ -16,6 +16,7 @@ use crate::report::{
 };
 use crate::source::{Migration, Migrations, Seeds, SourceFile};
 use crate::unlock::UnlockOptions;
+use crate::verify::VerifyOptions;
 
 /// Settings shared by every operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -713,6 +714,9 @@ pub struct Request {
     pub accept: AcceptOptions,
     /// `db create`: the database to create.
     pub create_database: Option<String>,
+    /// `verify`: strictness, the target check and the rehearsal; with
+    /// `drop_scratch`, `db create` drops verify's scratch database instead.
+    pub verify: VerifyOptions,
 }
 
 /// What an operation returns; serializes as that operation's own report.
@@ -753,6 +757,7 @@ pub async fn execute<R: Reporter + ?Sized>(
         unlock: unlock_options,
         accept: accept_options,
         create_database: database,
+        verify: verify_options,
     } = request;
     let (o, r) = (&options, reporter);
     Ok(match op {
@@ -782,8 +787,11 @@ pub async fn execute<R: Reporter + ?Sized>(
         Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
         Operation::Plan => Outcome::Plan(crate::dry_run::plan(client, migrations, o, r).await?),
         Operation::Verify => {
-            Outcome::Verify(crate::verify::verify(client, migrations, o, r).await?)
+            Outcome::Verify(crate::verify::verify(client, migrations, o, &verify_options, r).await?)
         }
+        Operation::CreateDatabase if verify_options.drop_scratch => Outcome::CreateDatabase(
+            crate::verify::drop_scratch(client, database.as_deref().unwrap_or_default()).await?,
+        ),
         Operation::CreateDatabase => Outcome::CreateDatabase(
             create_database(client, database.as_deref().unwrap_or_default()).await?,
         ),

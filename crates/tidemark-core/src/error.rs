@@ -264,6 +264,14 @@ pub(crate) struct DbDetails {
 }
 
 impl DbDetails {
+    /// ` (SQLSTATE 42P01)`, or nothing when the server gave none.
+    pub fn sql_state_suffix(&self) -> String {
+        self.sql_state
+            .as_deref()
+            .map(|s| format!(" (SQLSTATE {s})"))
+            .unwrap_or_default()
+    }
+
     pub fn from_error(err: &tokio_postgres::Error) -> Self {
         if let Some(db) = err.as_db_error() {
             let code = db.code().code();

@@ -26,6 +26,8 @@ mod engine;
 mod error;
 pub mod layout;
 pub mod lexer;
+#[cfg(feature = "lint")]
+mod lint;
 pub mod plan;
 pub mod report;
 pub mod source;
@@ -42,11 +44,14 @@ pub use engine::{
     unlock, Operation, Options, Outcome, Request, SeedOptions,
 };
 pub use error::{Error, Location, Result};
+#[cfg(feature = "lint")]
+pub use lint::{lint, ALLOW, ALLOW_FILE};
 pub use plan::Policy;
 pub use report::{
-    AppliedMigration, ChecksumState, DownReport, Event, LockHolder, MigrateReport, MigrationState,
-    RedoReport, Reporter, ResetReport, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
-    UnlockReport,
+    AppliedMigration, ChecksumState, DownReport, Event, Finding, LockHolder, MigrateReport,
+    MigrationState, RedoReport, Rehearsal, Reporter, ResetReport, SeedReport, SeedRun, Severity,
+    Silent, StatusReport, StatusRow, TargetCheck, UnlockReport, VerifyReport,
 };
 pub use source::{Migrations, SourceFile};
 pub use unlock::UnlockOptions;
+pub use verify::VerifyOptions;

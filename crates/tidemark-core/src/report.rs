@@ -106,6 +106,9 @@ pub enum Event {
     SeedSkipped { name: String, file: String },
     /// `reset` dropped and recreated these schemas.
     SchemasDropped { schemas: Vec<String> },
+    /// `verify`: one finding of the lint or of the target check, as it is
+    /// found (the report lists them all again).
+    Finding(Finding),
 }
 
 /// A migration that was applied by this run.
@@ -385,4 +388,81 @@ pub struct VerifyReport {
     pub reversible: usize,
     /// Downs that did not restore the schema.
     pub not_reversed: Vec<NotReversed>,
+    /// What the lint (and, on the target, the deploy checks) found, in
+    /// file order.
+    pub findings: Vec<Finding>,
+    /// Why the replay did not run (a file `deploy` would refuse), or `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_replayed: Option<String>,
+    /// The check of the target database (`verify --url`), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetCheck>,
+}
+
+/// How much a [`Finding`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// Fails the check: `deploy` would refuse it, or `--strict` is on.
+    Error,
+    /// Reported; fails the check only with `--strict`.
+    Warning,
+}
+
+/// One thing `verify` found without running anything: a file `deploy`
+/// would refuse, a migration-safety rule (squawk's), or on the target
+/// database drift, a missing file or an out-of-order migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// 1-based line in the file (the file's own lines, sections included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// 1-based column, counted in characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// The rule: a squawk rule name (`require-concurrent-index-creation`),
+    /// or the error code `deploy` would fail with (`E_TRANSACTION_CONTROL`).
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    /// The safer way to write it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safer: Option<String>,
+    /// Where the rule is explained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docs: Option<String>,
+}
+
+/// `verify --url`: what `deploy` would decide on the target database, read
+/// without the lock and without writing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetCheck {
+    /// Migrations applied there.
+    pub applied: usize,
+    /// Migrations `deploy` would apply there, in order.
+    pub pending: Vec<PlannedMigration>,
+    /// `--rehearse`: the pending migrations run there in one transaction
+    /// that was rolled back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Rehearsal>,
+}
+
+/// What `verify --rehearse` ran on the target before rolling it all back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rehearsal {
+    /// Pending migrations that ran (then rolled back).
+    pub rehearsed: usize,
+    /// The first pending migration that runs without a transaction, which a
+    /// rolled-back transaction cannot hold: it and the ones after it were
+    /// not rehearsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_before: Option<String>,
+    /// The `lock_timeout` each statement ran with.
+    pub lock_timeout_ms: u64,
 }

@@ -55,6 +55,14 @@ pub struct NativeOptions {
     pub from: Option<String>,
     /// `adopt --dry-run`, `baseline --dry-run`.
     pub dry_run: Option<bool>,
+    /// `verify --strict`: lint warnings are errors.
+    pub strict: Option<bool>,
+    /// `verify --url`: this connection is the target database to check.
+    pub verify_target: Option<bool>,
+    /// `verify --rehearse`.
+    pub rehearse: Option<bool>,
+    /// `db create` drops verify's scratch database instead.
+    pub drop_scratch: Option<bool>,
 }
 
 /// Options of `create`.
@@ -145,6 +153,12 @@ impl From<NativeOptions> for Owned {
                 create_database: None,
                 from: o.from,
                 dry_run: o.dry_run.unwrap_or(false),
+                verify: tidemark_core::VerifyOptions {
+                    strict: o.strict.unwrap_or(false),
+                    target: o.verify_target.unwrap_or(false),
+                    rehearse: o.rehearse.unwrap_or(false),
+                    drop_scratch: o.drop_scratch.unwrap_or(false),
+                },
             },
             url: o.url,
             connect_timeout_ms: o.connect_timeout_ms.map(u64::from),

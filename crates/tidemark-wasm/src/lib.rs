@@ -62,6 +62,12 @@ struct HostOptions {
     from: Option<String>,
     /// `adopt --dry-run`, `baseline --dry-run`.
     dry_run: bool,
+    /// `verify --strict`, `verify --url` (this is the target), `--rehearse`;
+    /// `db create` dropping verify's scratch database.
+    strict: bool,
+    verify_target: bool,
+    rehearse: bool,
+    drop_scratch: bool,
     /// The operating system's user name: libpq's (and the native addon's)
     /// user when the URL names none.
     os_user: Option<String>,
@@ -269,6 +275,12 @@ async fn run(
             by: o.accepted_by.take(),
         },
         create_database,
+        verify: tidemark_core::VerifyOptions {
+            strict: o.strict,
+            target: o.verify_target,
+            rehearse: o.rehearse,
+            drop_scratch: o.drop_scratch,
+        },
     };
     let result = tidemark_core::execute(&client, op, request, &reporter)
         .await

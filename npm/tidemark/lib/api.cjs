@@ -182,6 +182,12 @@ function nativeOptions(command, config, migrations, seeds) {
     const by = osUser();
     if (by) o.acceptedBy = by;
   }
+  if (command === 'verify') {
+    if (config.strict) o.strict = true;
+    if (config.verifyTarget) o.verifyTarget = true;
+    if (config.verifyTarget && config.rehearse) o.rehearse = true;
+  }
+  if (command === 'createDatabase' && config.dropScratch) o.dropScratch = true;
   if (command === 'unlock') {
     o.terminate = Boolean(config.terminate);
     if (config.pid !== undefined) o.pid = config.pid;
@@ -369,22 +375,135 @@ function command(name) {
   return fn;
 }
 
+/** A finding's file relative to cwd, as errors name files. */
+function relFinding(config, f) {
+  return f.file ? { ...f, file: path.relative(config.cwd, path.join(config.dir, f.file)) } : f;
+}
+
+/** The events of verify with each finding's file relative to cwd. */
+function verifyEvents(config, onEvent) {
+  if (typeof onEvent !== 'function') return onEvent;
+  return (e) => onEvent(e.event === 'finding' ? { event: 'finding', ...relFinding(config, e) } : e);
+}
+
 /**
- * Replays the migrations on a throwaway embedded database (PGlite) in a
- * temporary folder, deleted afterwards; never touches a database server.
+ * A replay failure on PGlite that a server would likely not have: an
+ * extension or a feature the embedded build lacks. Says so, and names the
+ * shadow option.
  */
-async function verifyWith(config, { onEvent } = {}) {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-verify-'));
+function pgliteHint(err) {
+  if (!(err instanceof TidemarkError) || err.code !== 'E_MIGRATION_FAILED') return err;
+  const missing = ['58P01', '0A000'].includes(err.sqlState) || /extension|not supported|not available/i.test(err.message);
+  if (!missing) return err;
+  err.hint =
+    'the embedded scratch database (PGlite) lacks this extension or feature, which a PostgreSQL server may have: ' +
+    'replay on a real server with --shadow-url <url> (or TIDEMARK_SHADOW_DATABASE_URL), where verify creates and drops a scratch database' +
+    (err.hint ? ` (server hint: ${err.hint})` : '');
+  return err;
+}
+
+/** A scratch database name on a shadow server; the engine drops only names with this prefix. */
+function scratchName() {
+  return `tidemark_verify_${Date.now().toString(36)}_${require('node:crypto').randomBytes(4).toString('hex')}`;
+}
+
+/** The shadow server's URL pointed at database `name` (postgres:// URLs only). */
+function shadowUrlFor(config, name) {
+  const source = config.sources?.shadowUrl ?? 'the shadow URL';
+  const info = inspect(config.shadowUrl, config.env);
+  if (info.problem) {
+    throw new TidemarkError('E_INVALID_URL', `invalid shadow database URL ${info.redacted} (from ${source}): ${info.problem}`);
+  }
+  let u;
   try {
-    return await run('verify', { ...config, url: undefined, embeddedDir: path.join(tmp, 'pglite') }, { onEvent, embedded: true });
+    u = new URL(config.shadowUrl);
+  } catch {
+    u = undefined;
+  }
+  if (!u || !/^postgres(ql)?:$/.test(u.protocol)) {
+    throw new TidemarkError(
+      'E_INVALID_URL',
+      `the shadow database URL (from ${source}) must be a postgres:// URL, so that verify can point it at a scratch database of its own; got ${info.redacted}`,
+    );
+  }
+  u.pathname = `/${name}`;
+  u.searchParams.delete('dbname');
+  return u.toString();
+}
+
+/**
+ * Replays on a scratch database created on the shadow server, dropped
+ * afterwards whatever happened. Refuses when it cannot create one.
+ */
+async function replayOnShadow(config, onEvent) {
+  const { emit } = eventSink(onEvent);
+  const name = scratchName();
+  const url = shadowUrlFor(config, name);
+  const source = config.sources?.shadowUrl ?? 'the shadowUrl option';
+  const scratch = { ...config, url, urlSource: `${source}, scratch database ${name}`, warnings: [], poolSafe: false, pooledFrom: undefined };
+  const quiet = () => undefined;
+  let created;
+  try {
+    created = await run('createDatabase', scratch, { onEvent: quiet });
+  } catch (err) {
+    throw new TidemarkError(
+      err.code ?? 'E_DATABASE',
+      `could not create a scratch database on the shadow server ${redact(url, config.env)} (from ${source}): ${err.message}; ` +
+        'verify needs a role that may CREATE DATABASE there (and drops the database afterwards); or leave the shadow URL unset to replay on the embedded database',
+      { sqlState: err.sqlState, exitCode: 3 },
+    );
+  }
+  if (!created.created) {
+    throw new TidemarkError('E_CONFIG', `the scratch database ${name} exists already on the shadow server; verify uses only a database it created itself, so nothing was run; run again`);
+  }
+  try {
+    return await run('verify', scratch, { onEvent });
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    try {
+      await run('createDatabase', { ...scratch, dropScratch: true }, { onEvent: quiet });
+    } catch (err) {
+      emit({
+        event: 'warning',
+        code: 'W_SCRATCH_NOT_DROPPED',
+        message: `could not drop the scratch database ${name} on the shadow server: ${err.message}; drop it by hand (DROP DATABASE ${name})`,
+      });
+    }
   }
 }
 
-/** See verifyWith. */
+/**
+ * verify: lints and replays the migrations on a throwaway database (a
+ * scratch embedded PGlite in a temporary folder, deleted afterwards; or a
+ * scratch database on the shadow server, dropped afterwards); with
+ * `target` (an explicit URL), also checks that database as deploy would,
+ * and with `rehearse` runs its pending migrations in a rolled-back
+ * transaction. Never writes to the target.
+ */
+async function verifyWith(config, { onEvent, target = false } = {}) {
+  const events = verifyEvents(config, onEvent);
+  let report;
+  if (config.shadowUrl) {
+    report = await replayOnShadow(config, events);
+  } else {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-verify-'));
+    try {
+      report = await run('verify', { ...config, url: undefined, poolSafe: false, embeddedDir: path.join(tmp, 'pglite') }, { onEvent: events, embedded: true });
+    } catch (err) {
+      throw pgliteHint(err);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  report = { ...report, findings: report.findings.map((f) => relFinding(config, f)) };
+  if (!target || report.notReplayed) return report;
+  // The configuration's warnings were said by the replay.
+  const checked = await run('verify', { ...config, verifyTarget: true, warnings: [] }, { onEvent: events });
+  return { ...report, findings: [...report.findings, ...checked.findings.map((f) => relFinding(config, f))], target: checked.target };
+}
+
+/** See verifyWith; `url` (an explicit one) is the target to check. */
 async function verify(options = {}) {
-  return verifyWith(resolveConfig(options), { onEvent: options.onEvent });
+  return verifyWith(resolveConfig(options), { onEvent: options.onEvent, target: options.url !== undefined && options.url !== null });
 }
 
 /** Accepts the edit of applied migration `options.version` (with `options.reason`). */

@@ -178,7 +178,7 @@ const EXIT_CODES = [
   'Exit codes:',
   '  0  success',
   '  1  status --exit-code found pending, failed, drifted or missing migrations (adopt: history that differs from the files;',
-  '     verify: a down that does not undo its up)',
+  '     verify: a finding that fails the check, or a down that does not undo its up)',
   '  2  the database, a migration or a seed failed (or the connection did)',
   '  3  configuration or usage error (unknown flag, no database URL, missing folder, bad config)',
 ];
@@ -558,21 +558,52 @@ function asTidemarkError(err) {
   return new TidemarkError('E_INTERNAL', `internal error: ${err && err.stack ? err.stack : err}`, { exitCode: 2 });
 }
 
-/** `verify`: the downs that did not restore the schema, then the summary. */
-function renderVerify(out, report, took) {
+/** One verify finding: `warning: migrations/002_x.sql:4:3: message [rule]`, then the safer form. */
+function renderFinding(out, f) {
+  const label = f.severity === 'error' ? out.style('red', 'error:') : out.style('yellow', 'warning:');
+  const where = [f.file, f.line, f.column].filter((x) => x !== undefined && x !== null && x !== '').join(':');
+  out.line(`${label} ${where ? `${where}: ` : ''}${f.message} [${f.rule}]`);
+  if (f.safer) out.line(`  safer: ${f.safer}`);
+}
+
+/** `verify`: the downs that did not restore the schema, the target check, then the summary. */
+function renderVerify(out, report, took, config) {
+  const on = config.shadowUrl ? 'a scratch database on the shadow server' : 'a scratch embedded database';
   for (const n of report.notReversed) {
     out.line(`${out.style('red', 'not reversed:')} ${n.file}: its down does not restore the schema its up changed`);
     for (const l of n.leftBehind) out.line(`  left behind:  ${l}`);
     for (const l of n.notRestored) out.line(`  not restored: ${l}`);
   }
+  const errors = report.findings.filter((f) => f.severity === 'error').length;
+  const warnings = report.findings.length - errors;
+  const lint = report.findings.length === 0 ? 'no findings' : [errors && plural(errors, 'error'), warnings && plural(warnings, 'warning')].filter(Boolean).join(', ');
+  const t = report.target;
+  if (t) {
+    const pending = t.pending.length === 0 ? 'nothing pending' : `${t.pending.length} pending (${t.pending.map((m) => m.version).join(', ')})`;
+    out.line(`Target ${config.redactedUrl}: ${plural(t.applied, 'migration')} applied, ${pending}; read without the migration lock, nothing written`);
+    const r = t.rehearsal;
+    if (r) {
+      const stop = r.stoppedBefore ? `; not rehearsed from ${r.stoppedBefore} on (it runs without a transaction, which a rollback cannot undo)` : '';
+      out.line(`Rehearsed ${plural(r.rehearsed, 'pending migration')} on the target in one transaction, rolled back (lock_timeout ${r.lockTimeoutMs} ms)${stop}`);
+    }
+  }
+  if (report.notReplayed) {
+    out.line(`Not replayed: ${report.notReplayed}; lint: ${lint} (${took} ms)`);
+    return;
+  }
   const [bad] = report.notReversed;
   if (bad) {
     const rest = report.migrations - report.replayed - 1;
-    out.line(`Stopped at ${bad.file} on a scratch embedded database: ${report.replayed} before it replayed${rest ? `, ${rest} after it not run` : ''} (${took} ms)`);
+    out.line(`Stopped at ${bad.file} on ${on}: ${report.replayed} before it replayed${rest ? `, ${rest} after it not run` : ''}; lint: ${lint} (${took} ms)`);
     return;
   }
   const downs = `${plural(report.reversible, 'reversible one')} reverted and restored the schema, then applied again`;
-  out.line(`Verified ${plural(report.migrations, 'migration')} on a scratch embedded database: all applied; ${downs} (${took} ms)`);
+  out.line(`Verified ${plural(report.migrations, 'migration')} on ${on}: all applied; ${downs}; lint: ${lint} (${took} ms)`);
+}
+
+/** verify's exit code: 1 when a finding is an error (warnings are, with --strict) or a down does not undo its up. */
+function verifyExitCode(report) {
+  return report.notReversed.length > 0 || report.findings.some((f) => f.severity === 'error') ? 1 : 0;
 }
 
 /** `plan` / `deploy --dry-run`: the pending migrations, then each message deploy would send. */
@@ -740,10 +771,14 @@ async function main(argv, env = process.env) {
     if (command === 'verify') {
       // The scratch database's own lines and every apply/revert are noise here: the summary says it.
       const noise = new Set(['connecting', 'embeddedCreated', 'trackingTableCreated', 'lockAcquired', 'migrationApplied', 'migrationReverted']);
-      const report = await api._internal.verifyWith(config, { onEvent: out.json ? onEvent : (e) => (noise.has(e.event) ? undefined : onEvent(e)) });
+      const show = (e) => {
+        if (e.event === 'finding') renderFinding(out, e);
+        else if (!noise.has(e.event)) onEvent(e);
+      };
+      const report = await api._internal.verifyWith(config, { onEvent: out.json ? onEvent : show, target: values.url !== undefined });
       if (out.json) out.record({ event: 'done', command, report, durationMs: elapsed() });
-      else renderVerify(out, report, elapsed());
-      return report.notReversed.length > 0 ? 1 : 0;
+      else renderVerify(out, report, elapsed(), config);
+      return verifyExitCode(report);
     }
     if (command === 'db' && args[0] === 'create') {
       const report = await api._internal.run('createDatabase', config, { onEvent });

@@ -37,13 +37,32 @@ const COMMANDS = {
       'String literals after PASSWORD are shown as \'****\'.',
   },
   verify: {
-    summary: 'Replay every migration on a throwaway embedded database; check each down undoes its up',
+    summary: 'Lint the migrations and replay them on a throwaway database; check each down undoes its up',
     description:
-      'Applies every migration in order on a scratch PGlite database in a temporary folder (no server, no\n' +
-      'URL; deleted afterwards), so a pull-request check catches what deploy would fail on, with file, line\n' +
-      'and SQLSTATE. Each reversible migration is then reverted, checked to leave the schema exactly as it\n' +
-      'was before its up (tables, columns, constraints, indexes, functions, triggers, views, enums), and\n' +
-      'applied again. Exits 1 when a down does not restore the schema, 2 when a migration fails.',
+      'First lints the folder without a database: everything deploy would refuse (file names, duplicate\n' +
+      'versions, markers, transaction control, statements that need -- tidemark:no-transaction), then\n' +
+      'migration-safety rules from squawk (https://squawkhq.com/docs/rules): CREATE INDEX without\n' +
+      'CONCURRENTLY (require-concurrent-index-creation), a NOT NULL column without a default\n' +
+      '(adding-required-field), a constraint or foreign key without NOT VALID (constraint-missing-not-valid,\n' +
+      'adding-foreign-key-constraint), a column type change that rewrites the table (changing-column-type),\n' +
+      'no lock_timeout (require-lock-timeout; off when --lock-timeout is set), and more. Each finding names\n' +
+      'the file, line, column, rule and the safer form. Safety findings are warnings (errors with --strict);\n' +
+      'what deploy would refuse is always an error, and then nothing is replayed.\n\n' +
+      'Silence a safety rule for one statement with a comment on its lines or right above it:\n' +
+      '  -- tidemark:allow require-concurrent-index-creation -- small table, locked for milliseconds\n' +
+      'or for a whole file with -- tidemark:allow-file <rule>[, <rule>...] anywhere in it.\n\n' +
+      'Then applies every migration in order on a scratch PGlite database in a temporary folder (deleted\n' +
+      'afterwards), or on a scratch database it creates and drops on --shadow-url (for SQL PGlite cannot\n' +
+      'run, such as extensions it lacks), and reports the first failure with file, line and SQLSTATE. Each\n' +
+      'reversible migration is then reverted, checked to leave the schema exactly as it was before its up\n' +
+      '(tables, columns, constraints, indexes, functions, triggers, views, enums), and applied again.\n\n' +
+      'With --url, also checks that database as deploy would (drift, missing files, out-of-order\n' +
+      'migrations, what is pending), reading only, without the migration lock; --rehearse then runs the\n' +
+      'pending migrations there in one transaction that is always rolled back, with lock_timeout 2s\n' +
+      '(--lock-timeout to change it). Migrations from the first no-transaction one on are not rehearsed.\n\n' +
+      'verify exits 0 when clean; 1 when a finding fails the check (an error; warnings too with --strict)\n' +
+      'or a down does not restore the schema; 2 when a migration fails to apply (replay or rehearsal);\n' +
+      '3 on a configuration error.',
   },
   status: {
     summary: 'Show applied, pending, drifted and missing migrations',
@@ -143,7 +162,7 @@ const URL_ENV = [
  */
 const OPTIONS = [
   {
-    key: 'url', flag: 'url', short: 'u', type: 'string', value: '<url>', config: true, commands: [...CONNECTING, 'db'], common: true,
+    key: 'url', flag: 'url', short: 'u', type: 'string', value: '<url>', config: true, commands: [...CONNECTING, 'db', 'verify'], common: true,
     help: 'PostgreSQL connection URL',
     envHelp: `${URL_ENV.join(', ')}, PG*`,
   },
@@ -183,7 +202,7 @@ const OPTIONS = [
   },
   {
     key: 'lockTimeout', flag: 'lock-timeout', type: 'duration', unit: 'ms', value: '<time>', env: 'TIDEMARK_LOCK_TIMEOUT',
-    config: true, commands: CONNECTING, common: true, help: 'lock_timeout for the migrations\' statements (e.g. 5000, 5s)',
+    config: true, commands: [...CONNECTING, 'verify'], common: true, help: 'lock_timeout for the migrations\' statements (e.g. 5000, 5s)',
   },
   {
     key: 'statementTimeout', flag: 'statement-timeout', type: 'duration', unit: 'ms', value: '<time>', env: 'TIDEMARK_STATEMENT_TIMEOUT',
@@ -225,6 +244,18 @@ const OPTIONS = [
   {
     key: 'steps', flag: 'steps', type: 'integer', value: '<n>', commands: ['down', 'redo'],
     help: 'How many migrations to revert (default 1)',
+  },
+  {
+    key: 'strict', flag: 'strict', type: 'boolean', config: true, commands: ['verify'],
+    help: 'Fail on lint warnings too (exit 1)',
+  },
+  {
+    key: 'shadowUrl', flag: 'shadow-url', type: 'string', value: '<url>', env: 'TIDEMARK_SHADOW_DATABASE_URL', config: true, commands: ['verify'],
+    help: 'Replay on a scratch database created (and dropped) on this server instead of the embedded one',
+  },
+  {
+    key: 'rehearse', flag: 'rehearse', type: 'boolean', commands: ['verify'],
+    help: 'With --url: also run the pending migrations there, in one transaction that is rolled back',
   },
   {
     key: 'exitCode', flag: 'exit-code', type: 'boolean', cli: true, commands: ['status'],
