@@ -558,7 +558,7 @@ test('verify replays the folder on a scratch embedded database, with no URL, als
   const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('tidemark-verify-')).length;
   const r = await tidemark(['verify', '--lock-timeout', '2s'], { cwd, env: { CI: 'true' } });
   assert.equal(r.code, 0, r.all);
-  assert.match(r.out.at(-1), /^Verified 2 migrations on a scratch embedded database: all applied; 1 reversible one reverted and restored the schema, then applied again; lint: no findings \(\d+ ms\)$/);
+  assert.match(r.out.at(-1), /^Verified 2 migrations on a scratch embedded database: all applied; 1 reversible one reverted and restored the schema, then applied again; findings: none \(\d+ ms\)$/);
   assert.equal(r.out.length, 1, r.stdout);
   assert.ok(!fs.existsSync(path.join(cwd, '.tidemark')), 'verify does not use the project\'s embedded database');
   assert.equal(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('tidemark-verify-')).length, before, 'the scratch folder is deleted');
@@ -581,7 +581,7 @@ test('verify reports a down that does not restore the schema (exit 1) and a migr
     'not reversed: 003_title.sql: its down does not restore the schema its up changed',
     "  left behind:  column goals.title text not null default ''::text",
   ]);
-  assert.match(r.out.at(-1), /^Stopped at 003_title\.sql on a scratch embedded database: 2 before it replayed; lint: \d+ warnings? \(\d+ ms\)$/);
+  assert.match(r.out.at(-1), /^Stopped at 003_title\.sql on a scratch embedded database: 2 before it replayed; findings: \d+ warnings? \(\d+ ms\)$/);
 
   fs.writeFileSync(path.join(cwd, 'migrations/003_title.sql'), '-- migrate:up\nALTER TABLE goals ADD COLUMN title text;\n-- migrate:down\nALTER TABLE goals DROP COLUMN title;\n');
   fs.writeFileSync(path.join(cwd, 'migrations/004_bad.sql'), 'SELECT 1;\nINSERT INTO nowhere VALUES (1);\n');

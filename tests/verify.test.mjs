@@ -26,7 +26,7 @@ const RISKY = {
 
 const SUMMARY = (n, reversible, lint) =>
   new RegExp(
-    `^Verified ${n} migrations on a scratch embedded database: all applied; ${reversible} reverted and restored the schema, then applied again; lint: ${lint} \\(\\d+ ms\\)$`,
+    `^Verified ${n} migrations on a scratch embedded database: all applied; ${reversible} reverted and restored the schema, then applied again; findings: ${lint} \\(\\d+ ms\\)$`,
   );
 
 /** The finding lines of `out` (each finding is one line, its safer form the next). */
@@ -67,7 +67,7 @@ test('verify asks for a lock_timeout unless the file or the configuration sets o
   fs.writeFileSync(path.join(cwd, 'migrations/002_col.sql'), "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN name text;\n");
   const set = await tidemark(['verify'], { cwd });
   assert.deepEqual(findingLines(set.out), []);
-  assert.match(set.out.at(-1), SUMMARY(2, '0 reversible ones', 'no findings'));
+  assert.match(set.out.at(-1), SUMMARY(2, '0 reversible ones', 'none'));
 });
 
 test('a tidemark:allow comment silences a rule for one statement, tidemark:allow-file for the file; an unknown rule name is a finding', engine, async (t) => {
@@ -110,7 +110,7 @@ test('what deploy would refuse is an error without --strict, and nothing is repl
   assert.match(lines[1], /^error: migrations\/002_commit\.sql:3:1: 002_commit\.sql:3: `COMMIT` would end tidemark's transaction .* \[E_TRANSACTION_CONTROL\]$/);
   assert.match(lines[2], /^error: migrations\/003_concurrently\.sql:1:1: .*CREATE INDEX CONCURRENTLY.*-- tidemark:no-transaction.* \[E_NEEDS_NO_TRANSACTION\]$/);
   assert.equal(lines.length, 3, r.stdout);
-  assert.match(r.out.at(-1), /^Not replayed: deploy would refuse 2 of the files as they are, so nothing was replayed; fix them first; lint: 2 errors, 1 warning \(\d+ ms\)$/);
+  assert.match(r.out.at(-1), /^Not replayed: deploy would refuse 2 of the files as they are, so nothing was replayed; fix them first; findings: 2 errors, 1 warning \(\d+ ms\)$/);
   const json = ndjson((await tidemark(['verify', '--json', '--lock-timeout', '2s'], { cwd })).stdout).at(-1);
   assert.equal(json.report.replayed, 0);
   assert.equal(json.report.findings.length, 3);
@@ -262,7 +262,7 @@ test('--shadow-url replays on a scratch database it creates and drops; PGlite la
   const r = await tidemark(['verify', '--lock-timeout', '2s', '--shadow-url', shadow], { cwd });
   assert.equal(r.code, 0, r.all);
   assert.ok(!r.all.includes(password), r.all);
-  assert.match(r.out.at(-1), /^Verified 2 migrations on a scratch database on the shadow server: all applied; 0 reversible ones reverted and restored the schema, then applied again; lint: no findings \(\d+ ms\)$/);
+  assert.match(r.out.at(-1), /^Verified 2 migrations on a scratch database on the shadow server: all applied; 0 reversible ones reverted and restored the schema, then applied again; findings: none \(\d+ ms\)$/);
   assert.equal(await scratch(), before, 'the scratch database is dropped');
   const env = await tidemark(['verify', '--lock-timeout', '2s'], { cwd, env: { TIDEMARK_SHADOW_DATABASE_URL: shadow } });
   assert.equal(env.code, 0, env.all);

@@ -82,6 +82,15 @@ export interface Options {
   terminate?: boolean;
   /** `unlock` with `terminate`: end the session only if this pid still holds the lock. */
   pid?: number;
+  /** `verify`: lint warnings are errors too. Config key `strict`. Default `false`. */
+  strict?: boolean;
+  /**
+   * `verify`: replay on a scratch database created (and dropped afterwards) on this server instead of
+   * the embedded PGlite, for SQL PGlite cannot run. Env `TIDEMARK_SHADOW_DATABASE_URL`.
+   */
+  shadowUrl?: string;
+  /** `verify` with `url`: run the pending migrations on the target in one transaction that is rolled back. */
+  rehearse?: boolean;
   /** Config file path, relative to `cwd`. Default `tidemark.config.json`, else the `tidemark` key of package.json. */
   config?: string;
   /** Receives every event, in order, including `connecting`; the same objects `tidemark --json` prints. */
@@ -191,6 +200,51 @@ export interface VerifyReport {
   reversible: number;
   /** At most one: the down that did not restore the schema. */
   notReversed: NotReversed[];
+  /** What the lint and the target check found, in file order. */
+  findings: Finding[];
+  /** Why nothing was replayed (deploy would refuse a file), when so. */
+  notReplayed?: string;
+  /** With an explicit `url`: that database, checked as deploy would, without the lock or writing. */
+  target?: TargetCheck;
+}
+
+/**
+ * One finding of `verify`: what deploy would refuse (rule = its error code, always `'error'`), a
+ * migration-safety rule of squawk (`'warning'`, `'error'` with `strict`), or on the target drift, a
+ * missing file or an out-of-order migration (`'error'`).
+ */
+export interface Finding {
+  /** Relative to `cwd`, e.g. `migrations/002_index.sql`. */
+  file: string;
+  version?: string;
+  /** 1-based line of the file. */
+  line?: number;
+  /** 1-based column, in characters. */
+  column?: number;
+  /** `require-concurrent-index-creation`, `E_TRANSACTION_CONTROL`, `E_CHECKSUM_MISMATCH`, ... */
+  rule: string;
+  severity: 'error' | 'warning';
+  message: string;
+  /** The safer form. */
+  safer?: string;
+  /** Where the rule is explained. */
+  docs?: string;
+}
+
+/** `verify` with an explicit `url`: the target database as deploy would see it. */
+export interface TargetCheck {
+  /** Migrations applied there. */
+  applied: number;
+  /** Migrations deploy would apply there, in order. */
+  pending: PlannedMigration[];
+  /** With `rehearse`: what ran there before the rollback. */
+  rehearsal?: {
+    /** Pending migrations that ran (and were rolled back). */
+    rehearsed: number;
+    /** The first no-transaction migration (file name): it and the later ones were not rehearsed. */
+    stoppedBefore?: string;
+    lockTimeoutMs: number;
+  };
 }
 
 /** What `createDatabase` resolves with. */
@@ -450,10 +504,13 @@ export interface SeedAppliedEvent extends SeedRun { event: 'seedApplied' }
 export interface SeedSkippedEvent { event: 'seedSkipped'; name: string; file: string }
 /** `create` wrote a file. */
 export interface CreatedEvent extends CreatedFile { event: 'created' }
+/** `verify`: one finding, as it is found. */
+export interface FindingEvent extends Finding { event: 'finding' }
 
 /** Every event `onEvent` receives (and `tidemark --json` prints), discriminated by `event`. */
 export type TidemarkEvent =
   | ConnectingEvent
+  | FindingEvent
   | ConnectRetryEvent
   | WarningEvent
   | ConnectedEvent
@@ -589,10 +646,14 @@ export function deploy(options?: Options): Promise<MigrateReport>;
  */
 export function createDatabase(options?: Options): Promise<CreateDatabaseReport>;
 /**
- * Replays every migration on a throwaway embedded database (PGlite, in a temporary folder deleted
- * afterwards; no URL, no server): each up in order, each reversible one down (checked to restore the
- * schema) and up again. Rejects like `deploy` when a migration fails (`E_MIGRATION_FAILED` with file,
- * line, column and SQLSTATE).
+ * Lints the migrations (deploy's refusals and squawk's migration-safety rules; silence one with
+ * `-- tidemark:allow <rule>` on a statement or `-- tidemark:allow-file <rule>`), then replays every
+ * migration on a throwaway database (PGlite in a temporary folder deleted afterwards, or a scratch
+ * database on `shadowUrl`, dropped afterwards): each up in order, each reversible one down (checked to
+ * restore the schema) and up again. With an explicit `url`, also checks that database as deploy would,
+ * without the lock or writing (`rehearse`: runs its pending migrations in a rolled-back transaction).
+ * Rejects like `deploy` when a migration fails (`E_MIGRATION_FAILED` with file, line, column and
+ * SQLSTATE). Findings do not reject: see `report.findings` (`severity: 'error'` fails the CLI's check).
  */
 export function verify(options?: Options): Promise<VerifyReport>;
 /** What `deploy` would do now and the exact messages it would send, after the same checks; writes nothing. */

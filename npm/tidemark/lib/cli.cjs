@@ -576,7 +576,7 @@ function renderVerify(out, report, took, config) {
   }
   const errors = report.findings.filter((f) => f.severity === 'error').length;
   const warnings = report.findings.length - errors;
-  const lint = report.findings.length === 0 ? 'no findings' : [errors && plural(errors, 'error'), warnings && plural(warnings, 'warning')].filter(Boolean).join(', ');
+  const lint = report.findings.length === 0 ? 'none' : [errors && plural(errors, 'error'), warnings && plural(warnings, 'warning')].filter(Boolean).join(', ');
   const t = report.target;
   if (t) {
     const pending = t.pending.length === 0 ? 'nothing pending' : `${t.pending.length} pending (${t.pending.map((m) => m.version).join(', ')})`;
@@ -588,17 +588,17 @@ function renderVerify(out, report, took, config) {
     }
   }
   if (report.notReplayed) {
-    out.line(`Not replayed: ${report.notReplayed}; lint: ${lint} (${took} ms)`);
+    out.line(`Not replayed: ${report.notReplayed}; findings: ${lint} (${took} ms)`);
     return;
   }
   const [bad] = report.notReversed;
   if (bad) {
     const rest = report.migrations - report.replayed - 1;
-    out.line(`Stopped at ${bad.file} on ${on}: ${report.replayed} before it replayed${rest ? `, ${rest} after it not run` : ''}; lint: ${lint} (${took} ms)`);
+    out.line(`Stopped at ${bad.file} on ${on}: ${report.replayed} before it replayed${rest ? `, ${rest} after it not run` : ''}; findings: ${lint} (${took} ms)`);
     return;
   }
   const downs = `${plural(report.reversible, 'reversible one')} reverted and restored the schema, then applied again`;
-  out.line(`Verified ${plural(report.migrations, 'migration')} on ${on}: all applied; ${downs}; lint: ${lint} (${took} ms)`);
+  out.line(`Verified ${plural(report.migrations, 'migration')} on ${on}: all applied; ${downs}; findings: ${lint} (${took} ms)`);
 }
 
 /** verify's exit code: 1 when a finding is an error (warnings are, with --strict) or a down does not undo its up. */
