@@ -8,7 +8,9 @@
 //
 // With a second argument (another checkout's bin/tidemark.js, e.g. one
 // built without the linter), the same folders are timed with it too, to
-// show what the lint adds. Prints a Markdown table.
+// show what the lint adds. With BENCH_SHADOW_URL set (a server where the
+// role may CREATE DATABASE), the replay on a scratch server database
+// (--shadow-url) is timed as well. Prints a Markdown table.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,9 +25,11 @@ const BASELINE = process.argv[3];
 
 const env = (backend) => ({ PATH: process.env.PATH, HOME: process.env.HOME, TIDEMARK_BACKEND: backend, NO_COLOR: '1' });
 
-function timed(cli, cwd, backend) {
+const SHADOW = process.env.BENCH_SHADOW_URL;
+
+function timed(cli, cwd, backend, extra = []) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [cli, 'verify', '--json'], { cwd, env: env(backend), encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [cli, 'verify', '--json', ...extra], { cwd, env: env(backend), encoding: 'utf8', maxBuffer: 64 << 20 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0 && r.status !== 1) throw new Error(`verify (${backend}) failed:\n${r.stdout.slice(-2000)}${r.stderr}`);
   const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.event === 'done');
@@ -66,12 +70,16 @@ const folders = [
 const rows = [];
 for (const [label, dir] of folders) {
   for (const backend of ['native', 'wasm']) {
-    const clis = [['this branch', CLI], ...(BASELINE && backend === 'native' ? [['baseline', BASELINE]] : [])];
-    for (const [which, cli] of clis) {
+    const clis = [
+      ['this branch', CLI, []],
+      ...(SHADOW ? [['this branch, --shadow-url', CLI, ['--shadow-url', SHADOW]]] : []),
+      ...(BASELINE && backend === 'native' ? [['baseline', BASELINE, []]] : []),
+    ];
+    for (const [which, cli, extra] of clis) {
       const times = [];
       let report;
       for (let i = 0; i < RUNS; i += 1) {
-        const r = timed(cli, dir, backend);
+        const r = timed(cli, dir, backend, extra);
         times.push(r.ms);
         report = r.report;
       }

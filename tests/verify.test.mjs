@@ -8,7 +8,9 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tidemark, project, database, ndjson, engine, cleanEnv, psql, PG_HOST, PG_PORT, assertNoSecret } from './helpers.mjs';
+import { tidemark, project, database, ndjson, engine, cleanEnv, psql, PKG, PG_HOST, PG_PORT, assertNoSecret } from './helpers.mjs';
+
+const api = await import(path.join(PKG, 'index.mjs'));
 
 const BASE = {
   'migrations/001_users.sql': 'CREATE TABLE users (id int PRIMARY KEY, email text);\nCREATE TABLE goals (id int PRIMARY KEY, user_id int);\n',
@@ -114,6 +116,10 @@ test('what deploy would refuse is an error without --strict, and nothing is repl
   const json = ndjson((await tidemark(['verify', '--json', '--lock-timeout', '2s'], { cwd })).stdout).at(-1);
   assert.equal(json.report.replayed, 0);
   assert.equal(json.report.findings.length, 3);
+  const db = await database(t);
+  const target = await tidemark(['verify', '--lock-timeout', '2s', '--url', db.url], { cwd });
+  assert.equal(target.code, 1, target.all);
+  assert.ok(target.out.includes(`The target ${db.redacted} was not checked: deploy would refuse the files first`), target.stdout);
 });
 
 test('verify reports a syntax error and a missing table with file, line and SQLSTATE (exit 2), after the lint', engine, async (t) => {
@@ -212,6 +218,13 @@ test('verify --rehearse runs the pending migrations on the target in a transacti
     r.stdout,
   );
   assert.equal(await snapshot(db), before, 'the target is unchanged (catalog and tracking rows)');
+  const report = await api.verify({ cwd, url: db.url, rehearse: true, lockTimeout: '2s', environment: {} });
+  assert.deepEqual(report.target.rehearsal, { rehearsed: 2, stoppedBefore: '004_index.sql', lockTimeoutMs: 2000 });
+  assert.deepEqual(report.target.pending.map((m) => [m.version, m.transaction]), [['002', true], ['003', true], ['004', false]]);
+  assert.equal(await snapshot(db), before);
+  const alone = await tidemark(['verify', '--rehearse'], { cwd, env: { DATABASE_URL: db.url } });
+  assert.equal(alone.code, 3, alone.all);
+  assert.match(alone.stderr, /^error: rehearse runs the pending migrations on the target database, which --url \(the url option\) names; pass it explicitly/m);
 
   // A migration that passes on the empty scratch database fails on the target's data.
   fs.rmSync(path.join(cwd, 'migrations/004_index.sql'));

@@ -24,7 +24,7 @@
 use squawk_linter::{Linter, Rule};
 use squawk_syntax::SourceFile as SquawkFile;
 
-use crate::engine::{prepare_up, Options};
+use crate::engine::{down_items, prepare_up, Options};
 use crate::error::Error;
 use crate::lexer;
 use crate::report::{Event, Finding, Severity};
@@ -152,10 +152,9 @@ fn lint_migrations(
             out.push(refusal(&e, m.file()));
             continue;
         }
-        if let Some(down) = &m.down {
-            if let Err(e) = crate::check::prepare(down, m.down_no_transaction, None) {
-                out.push(refusal(&e, &down.file));
-            }
+        // `down` and verify's replay would refuse these the same way.
+        if let (Err(e), Some(down)) = (down_items(&[m], options), &m.down) {
+            out.push(refusal(&e, &down.file));
         }
         out.extend(squawk(m, &rules, warn));
     }

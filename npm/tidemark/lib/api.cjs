@@ -480,6 +480,12 @@ async function replayOnShadow(config, onEvent) {
  * transaction. Never writes to the target.
  */
 async function verifyWith(config, { onEvent, target = false } = {}) {
+  if (config.rehearse && !target) {
+    throw new TidemarkError(
+      'E_USAGE',
+      'rehearse runs the pending migrations on the target database, which --url (the url option) names; pass it explicitly (a URL from the environment or the config file is never taken as the target)',
+    );
+  }
   const events = verifyEvents(config, onEvent);
   let report;
   if (config.shadowUrl) {

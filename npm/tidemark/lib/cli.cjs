@@ -567,7 +567,7 @@ function renderFinding(out, f) {
 }
 
 /** `verify`: the downs that did not restore the schema, the target check, then the summary. */
-function renderVerify(out, report, took, config) {
+function renderVerify(out, report, took, config, targetAsked) {
   const on = config.shadowUrl ? 'a scratch database on the shadow server' : 'a scratch embedded database';
   for (const n of report.notReversed) {
     out.line(`${out.style('red', 'not reversed:')} ${n.file}: its down does not restore the schema its up changed`);
@@ -588,6 +588,7 @@ function renderVerify(out, report, took, config) {
     }
   }
   if (report.notReplayed) {
+    if (targetAsked) out.line(`The target ${config.redactedUrl} was not checked: deploy would refuse the files first`);
     out.line(`Not replayed: ${report.notReplayed}; findings: ${lint} (${took} ms)`);
     return;
   }
@@ -775,9 +776,10 @@ async function main(argv, env = process.env) {
         if (e.event === 'finding') renderFinding(out, e);
         else if (!noise.has(e.event)) onEvent(e);
       };
-      const report = await api._internal.verifyWith(config, { onEvent: out.json ? onEvent : show, target: values.url !== undefined });
+      const target = values.url !== undefined;
+      const report = await api._internal.verifyWith(config, { onEvent: out.json ? onEvent : show, target });
       if (out.json) out.record({ event: 'done', command, report, durationMs: elapsed() });
-      else renderVerify(out, report, elapsed(), config);
+      else renderVerify(out, report, elapsed(), config, target);
       return verifyExitCode(report);
     }
     if (command === 'db' && args[0] === 'create') {

@@ -176,11 +176,11 @@ const OPTIONS = [
   },
   {
     key: 'schema', flag: 'schema', type: 'string', value: '<name>', env: 'TIDEMARK_SCHEMA', config: true,
-    default: 'public', commands: CONNECTING, common: true, help: 'Schema of the tracking tables',
+    default: 'public', commands: [...CONNECTING, 'verify'], common: true, help: 'Schema of the tracking tables',
   },
   {
     key: 'table', flag: 'table', type: 'string', value: '<name>', env: 'TIDEMARK_TABLE', config: true,
-    default: 'schema_migrations', commands: CONNECTING, common: true, help: 'Migrations tracking table',
+    default: 'schema_migrations', commands: [...CONNECTING, 'verify'], common: true, help: 'Migrations tracking table',
   },
   {
     key: 'seedsTable', flag: 'seeds-table', type: 'string', value: '<name>', env: 'TIDEMARK_SEEDS_TABLE', config: true,
@@ -210,11 +210,11 @@ const OPTIONS = [
   },
   {
     key: 'connectTimeout', flag: 'connect-timeout', type: 'duration', unit: 's', value: '<time>', env: 'TIDEMARK_CONNECT_TIMEOUT',
-    config: true, default: 30_000, commands: [...CONNECTING, 'db'], common: true,
+    config: true, default: 30_000, commands: [...CONNECTING, 'db', 'verify'], common: true,
     help: 'How long to keep trying to connect (e.g. 20, 20s, 2min; a cold serverless database takes seconds)',
   },
   {
-    key: 'tlsInsecure', flag: 'tls-insecure', type: 'boolean', env: 'TIDEMARK_TLS_INSECURE', config: true, commands: [...CONNECTING, 'db'], common: true,
+    key: 'tlsInsecure', flag: 'tls-insecure', type: 'boolean', env: 'TIDEMARK_TLS_INSECURE', config: true, commands: [...CONNECTING, 'db', 'verify'], common: true,
     help: 'Encrypt without verifying the server certificate (for a server whose CA you have not supplied)',
   },
   {
