@@ -149,6 +149,10 @@ test('a folder tidemark cannot read is never "up to date": exit 3 naming what it
     [{ 'migrations/init.sql': 'CREATE TABLE a ();' }, /init\.sql is not named <version>_<name>\.sql/],
     [{ 'migrations/001_a.sql': 'select 1;', 'migrations/002_dir.sql/.keep': '' }, /002_dir\.sql\/ has no migration\.sql or up\.sql/],
     [{ 'migrations/20240101000000_x/notes.sql': 'select 1;' }, /20240101000000_x\/notes\.sql is not a file tidemark reads/],
+    // Other ORMs' migrations in code: TypeORM, Sequelize, MikroORM names.
+    [{ 'migrations/1700000000000-CreateUser.ts': 'export class CreateUser {}' }, /1700000000000-CreateUser\.ts is named like a migration but is a \.ts migration of another tool/],
+    [{ 'migrations/001_a.sql': 'select 1;', 'migrations/20240101120000-create-user.js': 'module.exports = {};' }, /20240101120000-create-user\.js is named like a migration/],
+    [{ 'migrations/schema.prisma': 'model User { id Int @id }' }, /holds files but no migration tidemark reads \(schema\.prisma\)/],
   ];
   for (const [files, message] of cases) {
     const cwd = project(t, files);

@@ -271,12 +271,28 @@ pub(crate) fn lay_out(files: Vec<SourceFile>) -> Result<Laid> {
         folder_migration(&dir, folder, &mut laid)?;
     }
 
+    let seen: Vec<String> = top
+        .iter()
+        .map(|f| f.name.clone())
+        .filter(|n| !is_quiet(n) && n != "migration_lock.toml")
+        .collect();
     match journal {
         Some(entries) => journal_migrations(entries, top, &mut laid)?,
         None => {
             let beside_folders = !laid.candidates.is_empty();
             flat_migrations(top, beside_folders, &mut laid)?
         }
+    }
+    if laid.candidates.is_empty() && !seen.is_empty() {
+        // Files, none of them a migration: "up to date" would be a guess.
+        let mut list = seen.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        if seen.len() > 3 {
+            list.push_str(&format!(" and {} more", seen.len() - 3));
+        }
+        return Err(unknown(
+            &seen[0],
+            format!("the migrations folder holds files but no migration tidemark reads ({list}), so nothing was run; {SHAPES}"),
+        ));
     }
     Ok(laid)
 }
@@ -365,19 +381,36 @@ fn folder_migration(dir: &str, folder: Folder, laid: &mut Laid) -> Result<()> {
     Ok(())
 }
 
-/// A file named `<version>_<name>.<ext>` that is not SQL or a script:
-/// another tool's migration in code (goose's `.go`, for one) or a renamed
-/// copy (`.sql.bak`). Skipping it would report "up to date" while its change
-/// never ran, so it is refused; notes (`.md`, `.txt`) are only warned about.
+/// A file whose name carries a version (`<version>_<name>.<ext>`, TypeORM's
+/// `1700000000000-CreateUser.ts`, Sequelize's `20240101120000-create-user.js`,
+/// MikroORM's `Migration20240101120000.ts`) but that is not SQL or a
+/// node-pg-migrate script: another tool's migration in code (goose's `.go`
+/// too) or a renamed copy (`.sql.bak`). Skipping it would report "up to date"
+/// while its change never ran, so it is refused; notes (`.md`, `.txt`) are
+/// only warned about.
 fn foreign_migration(file: &str) -> Option<String> {
     let (stem, ext) = file.split_once('.')?;
-    parse_file_name(&format!("{stem}.sql"))?;
     let ext = ext.to_ascii_lowercase();
-    match ext.as_str() {
-        "md" | "txt" => None,
-        "go" => Some("a Go migration (goose)".into()),
-        _ => Some(format!("a .{ext} file")),
+    if matches!(ext.as_str(), "md" | "txt") {
+        return None;
     }
+    let digits = stem.bytes().take_while(u8::is_ascii_digit).count();
+    let longest_run = stem
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let versioned = (digits > 0 && stem[digits..].starts_with(['_', '-', '.'])) || longest_run >= 8;
+    if !versioned {
+        return None;
+    }
+    Some(match ext.rsplit('.').next().unwrap_or_default() {
+        "go" => "a Go migration (goose)".into(),
+        "js" | "cjs" | "mjs" | "ts" | "cts" | "mts" => {
+            format!("a .{ext} migration of another tool (TypeORM, Sequelize, knex, MikroORM name theirs so)")
+        }
+        _ => format!("a .{ext} file"),
+    })
 }
 
 fn script_name(file: &str) -> Option<FileName> {
@@ -695,6 +728,9 @@ mod tests {
             "00002_add_column.go",
             "20240101120000_x.sql.bak",
             "003_y.py",
+            "20240101120000-create-user.js",
+            "1700000000000-CreateUser.ts",
+            "Migration20240101120000.ts",
         ] {
             let err = lay_out(vec![
                 SourceFile::new("00001_init.sql", b"select 1;".to_vec()),
@@ -711,9 +747,26 @@ mod tests {
         let laid = lay_out(vec![
             SourceFile::new("00001_init.sql", b"select 1;".to_vec()),
             SourceFile::new("00001_init.md", b"notes".to_vec()),
+            SourceFile::new("index.ts", b"export {}".to_vec()),
         ])
         .unwrap();
-        assert_eq!(laid.warnings.len(), 1);
+        assert_eq!(laid.warnings.len(), 2);
+        // Files but no migration: never "up to date".
+        let err = lay_out(vec![SourceFile::new(
+            "schema.prisma",
+            b"model X {}".to_vec(),
+        )])
+        .unwrap_err();
+        assert_eq!(err.code(), "E_UNKNOWN_LAYOUT");
+        assert!(
+            err.message().contains("holds files but no migration"),
+            "{}",
+            err.message()
+        );
+        assert!(lay_out(vec![SourceFile::new(".gitkeep", vec![])])
+            .unwrap()
+            .candidates
+            .is_empty());
     }
 
     #[test]
