@@ -366,6 +366,21 @@ mod tests {
     }
 
     #[test]
+    fn columns_count_characters_and_crlf_files_keep_their_lines() {
+        let found = run(
+            &[(
+                "001_x.sql",
+                "SET lock_timeout = '2s';\r\n\r\n/* café */ CREATE INDEX i ON u (a);\r\n",
+            )],
+            false,
+        );
+        assert_eq!(
+            rules_of(&found),
+            vec![("require-concurrent-index-creation", Some(3), Some(12))]
+        );
+    }
+
+    #[test]
     fn lines_count_from_the_top_of_a_sectioned_file() {
         let found = run(
             &[(
