@@ -128,6 +128,7 @@ test('verify reports a syntax error and a missing table with file, line and SQLS
   assert.equal(s.code, 2, s.all);
   assert.match(s.stderr, /^error: migration 002_bad\.sql at line 2, column 24 failed: syntax error at or near "\)" \(SQLSTATE 42601\)/m);
   assert.match(s.stderr, /--> migrations\/002_bad\.sql:2:24/);
+  assert.doesNotMatch(s.stderr, /shadow-url/, 'a syntax error is not blamed on PGlite');
 
   const runtime = project(t, { ...RISKY, 'migrations/006_missing.sql': "SET lock_timeout = '2s';\nINSERT INTO nowhere VALUES (1);\n" });
   const r = await tidemark(['verify', '--json', '--lock-timeout', '2s'], { cwd: runtime });
@@ -140,6 +141,7 @@ test('verify reports a syntax error and a missing table with file, line and SQLS
   assert.equal(err.sqlState, '42P01');
   assert.equal(err.file, path.join('migrations', '006_missing.sql'));
   assert.deepEqual([err.line, err.column, err.exitCode], [2, 13, 2]);
+  assert.equal(err.hint, undefined, 'a missing table is not blamed on PGlite');
 });
 
 test('verify --json prints one JSON object per line: findings as they are found, then the report', engine, async (t) => {
