@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 use crate::accept::AcceptOptions;
 use crate::adopt::{self, AdoptReport};
 use crate::check::{prepare, Body, Guard};
-use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
+use crate::db::{self, FirstRead, Item, Lock, SessionSettings, Tracking, Work};
 use crate::error::{Error, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
@@ -249,7 +249,7 @@ async fn apply<R: Reporter + ?Sized>(
     // made again from a fresh read. Each round applies at least one
     // migration or finds it applied, so this ends.
     for _ in 0..=migrations.len() {
-        let rows = db::lock_and_read(client, &t, options.session(), reporter).await?;
+        let (mut lock, rows) = db::lock_and_read(client, &t, options.session(), reporter).await?;
         let result = async {
             let p = plan::plan_up(&migrations, &rows, policy, target)?;
             report_all(reporter, &p.warnings);
@@ -258,15 +258,13 @@ async fn apply<R: Reporter + ?Sized>(
                 pending: p.pending.len(),
             });
             let items = up_items(&p.pending, options, &mut prepared)?;
-            let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
-            Ok::<_, Error>((done, p.applied, p.beyond_target, unlocked))
+            let done = run(&mut lock, &t, options, &items, reporter).await?;
+            Ok::<_, Error>((done, p.applied, p.beyond_target))
         }
         .await;
+        lock.release().await;
         match result {
-            Ok((done, already, beyond, unlocked)) => {
-                if !unlocked {
-                    db::unlock(client, &t, options.session()).await;
-                }
+            Ok((done, already, beyond)) => {
                 // Earlier rounds' migrations are in this round's rows.
                 let already = already.saturating_sub(applied.len());
                 applied.extend(done);
@@ -279,7 +277,6 @@ async fn apply<R: Reporter + ?Sized>(
             }
             Err(e) if e.claimed_elsewhere() => applied.extend(e.applied().iter().cloned()),
             Err(e) => {
-                db::unlock(client, &t, options.session()).await;
                 let mut all = applied;
                 all.extend(e.applied().iter().cloned());
                 return Err(e.with_applied(all));
@@ -342,65 +339,23 @@ pub async fn status<R: Reporter + ?Sized>(
     let rows = match first {
         FirstRead::Rows(rows) => rows,
         FirstRead::NoTable => Vec::new(),
-        FirstRead::Foreign => {
-            // Let the shape check explain what the table is.
-            db::lock_and_read(client, &t, options.session(), reporter).await?;
-            db::unlock(client, &t, options.session()).await;
-            return Err(Error::new(
-                Kind::TrackingTableIncompatible,
-                "incompatible tracking table",
-            ));
-        }
+        // Explained read-only: status takes no lock and changes nothing.
+        FirstRead::Foreign => return Err(db::explain_foreign(client, &t).await),
     };
     Ok(plan::status(&migrations, &rows))
 }
 
-/// Runs `items` with the options' session settings and message bound.
+/// Runs `items` under `lock` with the options' session settings and
+/// message bound; the last message releases the lock when it can.
 async fn run<R: Reporter + ?Sized>(
-    client: &Client,
+    lock: &mut Lock<'_>,
     t: &Tracking,
     options: &Options,
     items: &[Item<'_>],
     reporter: &R,
-) -> Result<(Vec<AppliedMigration>, bool)> {
-    db::run_items(
-        client,
-        t,
-        options.session(),
-        items,
-        options.max_message_bytes,
-        reporter,
-    )
-    .await
-}
-
-/// Releases the lock unless the last message already did (`true` beside
-/// the value), on success and on failure alike.
-async fn release<T>(
-    client: &Client,
-    t: &Tracking,
-    options: &Options,
-    result: Result<(T, bool)>,
-) -> Result<T> {
-    if !matches!(result, Ok((_, true))) {
-        db::unlock(client, t, options.session()).await;
-    }
-    result.map(|(value, _)| value)
-}
-
-async fn locked<R, T, F>(
-    client: &Client,
-    t: &Tracking,
-    options: &Options,
-    reporter: &R,
-    work: F,
-) -> Result<T>
-where
-    R: Reporter + ?Sized,
-    F: AsyncFnOnce(Vec<AppliedRow>) -> Result<(T, bool)>,
-{
-    let rows = db::lock_and_read(client, t, options.session(), reporter).await?;
-    release(client, t, options, work(rows).await).await
+) -> Result<Vec<AppliedMigration>> {
+    let (s, max) = (options.session(), options.max_message_bytes);
+    db::run_items(lock, t, s, items, max, true, reporter).await
 }
 
 /// Reverts applied migrations with their down SQL, newest first: the last
@@ -415,19 +370,16 @@ pub async fn down<R: Reporter + ?Sized>(
 ) -> Result<DownReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
-    locked(
-        client,
-        &t,
-        options,
-        reporter,
-        async |rows: Vec<AppliedRow>| {
-            let chosen = plan::plan_down(&migrations, &rows, steps, to)?;
-            let items = down_items(&chosen, options)?;
-            let (reverted, unlocked) = run(client, &t, options, &items, reporter).await?;
-            Ok((DownReport { reverted }, unlocked))
-        },
-    )
-    .await
+    let (mut lock, rows) = db::lock_and_read(client, &t, options.session(), reporter).await?;
+    let result = async {
+        let chosen = plan::plan_down(&migrations, &rows, steps, to)?;
+        let items = down_items(&chosen, options)?;
+        let reverted = run(&mut lock, &t, options, &items, reporter).await?;
+        Ok(DownReport { reverted })
+    }
+    .await;
+    lock.release().await;
+    result
 }
 
 /// Reverts the last `steps` migrations (default 1) and applies them again, in
@@ -441,28 +393,22 @@ pub async fn redo<R: Reporter + ?Sized>(
 ) -> Result<RedoReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
-    locked(
-        client,
-        &t,
-        options,
-        reporter,
-        async |rows: Vec<AppliedRow>| {
-            let chosen = plan::plan_down(&migrations, &rows, steps, None)?;
-            let mut items = down_items(&chosen, options)?;
-            let again: Vec<_> = chosen.iter().rev().map(|m| (*m, None)).collect();
-            items.extend(up_items(&again, options, &mut Vec::new())?);
-            let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
-            let (reverted, applied) = done.split_at(chosen.len().min(done.len()));
-            Ok((
-                RedoReport {
-                    reverted: reverted.to_vec(),
-                    applied: applied.to_vec(),
-                },
-                unlocked,
-            ))
-        },
-    )
-    .await
+    let (mut lock, rows) = db::lock_and_read(client, &t, options.session(), reporter).await?;
+    let result = async {
+        let chosen = plan::plan_down(&migrations, &rows, steps, None)?;
+        let mut items = down_items(&chosen, options)?;
+        let again: Vec<_> = chosen.iter().rev().map(|m| (*m, None)).collect();
+        items.extend(up_items(&again, options, &mut Vec::new())?);
+        let done = run(&mut lock, &t, options, &items, reporter).await?;
+        let (reverted, applied) = done.split_at(chosen.len().min(done.len()));
+        Ok(RedoReport {
+            reverted: reverted.to_vec(),
+            applied: applied.to_vec(),
+        })
+    }
+    .await;
+    lock.release().await;
+    result
 }
 
 /// Runs the seeds of one environment folder, each in its own transaction,
@@ -515,7 +461,7 @@ pub async fn seed<R: Reporter + ?Sized>(
         .iter()
         .map(|s| prepare(&s.sql, false, Some(options.guard())))
         .collect::<Result<Vec<Body<'_>>>>()?;
-    let ran = db::lock_and_read_seeds(client, &t, options.session(), reporter).await?;
+    let (mut lock, ran) = db::lock_and_read_seeds(client, &t, options.session(), reporter).await?;
     let result = async {
         let mut items = Vec::new();
         let mut skipped = Vec::new();
@@ -541,25 +487,23 @@ pub async fn seed<R: Reporter + ?Sized>(
                 previous: None,
             });
         }
-        let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
-        Ok::<_, Error>((
-            SeedReport {
-                environment: env.to_string(),
-                ran: done
-                    .into_iter()
-                    .map(|d| SeedRun {
-                        name: d.version,
-                        file: d.file,
-                        duration_ms: d.duration_ms,
-                    })
-                    .collect(),
-                skipped,
-            },
-            unlocked,
-        ))
+        let done = run(&mut lock, &t, options, &items, reporter).await?;
+        Ok::<_, Error>(SeedReport {
+            environment: env.to_string(),
+            ran: done
+                .into_iter()
+                .map(|d| SeedRun {
+                    name: d.version,
+                    file: d.file,
+                    duration_ms: d.duration_ms,
+                })
+                .collect(),
+            skipped,
+        })
     }
     .await;
-    release(client, &t, options, result).await
+    lock.release().await;
+    result
 }
 
 /// Development only: drops the `public` schema (and the tracking schema)
@@ -596,9 +540,8 @@ pub async fn reset<R: Reporter + ?Sized>(
     // One transaction under the transaction-scoped lock: works the same
     // through a pooler.
     let sql = format!(
-        "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\nSELECT pg_advisory_xact_lock({});\n{drops}CREATE SCHEMA public;\nCOMMIT;",
-        options.lock_wait_timeout_ms.max(1),
-        t.lock_key
+        "BEGIN;\n{}{drops}CREATE SCHEMA public;\nCOMMIT;",
+        db::xact_lock_sql(&t, options.session())
     );
     if let Err(e) = client.simple_query(&sql).await {
         let _ = client.simple_query("ROLLBACK").await;

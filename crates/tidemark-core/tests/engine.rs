@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use tidemark_core::{
-    deploy, down, migrate, redo, seed, status, Event, MigrationState, Options, Policy, SeedOptions,
-    Silent,
+    deploy, down, migrate, redo, seed, status, unlock, Event, MigrationState, Options, Policy,
+    SeedOptions, Silent, UnlockOptions,
 };
 
 fn opts() -> Options {
@@ -757,6 +757,57 @@ async fn refuses_other_tools_tracking_tables() {
         // Another table works.
         let other = Options { table: "tidemark_migrations".into(), ..opts() };
         assert_eq!(migrate(&c, many(1), &other, None, &Silent).await.unwrap().applied.len(), 1);
+    }
+}
+
+/// `status` used to take the migration lock and run the tracking table's
+/// DDL just to explain another tool's table: it waited behind a running
+/// deploy (and could time out) for a read-only question. Now it reads.
+#[tokio::test]
+async fn status_explains_a_foreign_table_without_the_lock_or_ddl() {
+    // Near misses of the peers' shapes: not adoptable history, so the only
+    // answer is the shape check's explanation.
+    for (ddl, tool) in [
+        ("CREATE TABLE schema_migrations (version integer PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (20240101, false)", "golang-migrate"),
+        ("CREATE TABLE schema_migrations (version bigint PRIMARY KEY); INSERT INTO schema_migrations VALUES (20240101000000)", "dbmate"),
+        ("CREATE TABLE schema_migrations (version text PRIMARY KEY, note text); INSERT INTO schema_migrations VALUES ('1', 'x')", "which tidemark cannot use"),
+    ] {
+        let db = TestDb::new().await;
+        let holder = db.client().await;
+        holder.batch_execute(ddl).await.unwrap();
+        // Another session holds tidemark's lock, and a lock on the table
+        // that any DDL on it would wait for (reads go through).
+        let key = unlock(&holder, &opts(), UnlockOptions::default())
+            .await
+            .unwrap()
+            .lock_key;
+        holder
+            .batch_execute(&format!(
+                "SELECT pg_advisory_lock({key}); BEGIN; LOCK TABLE schema_migrations IN EXCLUSIVE MODE"
+            ))
+            .await
+            .unwrap();
+        let objects = "SELECT count(*)::text FROM pg_class WHERE relnamespace = 'public'::regnamespace";
+        let before = holder.query_one(objects, &[]).await.unwrap().get::<_, String>(0);
+        let (c, counter) = db.counted_client().await;
+        let patient_for_a_moment = Options {
+            lock_wait_timeout_ms: 300,
+            ..opts()
+        };
+        let err = status(&c, many(1), &patient_for_a_moment, &Silent)
+            .await
+            .unwrap_err();
+        // The same explanation the locked path gives (not a lock timeout).
+        assert_eq!(err.code(), "E_TRACKING_TABLE_INCOMPATIBLE", "{}", err.message());
+        assert!(err.message().contains(tool), "{}", err.message());
+        assert!(err.message().contains("--table"), "{}", err.message());
+        let sent = counter.queries().join("\n");
+        for word in ["pg_advisory", "CREATE", "ALTER", "DO $", "BEGIN"] {
+            assert!(!sent.contains(word), "status sent {word}: {sent}");
+        }
+        holder.batch_execute("COMMIT").await.unwrap();
+        let after = holder.query_one(objects, &[]).await.unwrap().get::<_, String>(0);
+        assert_eq!(before, after, "status created objects");
     }
 }
 
