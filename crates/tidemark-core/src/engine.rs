@@ -11,10 +11,10 @@ use crate::error::{Error, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
     AcceptReport, AppliedMigration, CreateDatabaseReport, DownReport, Event, MigrateReport,
-    PlanReport, RedoReport, Reporter, ResetReport, SeedReport, SeedRun, StatusReport, UnlockReport,
-    VerifyReport,
+    PlanReport, RedoReport, Reporter, ResetReport, ScriptSeed, SeedReport, SeedRun, StatusReport,
+    UnlockReport, VerifyReport,
 };
-use crate::source::{Migration, Migrations, Seeds, SourceFile};
+use crate::source::{Migration, Migrations, Seed, Seeds, SourceFile};
 use crate::unlock::UnlockOptions;
 
 /// Settings shared by every operation.
@@ -112,6 +112,21 @@ pub struct SeedOptions {
     /// `seed --only <name>`: run this seed alone (its name, `001_users`, or
     /// its file name).
     pub only: Option<String>,
+    /// The host ran the script seed that the last `seed` call reported as
+    /// [`SeedReport::script_due`], and it succeeded: record it, then go on
+    /// with the seeds after it.
+    pub ran_script: Option<ScriptRun>,
+}
+
+/// A script seed the host ran (see [`SeedOptions::ran_script`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptRun {
+    /// The seed's name, as `script_due` gave it.
+    pub name: String,
+    /// The checksum `script_due` gave: the file as it was when it ran.
+    pub checksum: String,
+    /// How long it ran, measured by the host.
+    pub duration_ms: u64,
 }
 
 fn report_all<R: Reporter + ?Sized>(reporter: &R, events: &[Event]) {
@@ -455,17 +470,45 @@ pub async fn seed<R: Reporter + ?Sized>(
             ));
         }
     }
-    // Refuse bad SQL before anything runs.
+    // Refuse bad SQL before anything runs (script seeds are the host's).
     let bodies = seeds
         .seeds
         .iter()
-        .map(|s| prepare(&s.sql, false, Some(options.guard())))
-        .collect::<Result<Vec<Body<'_>>>>()?;
+        .map(|s| {
+            (!s.script)
+                .then(|| prepare(&s.sql, false, Some(options.guard())))
+                .transpose()
+        })
+        .collect::<Result<Vec<Option<Body<'_>>>>>()?;
+    // After a script seed the host ran: the seeds before it were handled
+    // by the call that reported it.
+    let resume = match &seed_options.ran_script {
+        None => None,
+        Some(r) => Some(script_ran(&seeds.seeds, r)?),
+    };
     let (mut lock, ran) = db::lock_and_read_seeds(client, &t, options.session(), reporter).await?;
     let result = async {
+        let mut recorded = Vec::new();
+        let mut start = 0;
+        if let (Some(i), Some(r)) = (resume, &seed_options.ran_script) {
+            let s = &seeds.seeds[i];
+            db::record_script_seed(&lock, &t, options.session(), &s.name, r).await?;
+            reporter.report(Event::SeedApplied {
+                name: s.name.clone(),
+                file: s.sql.file.clone(),
+                duration_ms: r.duration_ms,
+            });
+            recorded.push(SeedRun {
+                name: s.name.clone(),
+                file: s.sql.file.clone(),
+                duration_ms: r.duration_ms,
+            });
+            start = i + 1;
+        }
         let mut items = Vec::new();
         let mut skipped = Vec::new();
-        for (s, body) in seeds.seeds.iter().zip(bodies) {
+        let mut script_due = None;
+        for (s, body) in seeds.seeds.iter().zip(bodies).skip(start) {
             let same = ran
                 .iter()
                 .any(|(n, sum)| n == &s.name && sum == &s.checksum);
@@ -477,6 +520,15 @@ pub async fn seed<R: Reporter + ?Sized>(
                 skipped.push(s.name.clone());
                 continue;
             }
+            let Some(body) = body else {
+                // A script: the seeds before it run now, then the host runs it.
+                script_due = Some(ScriptSeed {
+                    name: s.name.clone(),
+                    file: s.sql.file.clone(),
+                    checksum: s.checksum.clone(),
+                });
+                break;
+            };
             items.push(Item {
                 work: Work::Seed,
                 key: &s.name,
@@ -488,22 +540,51 @@ pub async fn seed<R: Reporter + ?Sized>(
             });
         }
         let done = run(&mut lock, &t, options, &items, reporter).await?;
+        recorded.extend(done.into_iter().map(|d| SeedRun {
+            name: d.version,
+            file: d.file,
+            duration_ms: d.duration_ms,
+        }));
         Ok::<_, Error>(SeedReport {
             environment: env.to_string(),
-            ran: done
-                .into_iter()
-                .map(|d| SeedRun {
-                    name: d.version,
-                    file: d.file,
-                    duration_ms: d.duration_ms,
-                })
-                .collect(),
+            ran: recorded,
             skipped,
+            script_due,
         })
     }
     .await;
     lock.release().await;
     result
+}
+
+/// Where the script seed the host ran sits in the folder; refuses a name
+/// that is not a script seed there, or a file that changed since it was
+/// reported due (what ran is not what the folder holds now).
+fn script_ran(seeds: &[Seed], r: &ScriptRun) -> Result<usize> {
+    let i = seeds
+        .iter()
+        .position(|s| s.script && s.name == r.name)
+        .ok_or_else(|| {
+            Error::new(
+                Kind::InvalidOption,
+                format!(
+                    "there is no script seed named {:?} in this seed folder to record",
+                    r.name
+                ),
+            )
+        })?;
+    let s = &seeds[i];
+    if s.checksum != r.checksum {
+        return Err(Error::new(
+            Kind::SeedFailed,
+            format!(
+                "{} changed while it ran, so it was not recorded; run the seed command again",
+                s.sql.file
+            ),
+        )
+        .at(&s.sql.file, None, None));
+    }
+    Ok(i)
 }
 
 /// Development only: drops the `public` schema (and the tracking schema)

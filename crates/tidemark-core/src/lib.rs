@@ -39,14 +39,14 @@ pub use create_db::maintenance_target;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
     accept, create_database, deploy, down, dry_run, execute, migrate, redo, reset, seed, status,
-    unlock, Operation, Options, Outcome, Request, SeedOptions,
+    unlock, Operation, Options, Outcome, Request, ScriptRun, SeedOptions,
 };
 pub use error::{Error, Location, Result};
 pub use plan::Policy;
 pub use report::{
     AppliedMigration, ChecksumState, DownReport, Event, LockHolder, MigrateReport, MigrationState,
-    RedoReport, Reporter, ResetReport, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
-    UnlockReport,
+    RedoReport, Reporter, ResetReport, ScriptSeed, SeedReport, SeedRun, Silent, StatusReport,
+    StatusRow, UnlockReport,
 };
 pub use source::{Migrations, SourceFile};
 pub use unlock::UnlockOptions;

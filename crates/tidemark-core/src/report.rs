@@ -157,6 +157,25 @@ pub struct SeedReport {
     pub ran: Vec<SeedRun>,
     /// Seeds skipped because they already ran with the same contents.
     pub skipped: Vec<String>,
+    /// The script seed due next: the core never spawns, so the run stops
+    /// before it. The host runs it and calls `seed` again with
+    /// [`crate::SeedOptions::ran_script`], which records it and goes on with
+    /// the seeds after it. Absent when every seed due ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script_due: Option<ScriptSeed>,
+}
+
+/// A script seed the host is to run now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScriptSeed {
+    /// `002_posts`, the key in the seeds table.
+    pub name: String,
+    /// `002_posts.mjs`, in the seed folder.
+    pub file: String,
+    /// The checksum the host hands back with the run, so that a file
+    /// edited while it ran is not recorded as the version that ran.
+    pub checksum: String,
 }
 
 /// One seed that ran.

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use tidemark_core::{
     deploy, down, migrate, redo, seed, status, unlock, Event, MigrationState, Options, Policy,
-    SeedOptions, Silent, UnlockOptions,
+    ScriptRun, SeedOptions, Silent, UnlockOptions,
 };
 
 fn opts() -> Options {
@@ -608,6 +608,96 @@ async fn down_and_redo() {
     assert_eq!(tracking(&c).await.len(), 4);
 }
 
+/// Script seeds: the core stops before one that is due (it never spawns),
+/// the host runs it and hands it back, the core records it and goes on in
+/// folder order.
+#[tokio::test]
+async fn script_seeds_stop_for_the_host_and_are_recorded_in_order() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    c.batch_execute("CREATE TABLE log (step text)")
+        .await
+        .unwrap();
+    let seeds = vec![
+        file("001_a.sql", "INSERT INTO log VALUES ('a');"),
+        file("002_b.mjs", "// the host runs this one"),
+        file("003_c.sql", "INSERT INTO log VALUES ('c');"),
+    ];
+    let dev = SeedOptions {
+        environment: "development".into(),
+        ..SeedOptions::default()
+    };
+    let first = seed(&c, seeds.clone(), &opts(), &dev, &Silent)
+        .await
+        .unwrap();
+    assert_eq!(first.ran.len(), 1);
+    let due = first.script_due.expect("002_b is due");
+    assert_eq!(
+        (due.name.as_str(), due.file.as_str()),
+        ("002_b", "002_b.mjs")
+    );
+    // Nothing after the script ran yet.
+    assert_eq!(common::tracking_seeds(&c).await, vec!["001_a".to_string()]);
+
+    // A file that changed while it ran is not recorded.
+    let stale = SeedOptions {
+        ran_script: Some(ScriptRun {
+            name: due.name.clone(),
+            checksum: "0".repeat(64),
+            duration_ms: 5,
+        }),
+        ..dev.clone()
+    };
+    let err = seed(&c, seeds.clone(), &opts(), &stale, &Silent)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "E_SEED_FAILED");
+    assert_eq!(common::tracking_seeds(&c).await, vec!["001_a".to_string()]);
+
+    let events = Events::default();
+    let after = SeedOptions {
+        ran_script: Some(ScriptRun {
+            name: due.name.clone(),
+            checksum: due.checksum.clone(),
+            duration_ms: 42,
+        }),
+        ..dev.clone()
+    };
+    let second = seed(&c, seeds.clone(), &opts(), &after, &events)
+        .await
+        .unwrap();
+    assert!(second.script_due.is_none());
+    let ran: Vec<_> = second.ran.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(ran, vec!["002_b", "003_c"]);
+    assert_eq!(second.ran[0].duration_ms, 42);
+    assert!(second.skipped.is_empty(), "the first call reported 001_a");
+    assert!(events
+        .all()
+        .iter()
+        .any(|e| matches!(e, Event::SeedApplied { name, .. } if name == "002_b")));
+    assert_eq!(
+        common::tracking_seeds(&c).await,
+        vec![
+            "001_a".to_string(),
+            "002_b".to_string(),
+            "003_c".to_string()
+        ]
+    );
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM log", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 2);
+
+    // Everything ran with these contents: skipped, no script due.
+    let third = seed(&c, seeds.clone(), &opts(), &dev, &Silent)
+        .await
+        .unwrap();
+    assert_eq!((third.ran.len(), third.skipped.len()), (0, 3));
+    assert!(third.script_due.is_none());
+}
+
 #[tokio::test]
 async fn seeds_run_once_and_refuse_production() {
     let db = TestDb::new().await;
@@ -669,6 +759,7 @@ async fn seeds_run_once_and_refuse_production() {
         allow_production: true,
         force: false,
         only: None,
+        ran_script: None,
     };
     assert_eq!(
         seed(&c, seeds.clone(), &opts(), &dev_in_prod, &Silent)

@@ -12,6 +12,14 @@ pub struct JsSourceFile {
     pub bytes: Buffer,
 }
 
+/// A script seed the host ran: `scriptDue` handed back with its duration.
+#[napi(object)]
+pub struct JsScriptRun {
+    pub name: String,
+    pub checksum: String,
+    pub duration_ms: u32,
+}
+
 /// Everything an operation needs; only `url` and `migrations` are required.
 #[napi(object)]
 pub struct NativeOptions {
@@ -47,6 +55,8 @@ pub struct NativeOptions {
     pub pid: Option<u32>,
     /// `seed --only <name>`.
     pub only: Option<String>,
+    /// `seed`: the script seed the host ran (the last call's `scriptDue`).
+    pub ran_script: Option<JsScriptRun>,
     /// `accept <version> --reason`, and who accepts (the OS user).
     pub version: Option<String>,
     pub reason: Option<String>,
@@ -128,6 +138,11 @@ impl From<NativeOptions> for Owned {
                     allow_production: o.allow_production.unwrap_or(false),
                     force: o.force.unwrap_or(false),
                     only: o.only,
+                    ran_script: o.ran_script.map(|r| tidemark_core::ScriptRun {
+                        name: r.name,
+                        checksum: r.checksum,
+                        duration_ms: u64::from(r.duration_ms),
+                    }),
                 },
                 migrations: files(o.migrations),
                 seeds: o.seeds.map(files).unwrap_or_default(),

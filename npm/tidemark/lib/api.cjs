@@ -6,6 +6,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { TidemarkError } = require('./errors.cjs');
+const { runDueScripts } = require('./script-seeds.cjs');
 const { resolveConfig, noUrlMessage } = require('./config.cjs');
 const { inspect, redact, scrub } = require('./url.cjs');
 const loader = require('./loader.cjs');
@@ -295,6 +296,9 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
   let report;
   try {
     report = local ? await local.run({ binding, backend, opts, emit }) : await binding[command](opts, emit);
+    // Script seeds the engine reports due: run here, recorded by the engine.
+    const seedAgain = (more) => binding.seed({ ...opts, ...more }, emit);
+    report = await runDueScripts(report, { command, config, dir: seedFolder(config), seedAgain });
   } catch (err) {
     await settle();
     throw convertError(err, config, { migrations, seeds });

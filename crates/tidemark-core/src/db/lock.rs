@@ -40,7 +40,7 @@ impl<'c> Lock<'c> {
     }
 
     /// The session that holds the lock.
-    pub(super) fn client(&self) -> &'c Client {
+    pub(crate) fn client(&self) -> &'c Client {
         self.client
     }
 

@@ -31,7 +31,7 @@ pub(crate) use batch::run_items;
 pub(crate) use lock::Lock;
 pub(crate) use read::{
     describe_foreign_shape, explain_foreign, first_read, lock_and_read, lock_and_read_seeds,
-    lock_timeout_error, parse_row, FirstRead,
+    lock_timeout_error, parse_row, record_script_seed, FirstRead,
 };
 pub(crate) use sql::{
     batch_trailer, build_batch, lock_and_read_sql, next_run, select_rows_sql, shape_sql,

@@ -298,3 +298,23 @@ pub(crate) async fn explain_foreign(client: &Client, t: &Tracking) -> Error {
         ),
     }
 }
+
+/// Records a script seed the host ran (see [`super::record_script_seed_sql`]),
+/// on the session that holds the lock.
+pub(crate) async fn record_script_seed(
+    lock: &Lock<'_>,
+    t: &Tracking,
+    s: SessionSettings,
+    name: &str,
+    run: &crate::engine::ScriptRun,
+) -> Result<()> {
+    let sql = super::sql::record_script_seed_sql(t, s, name, &run.checksum, run.duration_ms);
+    if let Err(e) = lock.client().simple_query(&sql).await {
+        rollback(lock.client()).await;
+        return Err(Error::database(
+            &format!("could not record the script seed {name}"),
+            &e,
+        ));
+    }
+    Ok(())
+}

@@ -510,6 +510,31 @@ pub(super) fn prefix_checksum(statements: &[(usize, &str)], n: usize) -> String 
     hex(&h.finalize())
 }
 
+/// Records a script seed the host ran, with the host's duration, in a
+/// transaction of its own (under the transaction lock in pool-safe mode).
+pub(crate) fn record_script_seed_sql(
+    t: &Tracking,
+    s: SessionSettings,
+    name: &str,
+    checksum: &str,
+    duration_ms: u64,
+) -> String {
+    let lock = if s.pool_safe {
+        xact_lock_sql(t, s)
+    } else {
+        String::new()
+    };
+    format!(
+        "BEGIN;\n{lock}DELETE FROM {q} WHERE name = {key};\n\
+         INSERT INTO {q} (name, checksum, ran_at, duration_ms) \
+         VALUES ({key}, {sum}, clock_timestamp(), {ms});\nCOMMIT;",
+        q = t.seeds_qualified,
+        key = quote_literal(name),
+        sum = quote_literal(checksum),
+        ms = duration_ms.min(i32::MAX as u64),
+    )
+}
+
 /// Leaves a `failed` row for a migration that did not complete, with the
 /// progress of a no-transaction one, in a transaction of its own.
 pub(super) fn record_failure_sql(
