@@ -7,7 +7,7 @@ use crate::accept::AcceptOptions;
 use crate::adopt::{self, AdoptReport};
 use crate::check::{prepare, Body, Guard};
 use crate::db::{self, FirstRead, Item, Lock, SessionSettings, Tracking, Work};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Folder, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
     AcceptReport, AppliedMigration, CreateDatabaseReport, DownReport, Event, MigrateReport,
@@ -16,6 +16,7 @@ use crate::report::{
 };
 use crate::source::{Migration, Migrations, Seed, Seeds, SourceFile};
 use crate::unlock::UnlockOptions;
+use crate::url::{ConnectError, Endpoint, Target};
 
 /// Settings shared by every operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,18 +49,9 @@ pub struct Options {
 }
 
 impl Default for Options {
+    /// The defaults of [`Request`], the one place they are declared.
     fn default() -> Self {
-        Options {
-            schema: "public".into(),
-            table: "schema_migrations".into(),
-            seeds_table: "schema_seeds".into(),
-            lock_wait_timeout_ms: 120_000,
-            lock_timeout_ms: None,
-            statement_timeout_ms: None,
-            max_message_bytes: 8 << 20,
-            policy: Policy::default(),
-            pool_safe: false,
-        }
+        Request::default().options()
     }
 }
 
@@ -103,14 +95,13 @@ impl Options {
 pub struct SeedOptions {
     /// The seed folder's environment (`development`, `preview`, ...).
     pub environment: String,
-    /// True when `NODE_ENV` or `VERCEL_ENV` says production.
-    pub production: bool,
-    /// `--allow-production`: seed production, from `seeds/production` only.
+    /// What says this is production (`NODE_ENV=production`), if anything.
+    pub production: Option<String>,
+    /// Seed production anyway, from the `production` seeds only.
     pub allow_production: bool,
     /// Run every seed again, even those that ran with the same contents.
     pub force: bool,
-    /// `seed --only <name>`: run this seed alone (its name, `001_users`, or
-    /// its file name).
+    /// Run this seed alone (its name, `001_users`, or its file name).
     pub only: Option<String>,
     /// The host ran the script seed that the last `seed` call reported as
     /// [`SeedReport::script_due`], and it succeeded: record it, then go on
@@ -119,7 +110,8 @@ pub struct SeedOptions {
 }
 
 /// A script seed the host ran (see [`SeedOptions::ran_script`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScriptRun {
     /// The seed's name, as `script_due` gave it.
     pub name: String,
@@ -438,18 +430,22 @@ pub async fn seed<R: Reporter + ?Sized>(
     seed_options: &SeedOptions,
     reporter: &R,
 ) -> Result<SeedReport> {
+    refuse_production(Operation::Seed, seed_options)?;
+    // Every file this reads is a seed: errors say so, for the host to
+    // find the file in the seeds folder.
+    run_seeds(client, files, options, seed_options, reporter)
+        .await
+        .map_err(|e| e.in_folder(Folder::Seed))
+}
+
+async fn run_seeds<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    seed_options: &SeedOptions,
+    reporter: &R,
+) -> Result<SeedReport> {
     let env = seed_options.environment.as_str();
-    if seed_options.production && !(seed_options.allow_production && env == "production") {
-        let why = if seed_options.allow_production {
-            format!("--allow-production only runs seeds/production, and the seed environment is {env:?}")
-        } else {
-            "seeding production could overwrite real data; if you really mean it, pass --allow-production to run seeds/production".to_string()
-        };
-        return Err(Error::new(
-            Kind::SeedProduction,
-            format!("refusing to seed: this is production (NODE_ENV or VERCEL_ENV is production); {why}"),
-        ));
-    }
     let t = options.tracking()?;
     let mut seeds = Seeds::from_files(files)?;
     report_all(reporter, &seeds.warnings);
@@ -598,12 +594,7 @@ pub async fn reset<R: Reporter + ?Sized>(
     seed_options: &SeedOptions,
     reporter: &R,
 ) -> Result<ResetReport> {
-    if seed_options.production {
-        return Err(Error::new(
-            Kind::ResetProduction,
-            "refusing to reset: this is production (NODE_ENV or VERCEL_ENV is production), and reset drops every table; it is for development databases only",
-        ));
-    }
+    refuse_production(Operation::Reset, seed_options)?;
     let t = options.tracking()?;
     // Check the files before dropping anything.
     let checked = Migrations::from_files(migrations.clone())?;
@@ -694,8 +685,10 @@ pub async fn create_database(client: &Client, name: &str) -> Result<CreateDataba
     crate::create_db::create_database(client, name).await
 }
 
-/// The operations the hosts export, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The operations the hosts run through [`execute`], by name
+/// (`"migrate"`, `"createDatabase"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Operation {
     Migrate,
     Deploy,
@@ -709,34 +702,318 @@ pub enum Operation {
     Unlock,
     Accept,
     Plan,
-    /// `db create`: the host connects to the `postgres` database and sets
-    /// `Request::create_database` to the URL's database.
+    /// `db create`: connects to the server's `postgres` database and
+    /// creates the URL's database (see [`Request::target`]).
     CreateDatabase,
     /// `verify`: replays the folder on a scratch database the host provides.
     Verify,
 }
 
-/// Everything one operation may use, as a host receives it.
-#[derive(Debug, Clone, Default)]
+/// Everything one operation may use, as a host sends it: one serde struct,
+/// deserialized by both bindings from the JS options. Its keys are the keys
+/// of the JS options table (`npm/tidemark/lib/options.cjs`) and of the
+/// resolved config, so the host passes its config through; every default is
+/// declared here (`#[serde(default)]` takes [`Request::default`]).
+/// Durations are milliseconds.
+///
+/// ```
+/// let r: tidemark_core::Request = serde_json::from_str(r#"{"url": "postgres://h/d", "lockTimeout": 5000}"#).unwrap();
+/// assert_eq!((r.lock_wait_timeout, r.lock_timeout, r.seed_env.as_str()), (120_000, Some(5000), "development"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Request {
+    /// The database URL (or keyword/value string).
+    pub url: String,
+    /// The migrations folder's entries (see [`Migrations::from_files`]).
     pub migrations: Vec<SourceFile>,
+    /// The seed environment folder's files.
     pub seeds: Vec<SourceFile>,
-    pub options: Options,
-    pub seed_options: SeedOptions,
-    /// `migrate --to`, `down --to`.
+    /// Schema of the tracking tables.
+    pub schema: String,
+    /// The migrations tracking table.
+    pub table: String,
+    /// The seed log table.
+    pub seeds_table: String,
+    /// How long to wait for another run's migration lock.
+    pub lock_wait_timeout: u64,
+    /// `lock_timeout` for the migrations' own statements.
+    pub lock_timeout: Option<u64>,
+    /// `statement_timeout` for the migrations' own statements.
+    pub statement_timeout: Option<u64>,
+    /// The whole budget for connecting, retries included; unset, the URL's
+    /// `connect_timeout`, else [`crate::url::DEFAULT_CONNECT_TIMEOUT_MS`].
+    pub connect_timeout: Option<u64>,
+    /// Encrypt without verifying the server certificate.
+    pub tls_insecure: bool,
+    /// The URL goes through a transaction-mode pooler and no direct URL is
+    /// set (the host decides): see [`Options::pool_safe`].
+    pub pool_safe: bool,
+    /// `migrate`: relaxed checks (`deploy` ignores them).
+    pub allow_drift: bool,
+    pub allow_missing: bool,
+    pub allow_out_of_order: bool,
+    /// `migrate`, `down`, `baseline`: the target version.
     pub to: Option<String>,
-    /// `down --steps`, `redo --steps`.
+    /// `down`, `redo`: how many migrations.
     pub steps: Option<usize>,
-    /// `adopt --from`: whose history to adopt (else detected).
+    /// `adopt`: whose history to adopt (else detected).
     pub from: Option<String>,
-    /// `adopt --dry-run`, `baseline --dry-run`: report, write nothing.
+    /// `adopt`, `baseline`: report, write nothing.
     pub dry_run: bool,
-    /// `unlock --terminate` (and the pid the user confirmed).
-    pub unlock: UnlockOptions,
-    /// `accept <version> --reason`.
-    pub accept: AcceptOptions,
-    /// `db create`: the database to create.
+    /// The seed environment: the folder of the seeds folder the seeds come
+    /// from (the options table's `env`, resolved).
+    pub seed_env: String,
+    /// What says this is production (`NODE_ENV=production`), if anything:
+    /// seeds and reset refuse it.
+    pub production_source: Option<String>,
+    /// `seed`: seed production anyway, from the `production` folder only.
+    pub allow_production: bool,
+    /// `seed`: run every seed again.
+    pub force: bool,
+    /// `seed`: run this seed alone.
+    pub only: Option<String>,
+    /// `seed`: the script seed the host ran, as the last call's
+    /// `scriptDue` named it (see [`SeedOptions::ran_script`]).
+    pub ran_script: Option<ScriptRun>,
+    /// `unlock`: end the holder's session (only this pid, when given).
+    pub terminate: bool,
+    pub pid: Option<u32>,
+    /// `accept`: the applied migration's version, and why its edit changes
+    /// no behaviour.
+    pub version: Option<String>,
+    pub reason: Option<String>,
+    /// The operating system's user: the database user when the URL names
+    /// none (libpq's default), and who accepts an edit.
+    pub os_user: Option<String>,
+    /// Where the host found the URL (`DATABASE_URL`, `--url`), for the
+    /// `connecting` event.
+    pub url_source: Option<String>,
+    /// The pooled URL's source when the host switched to a direct URL, and
+    /// why that one looked pooled.
+    pub pooled_from: Option<String>,
+    pub pooler_reason: Option<String>,
+    /// `db create`: the database to create; set by [`Request::target`].
+    #[serde(skip)]
     pub create_database: Option<String>,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            url: String::new(),
+            migrations: Vec::new(),
+            seeds: Vec::new(),
+            schema: "public".into(),
+            table: "schema_migrations".into(),
+            seeds_table: "schema_seeds".into(),
+            lock_wait_timeout: 120_000,
+            lock_timeout: None,
+            statement_timeout: None,
+            connect_timeout: None,
+            tls_insecure: false,
+            pool_safe: false,
+            allow_drift: false,
+            allow_missing: false,
+            allow_out_of_order: false,
+            to: None,
+            steps: None,
+            from: None,
+            dry_run: false,
+            seed_env: "development".into(),
+            production_source: None,
+            allow_production: false,
+            force: false,
+            only: None,
+            ran_script: None,
+            terminate: false,
+            pid: None,
+            version: None,
+            reason: None,
+            os_user: None,
+            url_source: None,
+            pooled_from: None,
+            pooler_reason: None,
+            create_database: None,
+        }
+    }
+}
+
+/// The defaults a host shows (`--help`) and resolves its config with: the
+/// same values [`Request`] takes when a key is missing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Defaults {
+    pub schema: String,
+    pub table: String,
+    pub seeds_table: String,
+    pub lock_wait_timeout: u64,
+    pub connect_timeout: u64,
+    pub seed_env: String,
+}
+
+/// Where and how long to connect: see [`Request::target`].
+#[derive(Debug)]
+pub struct Dial {
+    pub target: Target,
+    /// Where the connection goes, for events and messages.
+    pub endpoint: Endpoint,
+    /// The whole budget for connecting, retries included.
+    pub budget_ms: u64,
+}
+
+/// See [`Defaults`].
+pub fn defaults() -> Defaults {
+    let r = Request::default();
+    Defaults {
+        schema: r.schema,
+        table: r.table,
+        seeds_table: r.seeds_table,
+        lock_wait_timeout: r.lock_wait_timeout,
+        connect_timeout: crate::url::DEFAULT_CONNECT_TIMEOUT_MS,
+        seed_env: r.seed_env,
+    }
+}
+
+impl Request {
+    /// The settings every operation shares.
+    pub fn options(&self) -> Options {
+        Options {
+            schema: self.schema.clone(),
+            table: self.table.clone(),
+            seeds_table: self.seeds_table.clone(),
+            lock_wait_timeout_ms: self.lock_wait_timeout,
+            lock_timeout_ms: self.lock_timeout,
+            statement_timeout_ms: self.statement_timeout,
+            max_message_bytes: 8 << 20,
+            policy: Policy {
+                allow_drift: self.allow_drift,
+                allow_missing: self.allow_missing,
+                allow_out_of_order: self.allow_out_of_order,
+            },
+            pool_safe: self.pool_safe,
+        }
+    }
+
+    /// What `seed` and `reset` need to know about where they run.
+    pub fn seed_options(&self) -> SeedOptions {
+        SeedOptions {
+            environment: self.seed_env.clone(),
+            production: self.production_source.clone(),
+            allow_production: self.allow_production,
+            force: self.force,
+            only: self.only.clone(),
+            ran_script: self.ran_script.clone(),
+        }
+    }
+
+    /// Where `op` connects: the URL read by the one parser (an
+    /// `application_name` of its own is kept, else `tidemark`), the session
+    /// settings in the startup packet on direct connections (through a
+    /// pooler they are `SET LOCAL` per transaction), the operating system's
+    /// user when the URL names none (libpq's default; messages still say
+    /// "the default"), and for `db create` the server's `postgres` database
+    /// (the database to create is kept in `create_database`).
+    pub fn target(&mut self, op: Operation) -> Result<Dial, ConnectError> {
+        let mut target = crate::url::parse(&self.url, self.tls_insecure)?;
+        if !self.pool_safe {
+            if let Some(options) = crate::url::startup_options(
+                target.config.get_options(),
+                self.lock_timeout,
+                self.statement_timeout,
+            ) {
+                target.config.options(options);
+            }
+        }
+        let os_user = self
+            .os_user
+            .as_deref()
+            .filter(|_| target.config.get_user().is_none());
+        if op == Operation::CreateDatabase {
+            let wanted = crate::create_db::maintenance_target(&mut target);
+            self.create_database = Some(match os_user {
+                Some(user) if wanted.is_empty() => user.to_string(),
+                _ => wanted,
+            });
+        }
+        let endpoint = Endpoint::of(&target);
+        if let Some(user) = os_user {
+            target.config.user(user);
+        }
+        let budget_ms =
+            crate::url::connect_budget(self.connect_timeout, &target).as_millis() as u64;
+        Ok(Dial {
+            target,
+            endpoint,
+            budget_ms,
+        })
+    }
+
+    /// Refuses, before connecting, what `op` must never do with this
+    /// request: seeding or resetting production (the one place this rule
+    /// is written). Pure; hosts call it first, and [`execute`] again.
+    pub fn check(&self, op: Operation) -> Result<()> {
+        refuse_production(op, &self.seed_options())
+    }
+
+    /// What a host does first, before it reads a file or connects:
+    /// [`Request::check`], then, when the request has a URL, reads it (a
+    /// URL that cannot be used is `E_INVALID_URL`) and reports
+    /// [`Event::Connecting`] with it redacted, so that even a run that
+    /// fails on its files says which database it was pointed at.
+    pub fn begin<R: Reporter + ?Sized>(&self, op: Operation, reporter: &R) -> Result<()> {
+        self.check(op)?;
+        if self.url.is_empty() {
+            return Ok(());
+        }
+        let info = crate::url::inspect(&self.url);
+        let source = self.url_source.as_deref().unwrap_or("the url option");
+        if let Some(problem) = info.problem {
+            return Err(Error::new(
+                Kind::InvalidUrl,
+                format!(
+                    "invalid database URL {} (from {source}): {problem}",
+                    info.redacted
+                ),
+            ));
+        }
+        let switched = self.pooled_from.is_some();
+        reporter.report(Event::Connecting {
+            source: source.to_string(),
+            url: info.redacted,
+            instead_of: self.pooled_from.clone(),
+            pooler: self.pooler_reason.clone().filter(|_| switched),
+        });
+        Ok(())
+    }
+}
+
+/// Seeds refuse production unless allowed and from the `production`
+/// folder; `reset` always refuses it (design §6). The messages name no
+/// flag: the host phrases the fix from the code.
+fn refuse_production(op: Operation, seed: &SeedOptions) -> Result<()> {
+    let Some(signal) = seed.production.as_deref() else {
+        return Ok(());
+    };
+    let why = format!("this is production ({signal})");
+    match op {
+        Operation::Reset => Err(Error::new(
+            Kind::ResetProduction,
+            format!("refusing to reset: {why}; reset drops the schema and every table in it, so it never runs in production"),
+        )),
+        Operation::Seed if !seed.allow_production => Err(Error::new(
+            Kind::SeedProduction,
+            format!("refusing to seed: {why}; seeding production could overwrite real data"),
+        )),
+        Operation::Seed if seed.environment != "production" => Err(Error::new(
+            Kind::SeedProduction,
+            format!(
+                "refusing to seed: {why}; production is seeded only from the production seeds, and the seed environment is {:?}",
+                seed.environment
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What an operation returns; serializes as that operation's own report.
@@ -758,27 +1035,47 @@ pub enum Outcome {
 }
 
 /// Runs `op`: the one dispatch both bindings share, so that they only
-/// convert options in and the outcome out.
+/// convert the request in and the outcome (or the error) out. An error
+/// about a file says which folder it is in and carries its source line.
 pub async fn execute<R: Reporter + ?Sized>(
     client: &Client,
     op: Operation,
     request: Request,
     reporter: &R,
 ) -> Result<Outcome> {
+    request.check(op)?;
+    let (options, seed_options) = (request.options(), request.seed_options());
+    // Kept to quote the failing line of a file in the error; the engine
+    // itself consumes its own copies.
+    let files = (request.migrations.clone(), request.seeds.clone());
+    dispatch(client, op, request, &options, &seed_options, reporter)
+        .await
+        .map_err(|e| e.with_source(&files.0, &files.1))
+}
+
+async fn dispatch<R: Reporter + ?Sized>(
+    client: &Client,
+    op: Operation,
+    request: Request,
+    o: &Options,
+    seed_options: &SeedOptions,
+    r: &R,
+) -> Result<Outcome> {
     let Request {
         migrations,
         seeds,
-        options,
-        seed_options,
         to,
         steps,
         from,
         dry_run,
-        unlock: unlock_options,
-        accept: accept_options,
+        terminate,
+        pid,
+        version,
+        reason,
+        os_user,
         create_database: database,
+        ..
     } = request;
-    let (o, r) = (&options, reporter);
     Ok(match op {
         Operation::Migrate => {
             Outcome::Migrate(migrate(client, migrations, o, to.as_deref(), r).await?)
@@ -789,9 +1086,9 @@ pub async fn execute<R: Reporter + ?Sized>(
             Outcome::Down(down(client, migrations, o, steps, to.as_deref(), r).await?)
         }
         Operation::Redo => Outcome::Redo(redo(client, migrations, o, steps, r).await?),
-        Operation::Seed => Outcome::Seed(seed(client, seeds, o, &seed_options, r).await?),
+        Operation::Seed => Outcome::Seed(seed(client, seeds, o, seed_options, r).await?),
         Operation::Reset => {
-            Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
+            Outcome::Reset(reset(client, migrations, seeds, o, seed_options, r).await?)
         }
         Operation::Adopt | Operation::Baseline => {
             let what = match op {
@@ -803,7 +1100,9 @@ pub async fn execute<R: Reporter + ?Sized>(
             let (t, s) = (o.tracking()?, o.session());
             Outcome::Adopt(adopt::run(client, &t, s, &migrations, what, dry_run).await?)
         }
-        Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
+        Operation::Unlock => {
+            Outcome::Unlock(unlock(client, o, UnlockOptions { terminate, pid }).await?)
+        }
         Operation::Plan => Outcome::Plan(crate::dry_run::plan(client, migrations, o, r).await?),
         Operation::Verify => {
             Outcome::Verify(crate::verify::verify(client, migrations, o, r).await?)
@@ -812,7 +1111,90 @@ pub async fn execute<R: Reporter + ?Sized>(
             create_database(client, database.as_deref().unwrap_or_default()).await?,
         ),
         Operation::Accept => {
+            let accept_options = AcceptOptions {
+                version,
+                reason,
+                by: os_user,
+            };
             Outcome::Accept(accept(client, migrations, o, &accept_options, r).await?)
         }
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_takes_the_defaults_for_missing_keys() {
+        let r: Request = serde_json::from_value(serde_json::json!({
+            "url": "postgres://h/d",
+            "lockTimeout": 5000,
+            "allowDrift": true,
+            "migrations": [{ "name": "001_a.sql", "bytes": [115, 101, 108] }],
+            "somethingTheHostKeeps": { "nested": [1, 2] },
+        }))
+        .unwrap();
+        assert_eq!(r.migrations[0].bytes, b"sel");
+        let o = r.options();
+        assert_eq!(
+            (o.schema.as_str(), o.table.as_str(), o.seeds_table.as_str()),
+            ("public", "schema_migrations", "schema_seeds")
+        );
+        assert_eq!(
+            (o.lock_wait_timeout_ms, o.lock_timeout_ms),
+            (120_000, Some(5000))
+        );
+        assert!(o.policy.allow_drift && !o.policy.allow_missing);
+        assert_eq!(r.seed_options().environment, "development");
+        assert_eq!(Options::default(), Request::default().options());
+    }
+
+    #[test]
+    fn production_is_refused_before_connecting_in_words_without_flags() {
+        let mut r = Request {
+            production_source: Some("VERCEL_ENV=production".into()),
+            ..Request::default()
+        };
+        let message = |r: &Request, op| r.check(op).unwrap_err().message().to_string();
+        assert_eq!(
+            message(&r, Operation::Seed),
+            "refusing to seed: this is production (VERCEL_ENV=production); seeding production could overwrite real data"
+        );
+        assert!(message(&r, Operation::Reset).starts_with(
+            "refusing to reset: this is production (VERCEL_ENV=production); reset drops the schema"
+        ));
+        r.allow_production = true;
+        assert!(message(&r, Operation::Seed).ends_with("the seed environment is \"development\""));
+        r.seed_env = "production".into();
+        assert!(r.check(Operation::Seed).is_ok());
+        assert!(r.check(Operation::Reset).is_err());
+        assert!(r.check(Operation::Migrate).is_ok());
+        r.production_source = None;
+        assert!(r.check(Operation::Reset).is_ok());
+    }
+
+    #[test]
+    fn the_url_keeps_its_own_application_name() {
+        let mut r = Request {
+            url: "postgres://u@h/d?application_name=billing".into(),
+            ..Request::default()
+        };
+        let d = r.target(Operation::Migrate).unwrap();
+        assert_eq!(d.target.config.get_application_name(), Some("billing"));
+        assert_eq!(d.budget_ms, crate::url::DEFAULT_CONNECT_TIMEOUT_MS);
+        r.url = "postgres://h/d".into();
+        r.os_user = Some("alice".into());
+        r.lock_timeout = Some(5000);
+        let d = r.target(Operation::Migrate).unwrap();
+        assert_eq!(d.target.config.get_application_name(), Some("tidemark"));
+        assert_eq!(d.target.config.get_user(), Some("alice"));
+        assert_eq!(d.endpoint.user, "");
+        assert_eq!(d.target.config.get_options(), Some("-c lock_timeout=5000"));
+        r.url = "postgres://h".into();
+        let d = r.target(Operation::CreateDatabase).unwrap();
+        assert_eq!(d.target.config.get_dbname(), Some("postgres"));
+        assert_eq!(r.create_database.as_deref(), Some("alice"));
+    }
 }

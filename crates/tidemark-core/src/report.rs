@@ -31,6 +31,17 @@ impl<F: Fn(Event)> Reporter for F {
     rename_all_fields = "camelCase"
 )]
 pub enum Event {
+    /// The host is about to connect to `url` (redacted), found in `source`
+    /// (`--url`, `DATABASE_URL`, ...); `instead_of` the pooled URL of that
+    /// source, which looked pooled for the reason `pooler`.
+    Connecting {
+        source: String,
+        url: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instead_of: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pooler: Option<String>,
+    },
     /// A connection attempt failed and will be retried after `delay_ms`.
     ConnectRetry {
         attempt: u32,

@@ -8,9 +8,11 @@ use crate::error::{Error, Kind, Result};
 use crate::report::Event;
 
 /// A file as the host read it: its name inside the folder and its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct SourceFile {
     pub name: String,
+    /// A `Buffer`/`Uint8Array` from JS.
+    #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
 }
 
@@ -1112,6 +1114,46 @@ mod tests {
 pub struct NewFile {
     pub name: String,
     pub contents: String,
+}
+
+/// What a host asks `create` for (deserialized by both bindings).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateRequest {
+    /// The migrations folder's entries.
+    pub existing: Vec<String>,
+    /// The migration's name.
+    pub name: String,
+    /// Also a `.down.sql` file.
+    pub reversible: bool,
+    /// The time, UTC `YYYYMMDDHHMMSS`.
+    pub stamp: String,
+    /// The time, epoch milliseconds.
+    pub millis: f64,
+}
+
+/// What `create` returns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Created {
+    pub version: String,
+    pub files: Vec<NewFile>,
+}
+
+/// [`create_files`] for a host's request.
+pub fn create(request: &CreateRequest) -> Result<Created> {
+    let existing: Vec<&str> = request.existing.iter().map(String::as_str).collect();
+    let millis = if request.millis.is_finite() && request.millis >= 0.0 {
+        request.millis as u64
+    } else {
+        0
+    };
+    let (version, files) = create_files(
+        &existing,
+        &request.name,
+        request.reversible,
+        (&request.stamp, millis),
+    )?;
+    Ok(Created { version, files })
 }
 
 /// What `create` writes: the next version in the folder's convention and one

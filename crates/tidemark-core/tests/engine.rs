@@ -745,17 +745,21 @@ async fn seeds_run_once_and_refuse_production() {
 
     let prod = SeedOptions {
         environment: "production".into(),
-        production: true,
+        production: Some("NODE_ENV=production".into()),
         ..SeedOptions::default()
     };
     let err = seed(&c, seeds.clone(), &opts(), &prod, &Silent)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "E_SEED_PRODUCTION");
-    assert!(err.message().contains("--allow-production"));
+    // The core names no CLI flag; the host phrases the fix.
+    assert_eq!(
+        err.message(),
+        "refusing to seed: this is production (NODE_ENV=production); seeding production could overwrite real data"
+    );
     let dev_in_prod = SeedOptions {
         environment: "development".into(),
-        production: true,
+        production: Some("VERCEL_ENV=production".into()),
         allow_production: true,
         force: false,
         only: None,

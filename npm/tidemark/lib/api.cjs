@@ -8,7 +8,7 @@ const path = require('node:path');
 const { TidemarkError } = require('./errors.cjs');
 const { runDueScripts } = require('./script-seeds.cjs');
 const { resolveConfig, noUrlMessage } = require('./config.cjs');
-const { inspect, redact, scrub } = require('./url.cjs');
+const { redact, scrub } = require('./url.cjs');
 const loader = require('./loader.cjs');
 const embedded = require('./embedded.cjs');
 const { version: VERSION } = require('../package.json');
@@ -124,27 +124,10 @@ function readSeeds(config, required) {
   return files ?? [];
 }
 
-/** Refuses seed/reset in production before connecting (design §6). */
-function refuseProduction(command, config) {
-  if (!config.production) return;
-  const why = `this is production (${config.productionSource})`;
-  if (command === 'reset') {
-    throw new TidemarkError(
-      'E_RESET_PRODUCTION',
-      `refusing to reset: ${why}; reset drops the schema and every table in it, so it never runs in production`,
-      { exitCode: 2 },
-    );
-  }
-  if (command === 'seed' && !(config.allowProduction && config.seedEnv === 'production')) {
-    const fix = config.allowProduction
-      ? `--allow-production only runs ${rel(config.cwd, path.join(config.seedsDir, 'production'))}, and the seed environment is "${config.seedEnv}"; pass --env production`
-      : 'seeding production could overwrite real data; if you really mean it, pass --allow-production --env production to run ' +
-        rel(config.cwd, path.join(config.seedsDir, 'production'));
-    throw new TidemarkError('E_SEED_PRODUCTION', `refusing to seed: ${why}; ${fix}`, { exitCode: 2 });
-  }
-}
-
-/** Who runs tidemark, for `accept`'s record (the database role is added by the engine). */
+/**
+ * The operating system's user: the database user when the URL names none
+ * (libpq's default) and who accepts an edit (the engine adds the role).
+ */
 function osUser() {
   try {
     return os.userInfo().username || undefined;
@@ -153,56 +136,25 @@ function osUser() {
   }
 }
 
-function nativeOptions(command, config, migrations, seeds) {
-  const o = {
-    url: config.url,
-    migrations,
-    schema: config.schema,
-    table: config.table,
-    seedsTable: config.seedsTable,
-    lockWaitTimeoutMs: config.lockWaitTimeout,
-  };
-  // Unset, the engine takes the URL's connect_timeout (libpq's), else 30 s.
-  if (config.sources?.connectTimeout !== 'default') o.connectTimeoutMs = config.connectTimeout;
-  if (config.tlsInsecure) o.tlsInsecure = true;
-  if (config.poolSafe) o.poolSafe = true;
-  if (config.lockTimeout !== undefined) o.lockTimeoutMs = config.lockTimeout;
-  if (config.statementTimeout !== undefined) o.statementTimeoutMs = config.statementTimeout;
-  if (command === 'migrate') {
-    o.allowDrift = Boolean(config.allowDrift);
-    o.allowMissing = Boolean(config.allowMissing);
-    o.allowOutOfOrder = Boolean(config.allowOutOfOrder);
+/**
+ * The engine's request (crates/tidemark-core/src/engine.rs `Request`): the
+ * resolved config as it is, since its keys are the request's keys, plus
+ * the files and who runs tidemark. Unset options are left out, so the
+ * engine's defaults apply; `env` (the environment) stays here.
+ */
+function engineRequest(config, files = {}) {
+  const { env, sources = {}, warnings, ...request } = { ...config, ...files, osUser: osUser() };
+  for (const [key, value] of Object.entries(request)) {
+    if (value === undefined || value === null || sources[key] === 'default') delete request[key];
   }
-  if ((command === 'migrate' || command === 'down' || command === 'baseline') && config.to !== undefined) o.to = config.to;
-  if (command === 'adopt' && config.from !== undefined) o.from = config.from;
-  if ((command === 'adopt' || command === 'baseline') && config.dryRun) o.dryRun = true;
-  if ((command === 'down' || command === 'redo') && config.steps !== undefined) o.steps = config.steps;
-  if (command === 'accept') {
-    if (config.acceptVersion !== undefined) o.version = String(config.acceptVersion);
-    if (config.reason !== undefined) o.reason = config.reason;
-    const by = osUser();
-    if (by) o.acceptedBy = by;
-  }
-  if (command === 'unlock') {
-    o.terminate = Boolean(config.terminate);
-    if (config.pid !== undefined) o.pid = config.pid;
-  }
-  if (command === 'seed' || command === 'reset') {
-    o.seeds = seeds;
-    o.environment = config.seedEnv;
-    o.production = config.production;
-    o.allowProduction = config.allowProduction;
-    o.force = config.force;
-    if (command === 'seed' && config.only !== undefined) o.only = config.only;
-  }
-  return o;
+  return request;
 }
 
 /**
  * Turns whatever the engine threw into a TidemarkError: stable code, file
  * relative to cwd (`migrations/003_x.sql`), and no password anywhere.
  */
-function convertError(err, config, lists = {}) {
+function convertError(err, config) {
   if (err instanceof TidemarkError) return err;
   const raw = err && typeof err === 'object' ? err : { message: String(err) };
   const known = typeof raw.code === 'string' && /^E_[A-Z0-9_]+$/.test(raw.code);
@@ -213,9 +165,7 @@ function convertError(err, config, lists = {}) {
   }
   let file;
   if (typeof raw.file === 'string' && raw.file) {
-    const inSeeds = (lists.seeds ?? []).some((f) => f.name === raw.file);
-    const inMigrations = (lists.migrations ?? []).some((f) => f.name === raw.file);
-    const dir = inSeeds && (!inMigrations || code.startsWith('E_SEED')) ? seedFolder(config) : config.dir;
+    const dir = raw.folder === 'seed' ? seedFolder(config) : config.dir;
     file = path.relative(config.cwd, path.join(dir, raw.file));
   }
   const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
@@ -224,8 +174,10 @@ function convertError(err, config, lists = {}) {
   const hint = missingDatabase ? 'create it with tidemark db create (or createDatabase() from the API); the role needs CREATEDB' : raw.hint;
   return new TidemarkError(code, message, {
     file,
+    folder: file === undefined ? undefined : raw.folder,
     line: num(raw.line),
     column: num(raw.column),
+    sourceLine: typeof raw.sourceLine === 'string' ? raw.sourceLine : undefined,
     sqlState: raw.sqlState ?? (missingDatabase ? '3D000' : undefined),
     version: raw.version ?? undefined,
     detail: scrub(raw.detail ?? undefined, config.url, config.env),
@@ -252,11 +204,12 @@ function eventSink(onEvent) {
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Runs one connecting command with an already resolved config. Emits
- * `{ event: 'connecting', source, url }` (URL redacted) before the engine's
- * own events. Resolves with the engine's report. With no URL and
- * `embedded: true` (the CLI), runs on the embedded database where allowed
- * (lib/embedded.cjs): `{ event: 'connecting', source: 'embedded', dir, reason }`.
+ * Runs one connecting command with an already resolved config. The engine
+ * first refuses what the command must never do and reports `{ event:
+ * 'connecting', source, url }` (URL redacted), before the files are read.
+ * Resolves with the engine's report. With no URL and `embedded: true` (the
+ * CLI), runs on the embedded database where allowed (lib/embedded.cjs):
+ * `{ event: 'connecting', source: 'embedded', dir, reason }`.
  */
 async function run(command, config, { onEvent, embedded: allowEmbedded = false } = {}) {
   // deploy --dry-run is plan.
@@ -265,43 +218,32 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
   // The pooler warning follows the line that names the URL.
   const pooled = (config.warnings ?? []).filter((w) => w.code === 'W_POOLED_URL');
   for (const w of config.warnings ?? []) if (w.code !== 'W_POOLED_URL') emit(w);
-  if (command === 'seed' || command === 'reset') refuseProduction(command, config);
+  const { binding, backend } = loader.load(config.env);
+  try {
+    binding.begin(command, engineRequest(config), emit);
+  } catch (err) {
+    throw convertError(err, config);
+  }
   // No URL: the embedded database, when allowed here (else E_NO_DATABASE_URL saying why).
   const local = config.url ? undefined : embedded.prepare(command, config, { allowed: allowEmbedded });
   if (!config.url && !local) {
     throw new TidemarkError('E_NO_DATABASE_URL', noUrlMessage(config));
   }
-  if (local) {
-    emit(local.event);
-  } else {
-    const info = inspect(config.url, config.env);
-    if (info.problem) {
-      throw new TidemarkError('E_INVALID_URL', `invalid database URL ${info.redacted} (from ${config.urlSource}): ${info.problem}`);
-    }
-    // Said first, so that even a deploy that fails on its files shows which
-    // database it was pointed at.
-    emit({
-      event: 'connecting',
-      source: config.urlSource,
-      url: info.redacted,
-      ...(config.pooledFrom ? { insteadOf: config.pooledFrom, pooler: config.poolerReason } : {}),
-    });
-    for (const w of pooled) emit(w);
-  }
+  if (local) emit(local.event);
+  for (const w of pooled) emit(w);
   // unlock and db create read no files.
   const migrations = command === 'unlock' || command === 'createDatabase' ? [] : readMigrations(config, command !== 'seed');
-  const seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : undefined;
-  const { binding, backend } = loader.load(config.env);
-  const opts = nativeOptions(command, config, migrations, seeds);
+  const seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : [];
+  const request = engineRequest(config, { migrations, seeds });
   let report;
   try {
-    report = local ? await local.run({ binding, backend, opts, emit }) : await binding[command](opts, emit);
+    report = local ? await local.run({ binding, backend, request, emit }) : await binding.execute(command, request, emit);
     // Script seeds the engine reports due: run here, recorded by the engine.
-    const seedAgain = (more) => binding.seed({ ...opts, ...more }, emit);
+    const seedAgain = (more) => binding.execute('seed', { ...request, ...more }, emit);
     report = await runDueScripts(report, { command, config, dir: seedFolder(config), seedAgain });
   } catch (err) {
     await settle();
-    throw convertError(err, config, { migrations, seeds });
+    throw convertError(err, config);
   }
   await settle();
   if (state.error) throw state.error;
@@ -393,7 +335,7 @@ async function verify(options = {}) {
 
 /** Accepts the edit of applied migration `options.version` (with `options.reason`). */
 async function accept(options = {}) {
-  const config = { ...resolveConfig(options), acceptVersion: options.version };
+  const config = { ...resolveConfig(options), version: options.version === undefined ? undefined : String(options.version) };
   return run('accept', config, { onEvent: options.onEvent });
 }
 

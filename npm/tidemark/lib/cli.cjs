@@ -147,10 +147,20 @@ function flagsToOptions(values) {
 
 // ---------------------------------------------------------------- help
 
+/** The engine's default of an option it declares; undefined when no engine loads (help still works). */
+function engineDefault(key) {
+  try {
+    return loader.defaults()[key];
+  } catch {
+    return undefined;
+  }
+}
+
 function formatDefault(opt) {
-  if (opt.default === undefined) return undefined;
-  if (opt.type === 'duration') return opt.default % 1000 === 0 ? `${opt.default / 1000}s` : `${opt.default}ms`;
-  return String(opt.default);
+  const value = opt.engineDefault ? engineDefault(opt.key) : opt.default;
+  if (value === undefined) return undefined;
+  if (opt.type === 'duration') return value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`;
+  return String(value);
 }
 
 function optionLines(options) {
@@ -466,19 +476,12 @@ function renderAdopt(out, report, config, took) {
   }
 }
 
-/** `  --> file:line:col`, the line, and a caret under the column. */
-function sourcePointer(err, cwd) {
+/** `  --> file:line:col`, the line (the engine quotes it), and a caret under the column. */
+function sourcePointer(err) {
   if (!err.file || !err.line) return [];
   const lines = [`  --> ${err.file}:${err.line}${err.column ? `:${err.column}` : ''}`];
-  let text;
-  try {
-    text = fs.readFileSync(path.resolve(cwd, err.file), 'utf8');
-  } catch {
-    return lines;
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const src = text.split(/\r?\n/)[err.line - 1];
-  if (src === undefined) return lines;
+  const src = err.sourceLine;
+  if (typeof src !== 'string') return lines;
   const gutter = String(err.line).length;
   const pad = ' '.repeat(gutter + 2);
   lines.push(`${pad}|`, ` ${err.line} | ${src}`);
@@ -490,9 +493,9 @@ function sourcePointer(err, cwd) {
   return lines;
 }
 
-function renderError(out, err, cwd) {
+function renderError(out, err) {
   out.err(`${out.style('red', 'error:', 'err')} ${err.message}`);
-  for (const l of sourcePointer(err, cwd)) out.err(l);
+  for (const l of sourcePointer(err)) out.err(l);
   if (err.detail) out.err(`detail: ${err.detail}`);
   if (err.hint) out.err(`${out.style('cyan', 'hint:', 'err')} ${err.hint}`);
 }
@@ -515,7 +518,7 @@ function printVersion(out, env) {
     out.line(b ? `tidemark ${VERSION} (${b.backend} backend, ${b.packageName})` : `tidemark ${VERSION} (no engine loaded)`);
   }
   if (!error) return 0;
-  renderError(out, error, process.cwd());
+  renderError(out, error);
   return error.exitCode;
 }
 
@@ -551,6 +554,20 @@ async function confirmReset(out, config, values) {
   if (!/^y(es)?$/i.test(answer.trim())) {
     throw new TidemarkError('E_RESET_CANCELLED', 'reset cancelled; nothing was dropped', { exitCode: 3 });
   }
+}
+
+/**
+ * Adds the fix in the CLI's words to an engine error whose message names no
+ * flag (the engine does not know how it was called).
+ */
+function withFix(err, config) {
+  if (!config || err.code !== 'E_SEED_PRODUCTION') return err;
+  const folder = path.relative(config.cwd, path.join(config.seedsDir, 'production')) || '.';
+  const fix = config.allowProduction
+    ? `--allow-production only runs ${folder}: pass --env production`
+    : `if you really mean it, pass --allow-production --env production to run ${folder}`;
+  err.message = `${err.message}; ${fix}`;
+  return err;
 }
 
 function asTidemarkError(err) {
@@ -693,11 +710,11 @@ async function main(argv, env = process.env) {
   const jsonRequested = argv.includes('--json');
   const noColorRequested = argv.includes('--no-color');
   let out = new Output({ json: jsonRequested, noColor: noColorRequested, env });
-  let cwd = process.cwd();
+  let config;
   const fail = (e) => {
-    const err = asTidemarkError(e);
+    const err = withFix(asTidemarkError(e), config);
     if (out.json) out.record(err.toJSON());
-    renderError(out, err, cwd);
+    renderError(out, err);
     return err.exitCode;
   };
   let parsed;
@@ -719,14 +736,12 @@ async function main(argv, env = process.env) {
     return fail(new TidemarkError('E_USAGE', 'no command given; run tidemark --help'));
   }
 
-  let config;
   try {
-    config = resolveConfig({ ...flagsToOptions(values), cwd }, { cli: true });
+    config = resolveConfig({ ...flagsToOptions(values), cwd: process.cwd() }, { cli: true });
   } catch (err) {
     return fail(err);
   }
   out = new Output({ json: values.json, noColor: values['no-color'], env: config.env });
-  cwd = config.cwd;
   const onEvent = out.json ? (e) => out.record(e) : (e) => renderEvent(out, e);
 
   const started = process.hrtime.bigint();
@@ -754,7 +769,7 @@ async function main(argv, env = process.env) {
     if (command === 'db') return await serveCommand(out, config, onEvent);
     if (command === 'unlock') return await unlockCommand(out, config, values, onEvent);
     if (command === 'reset' && config.url && !config.production) await confirmReset(out, config, values);
-    if (command === 'accept') config.acceptVersion = args[0];
+    if (command === 'accept') config.version = args[0];
     // plan and accept look at a real server's history: they need a URL.
     const report = await api._internal.run(command, config, { onEvent, embedded: command !== 'plan' && command !== 'accept' });
     const took = elapsed();

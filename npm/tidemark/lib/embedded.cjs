@@ -49,7 +49,7 @@ function refusal(command, config) {
   if (command === 'deploy') {
     return 'deploy never uses the embedded database: it is for CI and deploys, which migrate a real database; for local development use tidemark migrate';
   }
-  if (config.production) return `the embedded database is not used in production (${config.productionSource})`;
+  if (config.productionSource) return `the embedded database is not used in production (${config.productionSource})`;
   const ci = ciSignal(config.env);
   if (ci) return `the embedded database is not used in CI (${ci}); set a database URL for the job`;
   return undefined;
@@ -307,10 +307,10 @@ function prepare(command, config, { allowed }) {
 }
 
 /**
- * Runs `binding[command](opts, emit)` on the embedded database: through the
+ * Runs `binding.execute(command, request, emit)` on the embedded database: through the
  * running `db serve` if there is one, else on the files, opened in process.
  */
-async function runEmbedded(command, config, { binding, backend, opts, emit, dir, entry }) {
+async function runEmbedded(command, config, { binding, backend, request, emit, dir, entry }) {
   if (config.statementTimeout !== undefined) {
     // PGlite runs PostgreSQL without timer interrupts: the setting takes, nothing enforces it.
     emit({
@@ -321,7 +321,7 @@ async function runEmbedded(command, config, { binding, backend, opts, emit, dir,
       } says`,
     });
   }
-  const waitMs = config.lockWaitTimeout ?? 120_000;
+  const waitMs = config.lockWaitTimeout;
   const lock = await acquire(config, dir, folderLock(dir), { command, waitMs });
   if (lock.served) {
     if (command === 'reset') {
@@ -331,7 +331,7 @@ async function runEmbedded(command, config, { binding, backend, opts, emit, dir,
     // exclude: tidemark runs through it take turns on a lock file instead.
     const turn = await acquire(config, dir, runLock(dir), { command, waitMs });
     try {
-      return await binding[command]({ ...opts, url: lock.served.url }, emit);
+      return await binding.execute(command, { ...request, url: lock.served.url }, emit);
     } finally {
       turn.release();
     }
@@ -348,7 +348,7 @@ async function runEmbedded(command, config, { binding, backend, opts, emit, dir,
     const session = new (wire().Session)(db);
     let listener;
     try {
-      const o = { ...opts };
+      const o = { ...request };
       if (backend === 'wasm') {
         o.url = IN_PROCESS_URL;
         o.__duplex = wire().openDuplex(session);
@@ -356,7 +356,7 @@ async function runEmbedded(command, config, { binding, backend, opts, emit, dir,
         listener = await wire().listen(session, { host: '127.0.0.1', port: 0 });
         o.url = localUrl('127.0.0.1', listener.port);
       }
-      return await binding[command](o, emit);
+      return await binding.execute(command, o, emit);
     } finally {
       if (listener) await listener.close();
       await session.close();
@@ -409,7 +409,7 @@ async function serve(config, { onEvent = () => {}, stopSignal }) {
   checkFolder(config, dir, 'use');
   // Fail on a taken port before the slow part (opening PGlite).
   if (port !== 0) await listenError(port);
-  const lock = await acquire(config, dir, folderLock(dir), { command: 'db serve', waitMs: config.lockWaitTimeout ?? 120_000, serving: true });
+  const lock = await acquire(config, dir, folderLock(dir), { command: 'db serve', waitMs: config.lockWaitTimeout, serving: true });
   let session;
   let listener;
   try {
