@@ -111,6 +111,31 @@ test('goose files: -- +goose Up/Down sections, StatementBegin/End, NO TRANSACTIO
   assert.equal(await db.query("SELECT to_regclass('users') IS NULL"), 't');
 });
 
+test('an ory/pop folder: the PostgreSQL files and the all-database ones run, other databases\' files are left out, autocommit runs without a transaction', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    'migrations/20150100000001000000_networks.postgres.up.sql': 'CREATE TABLE networks (id uuid PRIMARY KEY);\n',
+    'migrations/20150100000001000000_networks.postgres.down.sql': 'DROP TABLE networks;\n',
+    'migrations/20150100000001000000_networks.mysql.up.sql': 'CREATE TABLE networks (id CHAR(36) NOT NULL PRIMARY KEY) ENGINE=InnoDB;\n',
+    'migrations/20150100000001000000_networks.sqlite3.up.sql': 'CREATE TABLE networks (id TEXT PRIMARY KEY);\n',
+    'migrations/20220420102701000000_add_name.up.sql': 'ALTER TABLE networks ADD COLUMN name text;\n',
+    'migrations/20220420102701000000_add_name.down.sql': 'ALTER TABLE networks DROP COLUMN name;\n',
+    'migrations/20241029153900000001_index.postgres.autocommit.up.sql': 'CREATE INDEX CONCURRENTLY networks_name ON networks (name);\n',
+    'migrations/20241029153900000001_index.mysql.autocommit.up.sql': 'CREATE INDEX networks_name ON networks (name);\n',
+  });
+  const r = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(r.code, 0, r.all);
+  assert.deepEqual(applied(r), [
+    'Applied 20150100000001000000 networks',
+    'Applied 20220420102701000000 add_name',
+    'Applied 20241029153900000001 index',
+  ]);
+  assert.equal(await db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'networks_name'::regclass"), 't');
+  const d = await tidemark(['down', '--steps', '1', '--url', db.url], { cwd });
+  assert.equal(d.code, 2, d.all);
+  assert.match(d.all, /cannot revert 20241029153900000001_index\.postgres\.autocommit\.up\.sql: it has no down migration/);
+});
+
 test('a drizzle-kit folder: the journal decides; a file it does not list is reported and not run', engine, async (t) => {
   const db = await database(t);
   const journal = {

@@ -420,14 +420,91 @@ fn script_name(file: &str) -> Option<FileName> {
     (n.part == Part::Whole).then_some(n)
 }
 
+/// The databases ory/pop names in `<version>_<name>.<dialect>.up.sql`.
+const POP_DIALECTS: [&str; 6] = [
+    "postgres",
+    "cockroach",
+    "mysql",
+    "sqlite3",
+    "sqlite",
+    "mssql",
+];
+
+/// ory/pop's `<version>_<name>[.<dialect>][.autocommit].(up|down).sql`: the
+/// dialect (none: every database), whether it runs outside a transaction,
+/// and the name without them.
+fn pop_name(file: &str) -> Option<(Option<&'static str>, bool, String)> {
+    let (stem, part) = if let Some(s) = file.strip_suffix(".up.sql") {
+        (s, "up")
+    } else {
+        (file.strip_suffix(".down.sql")?, "down")
+    };
+    let mut segments: Vec<&str> = stem.split('.').collect();
+    let (mut dialect, mut autocommit) = (None, false);
+    for _ in 0..2 {
+        match segments.last().copied() {
+            Some("autocommit") if segments.len() > 1 && !autocommit => autocommit = true,
+            Some(d) if segments.len() > 1 && dialect.is_none() => {
+                match POP_DIALECTS.iter().find(|x| **x == d) {
+                    Some(known) => dialect = Some(*known),
+                    None => break,
+                }
+            }
+            _ => break,
+        }
+        segments.pop();
+    }
+    (segments.len() == 1 && (dialect.is_some() || autocommit))
+        .then(|| (dialect, autocommit, format!("{}.{part}.sql", segments[0])))
+}
+
+/// The top files with their parsed names. In a folder laid out by ory/pop
+/// (some file names a database), the files for other databases are left
+/// out (pop runs them only there) and a PostgreSQL-specific file replaces
+/// the all-databases file of the same version; `autocommit` files run
+/// outside a transaction.
+fn pop_dialects(top: Vec<SourceFile>) -> Vec<(Option<FileName>, bool, SourceFile)> {
+    let pop = top
+        .iter()
+        .any(|f| pop_name(&f.name).is_some_and(|(d, _, _)| d.is_some()));
+    let mut out: Vec<(Option<FileName>, bool, SourceFile, bool)> = Vec::with_capacity(top.len());
+    for file in top {
+        match pop_name(&file.name) {
+            Some((dialect, autocommit, plain)) if pop || dialect.is_none() => {
+                if dialect.is_some_and(|d| d != "postgres") {
+                    continue;
+                }
+                out.push((parse_file_name(&plain), autocommit, file, dialect.is_some()));
+            }
+            _ => out.push((parse_file_name(&file.name), false, file, false)),
+        }
+    }
+    let specific: Vec<(String, Part)> = out
+        .iter()
+        .filter(|e| e.3)
+        .filter_map(|e| e.0.as_ref().map(|n| (n.version.clone(), n.part)))
+        .collect();
+    out.into_iter()
+        .filter(|(n, _, _, is_specific)| {
+            *is_specific
+                || !n.as_ref().is_some_and(|n| {
+                    specific
+                        .iter()
+                        .any(|(v, p)| *v == n.version && *p == n.part)
+                })
+        })
+        .map(|(n, a, f, _)| (n, a, f))
+        .collect()
+}
+
 /// The files at the top of the folder. `beside_folders`: the folder's
 /// migrations are Prisma/drizzle/diesel folders, whose tools never run a
 /// loose `.sql` file beside them, so one that is not named like a migration
 /// is reported and not run (crates.io keeps a data script there).
 fn flat_migrations(top: Vec<SourceFile>, beside_folders: bool, laid: &mut Laid) -> Result<()> {
     let mut downs: Vec<(FileName, SourceFile)> = Vec::new();
-    for file in top {
-        if let Some(n) = parse_file_name(&file.name) {
+    for (parsed, autocommit, file) in pop_dialects(top) {
+        if let Some(n) = parsed {
             match n.part {
                 Part::Down => downs.push((n, file)),
                 _ => laid.candidates.push(Candidate {
@@ -435,7 +512,7 @@ fn flat_migrations(top: Vec<SourceFile>, beside_folders: bool, laid: &mut Laid) 
                     name: n.name,
                     up: file,
                     down: None,
-                    no_transaction: false,
+                    no_transaction: autocommit,
                     script: false,
                 }),
             }
@@ -700,6 +777,79 @@ mod tests {
         // Without folders it would be a migration with a bad name.
         let err = lay_out(vec![SourceFile::new("data.sql", b"insert 1;".to_vec())]).unwrap_err();
         assert_eq!(err.code(), "E_BAD_FILE_NAME");
+    }
+
+    #[test]
+    fn ory_pop_dialect_files() {
+        let laid = lay_out(
+            [
+                "20150100000001000000_networks.postgres.up.sql",
+                "20150100000001000000_networks.postgres.down.sql",
+                "20150100000001000000_networks.mysql.up.sql",
+                "20150100000001000000_networks.sqlite3.up.sql",
+                "20150100000001000000_networks.cockroach.down.sql",
+                "20220420102701000000_identity_metadata.up.sql",
+                "20220420102701000000_identity_metadata.down.sql",
+                "20230101000000000000_both.up.sql",
+                "20230101000000000000_both.postgres.up.sql",
+                "20241029153900000001_identities.autocommit.up.sql",
+                "20241029153900000002_idx.postgres.autocommit.up.sql",
+            ]
+            .into_iter()
+            .map(|n| SourceFile::new(n, n.as_bytes().to_vec()))
+            .collect(),
+        )
+        .unwrap();
+        let got: Vec<_> = laid
+            .candidates
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.up.name.as_str(),
+                    c.down.is_some(),
+                    c.no_transaction,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "networks",
+                    "20150100000001000000_networks.postgres.up.sql",
+                    true,
+                    false
+                ),
+                (
+                    "identity_metadata",
+                    "20220420102701000000_identity_metadata.up.sql",
+                    true,
+                    false
+                ),
+                (
+                    "both",
+                    "20230101000000000000_both.postgres.up.sql",
+                    false,
+                    false
+                ),
+                (
+                    "identities",
+                    "20241029153900000001_identities.autocommit.up.sql",
+                    false,
+                    true
+                ),
+                (
+                    "idx",
+                    "20241029153900000002_idx.postgres.autocommit.up.sql",
+                    false,
+                    true
+                ),
+            ]
+        );
+        // Without any dialect file, `x.mysql.up.sql` is a plain name.
+        assert_eq!(pop_name("1_a.up.sql"), None);
+        assert_eq!(pop_name("1_a.b.up.sql"), None);
     }
 
     #[test]
