@@ -185,6 +185,14 @@ test('script seeds run as child processes in folder order, tracked like SQL seed
   assert.deepEqual(report.ran.map((s) => [s.name, s.file]), [['002_goals', '002_goals.mjs']]);
   assert.ok(!('scriptDue' in report), JSON.stringify(report));
   assert.equal(await db.query('SELECT count(*) FROM script_runs'), '2');
+
+  // reset seeds through the same path: the script runs on the new schema.
+  const reset = await tidemark(['reset', '--yes'], { cwd, env });
+  assert.equal(reset.code, 0, reset.all);
+  assert.match(reset.out.at(-2), /^Seeded 003_more \(\d+ ms\)$/);
+  assert.equal(reset.out.at(-1), 'Reset: 3 migrations applied, 3 seeds ran, 0 skipped (development)');
+  assert.equal(await db.query('SELECT count(*) FROM script_runs'), '1');
+  assert.equal(await db.query("SELECT string_agg(title, ',' ORDER BY id) FROM goals"), 'From a script,After From a script');
 });
 
 test('a failing script seed stops the run, is not recorded, and its stderr is shown without the password', engine, async (t) => {
