@@ -488,7 +488,8 @@ async fn run_seeds<R: Reporter + ?Sized>(
         let mut start = 0;
         if let (Some(i), Some(r)) = (resume, &seed_options.ran_script) {
             let s = &seeds.seeds[i];
-            db::record_script_seed(&lock, &t, options.session(), &s.name, r).await?;
+            let session = options.session();
+            db::record_script_seed(&lock, &t, session, &s.name, &r.checksum, r.duration_ms).await?;
             reporter.report(Event::SeedApplied {
                 name: s.name.clone(),
                 file: s.sql.file.clone(),

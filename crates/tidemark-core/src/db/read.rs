@@ -306,9 +306,10 @@ pub(crate) async fn record_script_seed(
     t: &Tracking,
     s: SessionSettings,
     name: &str,
-    run: &crate::engine::ScriptRun,
+    checksum: &str,
+    duration_ms: u64,
 ) -> Result<()> {
-    let sql = super::sql::record_script_seed_sql(t, s, name, &run.checksum, run.duration_ms);
+    let sql = super::sql::record_script_seed_sql(t, s, name, checksum, duration_ms);
     if let Err(e) = lock.client().simple_query(&sql).await {
         rollback(lock.client()).await;
         return Err(Error::database(
