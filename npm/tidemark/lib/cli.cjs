@@ -8,10 +8,11 @@ const util = require('node:util');
 const { OPTIONS, COMMANDS, CONNECTING, canonicalCommand, bareUnit, accepts } = require('./options.cjs');
 const { TidemarkError } = require('./errors.cjs');
 const { resolveConfig } = require('./config.cjs');
-const api = require('./api.cjs');
+const runner = require('./run.cjs');
 const loader = require('./loader.cjs');
 const embedded = require('./embedded.cjs');
 const { redact } = require('./url.cjs');
+const { withFix } = require('./fixes.cjs');
 const { version: VERSION } = require('../package.json');
 
 // ---------------------------------------------------------------- parsing
@@ -556,20 +557,6 @@ async function confirmReset(out, config, values) {
   }
 }
 
-/**
- * Adds the fix in the CLI's words to an engine error whose message names no
- * flag (the engine does not know how it was called).
- */
-function withFix(err, config) {
-  if (!config || err.code !== 'E_SEED_PRODUCTION') return err;
-  const folder = path.relative(config.cwd, path.join(config.seedsDir, 'production')) || '.';
-  const fix = config.allowProduction
-    ? `--allow-production only runs ${folder}: pass --env production`
-    : `if you really mean it, pass --allow-production --env production to run ${folder}`;
-  err.message = `${err.message}; ${fix}`;
-  return err;
-}
-
 function asTidemarkError(err) {
   if (err instanceof TidemarkError) return err;
   return new TidemarkError('E_INTERNAL', `internal error: ${err && err.stack ? err.stack : err}`, { exitCode: 2 });
@@ -638,7 +625,7 @@ function holderLines(out, report) {
  * still holds the lock of this database and tracking table.
  */
 async function unlockCommand(out, config, values, onEvent) {
-  const report = await api._internal.run('unlock', { ...config, terminate: false }, { onEvent });
+  const report = await runner.run('unlock', { ...config, terminate: false }, { onEvent });
   if (out.json) out.record({ event: 'done', command: 'unlock', report });
   else for (const l of holderLines(out, report)) out.line(l);
   if (!config.terminate) {
@@ -668,7 +655,7 @@ async function unlockCommand(out, config, values, onEvent) {
   }
   // The second connection's own connecting lines were said already.
   const quiet = (e) => (e.event === 'connecting' || e.event === 'connected' ? undefined : onEvent(e));
-  const ended = await api._internal.run('unlock', { ...config, terminate: true, pid }, { onEvent: quiet });
+  const ended = await runner.run('unlock', { ...config, terminate: true, pid }, { onEvent: quiet });
   if (out.json) out.record({ event: 'done', command: 'unlock', report: ended });
   else out.line(`${out.style('yellow', 'Ended')} pid ${pid}; it no longer holds the migration lock of ${ended.table}`);
   return 0;
@@ -712,7 +699,7 @@ async function main(argv, env = process.env) {
   let out = new Output({ json: jsonRequested, noColor: noColorRequested, env });
   let config;
   const fail = (e) => {
-    const err = withFix(asTidemarkError(e), config);
+    const err = withFix(asTidemarkError(e), config, { cli: true });
     if (out.json) out.record(err.toJSON());
     renderError(out, err);
     return err.exitCode;
@@ -748,20 +735,20 @@ async function main(argv, env = process.env) {
   const elapsed = () => Number((process.hrtime.bigint() - started) / 1_000_000n);
   try {
     if (command === 'create') {
-      const report = api._internal.createFiles(config, { name: args.join(' '), reversible: values.reversible, onEvent });
+      const report = runner.createFiles(config, { name: args.join(' '), reversible: values.reversible, onEvent });
       if (out.json) out.record({ event: 'done', command, report });
       return 0;
     }
     if (command === 'verify') {
       // The scratch database's own lines and every apply/revert are noise here: the summary says it.
       const noise = new Set(['connecting', 'embeddedCreated', 'trackingTableCreated', 'lockAcquired', 'migrationApplied', 'migrationReverted']);
-      const report = await api._internal.verifyWith(config, { onEvent: out.json ? onEvent : (e) => (noise.has(e.event) ? undefined : onEvent(e)) });
+      const report = await runner.verifyWith(config, { onEvent: out.json ? onEvent : (e) => (noise.has(e.event) ? undefined : onEvent(e)) });
       if (out.json) out.record({ event: 'done', command, report, durationMs: elapsed() });
       else renderVerify(out, report, elapsed());
       return report.notReversed.length > 0 ? 1 : 0;
     }
     if (command === 'db' && args[0] === 'create') {
-      const report = await api._internal.run('createDatabase', config, { onEvent });
+      const report = await runner.run('createDatabase', config, { onEvent });
       if (out.json) out.record({ event: 'done', command: 'db create', report, durationMs: elapsed() });
       else out.line(report.created ? `${out.style('green', 'Created')} database ${report.database}` : `Database ${report.database} exists already; nothing to do`);
       return 0;
@@ -771,7 +758,7 @@ async function main(argv, env = process.env) {
     if (command === 'reset' && config.url && !config.production) await confirmReset(out, config, values);
     if (command === 'accept') config.version = args[0];
     // plan and accept look at a real server's history: they need a URL.
-    const report = await api._internal.run(command, config, { onEvent, embedded: command !== 'plan' && command !== 'accept' });
+    const report = await runner.run(command, config, { onEvent, embedded: command !== 'plan' && command !== 'accept' });
     const took = elapsed();
     if (out.json) {
       out.record({ event: 'done', command, report, durationMs: took });
