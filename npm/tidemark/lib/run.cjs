@@ -1,7 +1,7 @@
 'use strict';
 // One run of a command for the CLI and the API alike (style rule 2): read
 // the folders, hand the engine its request, convert its errors. lib/api.cjs
-// wraps it as the public functions; lib/cli.cjs renders what it reports.
+// wraps it as the public functions; lib/cli/ renders what it reports.
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -10,7 +10,7 @@ const { TidemarkError } = require('./errors.cjs');
 const { noUrlMessage } = require('./config.cjs');
 const { scrub } = require('./url.cjs');
 const loader = require('./loader.cjs');
-const embedded = require('./embedded.cjs');
+const embedded = require('./embedded/index.cjs');
 
 const rel = (cwd, p) => path.relative(cwd, p) || '.';
 
@@ -207,7 +207,7 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
  * first refuses what the command must never do and reports `{ event:
  * 'connecting', source, url }` (URL redacted), before the files are read.
  * Resolves with the engine's report. With no URL and `embedded: true` (the
- * CLI), runs on the embedded database where allowed (lib/embedded.cjs):
+ * CLI), runs on the embedded database where allowed (lib/embedded/index.cjs):
  * `{ event: 'connecting', source: 'embedded', dir, reason }`.
  */
 async function run(command, config, { onEvent, embedded: allowEmbedded = false } = {}) {
