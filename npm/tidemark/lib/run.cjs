@@ -207,8 +207,8 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
  * first refuses what the command must never do and reports `{ event:
  * 'connecting', source, url }` (URL redacted), before the files are read.
  * Resolves with the engine's report. With no URL and `embedded: true` (the
- * CLI), runs on the embedded database where allowed (lib/embedded/index.cjs):
- * `{ event: 'connecting', source: 'embedded', dir, reason }`.
+ * CLI), runs on the embedded database where allowed (lib/embedded/), which
+ * the engine names: `{ event: 'connecting', source: 'embedded', dir, reason }`.
  */
 async function run(command, config, { onEvent, embedded: allowEmbedded = false } = {}) {
   // deploy --dry-run is plan.
@@ -218,17 +218,21 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
   const pooled = (config.warnings ?? []).filter((w) => w.code === 'W_POOLED_URL');
   for (const w of config.warnings ?? []) if (w.code !== 'W_POOLED_URL') emit(w);
   const { binding, backend } = loader.load(config.env);
-  try {
-    binding.begin(command, engineRequest(config), emit);
-  } catch (err) {
-    throw convertError(err, config);
-  }
+  const begin = (extra) => {
+    try {
+      binding.begin(command, engineRequest(config, extra), emit);
+    } catch (err) {
+      throw convertError(err, config);
+    }
+  };
+  begin();
   // No URL: the embedded database, when allowed here (else E_NO_DATABASE_URL saying why).
   const local = config.url ? undefined : embedded.prepare(command, config, { allowed: allowEmbedded });
   if (!config.url && !local) {
     throw new TidemarkError('E_NO_DATABASE_URL', noUrlMessage(config));
   }
-  if (local) emit(local.event);
+  // The engine names the embedded database once it is decided (its refusals came first).
+  if (local) begin({ embedded: local.source });
   for (const w of pooled) emit(w);
   // unlock and db create read no files.
   const migrations = command === 'unlock' || command === 'createDatabase' ? [] : readMigrations(config, command !== 'seed');

@@ -54,8 +54,9 @@ function refusal(command, config) {
  * Decides what a connecting command without a URL does. Returns undefined
  * when the caller did not allow the embedded database (the API, unless
  * `embedded: true`); throws E_NO_DATABASE_URL (exit 3) when it may not be used
- * here or PGlite is missing; else returns the plan, whose `event` is the
- * `connecting` event to emit and whose run() runs the command on it.
+ * here or PGlite is missing; else returns the plan, whose `source` the
+ * engine's `connecting` event names (request key `embedded`) and whose run()
+ * runs the command on it.
  */
 function prepare(command, config, { allowed }) {
   if (!allowed) return undefined;
@@ -67,18 +68,16 @@ function prepare(command, config, { allowed }) {
   const served = holder && !holder.stale && holder.url ? holder : undefined;
   const entry = findPglite(config.cwd);
   if (!served && !entry) throw notInstalled(config, `(${rel(config, dir)})`);
-  const event = {
-    event: 'connecting',
-    source: 'embedded',
+  const source = {
     dir: rel(config, dir),
     reason: command === 'verify' ? 'a scratch database for verify, deleted afterwards' : 'no database URL is set',
   };
   if (served) {
-    event.url = served.url;
-    event.servedBy = served.pid;
+    source.url = served.url;
+    source.servedBy = served.pid;
   }
   return {
-    event,
+    source,
     run: (args) => runEmbedded(command, config, { ...args, dir, entry }),
   };
 }
