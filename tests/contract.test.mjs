@@ -17,8 +17,6 @@ const dts = fs.readFileSync(path.join(REPO, 'npm/tidemark/index.d.ts'), 'utf8');
 
 /** Keys the JS host adds to a shape the engine makes. */
 const HOST_KEYS = {
-  // The embedded database's own connecting event (lib/embedded.cjs).
-  ConnectingEvent: ['dir', 'reason', 'servedBy'],
   // The CLI's exit code and the --json record (lib/errors.cjs).
   TidemarkError: ['exitCode', 'toJSON'],
 };

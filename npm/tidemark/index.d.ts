@@ -398,8 +398,8 @@ export interface CreateReport {
 }
 
 /**
- * Emitted before the files are read and the connection is made: which URL is used, password redacted
- * (by the engine), or which embedded database (by the JS host).
+ * Emitted by the engine before the files are read and the connection is made: which URL is used,
+ * password redacted, or which embedded database.
  */
 export interface ConnectingEvent {
   event: 'connecting';
@@ -415,6 +415,8 @@ export interface ConnectingEvent {
   dir?: string;
   /** Embedded database: why it is used (no database URL is set). */
   reason?: string;
+  /** Embedded database served by `tidemark db serve`: that process's pid (`url` is where it serves). */
+  servedBy?: number;
 }
 /** A connection attempt failed in a way that can heal; tidemark retries after `delayMs`. */
 export interface ConnectRetryEvent { event: 'connectRetry'; /** 1-based. */ attempt: number; /** What went wrong (no password). */ error: string; delayMs: number }

@@ -30,9 +30,12 @@ fn events() -> Vec<Event> {
     let all = vec![
         Event::Connecting {
             source: s("DATABASE_URL"),
-            url: s("postgres://h/d"),
+            url: Some(s("postgres://h/d")),
             instead_of: Some(s("POSTGRES_URL")),
             pooler: Some(s("port 6543")),
+            dir: Some(s(".tidemark/pglite")),
+            reason: Some(s("no database URL is set")),
+            served_by: Some(1),
         },
         Event::ConnectRetry {
             attempt: 1,

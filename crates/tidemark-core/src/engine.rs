@@ -794,6 +794,8 @@ pub struct Request {
     /// why that one looked pooled.
     pub pooled_from: Option<String>,
     pub pooler_reason: Option<String>,
+    /// No URL: the host's embedded database stands in (it says which).
+    pub embedded: Option<Embedded>,
     /// `db create`: the database to create; set by [`Request::target`].
     #[serde(skip)]
     pub create_database: Option<String>,
@@ -835,9 +837,23 @@ impl Default for Request {
             url_source: None,
             pooled_from: None,
             pooler_reason: None,
+            embedded: None,
             create_database: None,
         }
     }
+}
+
+/// The host's embedded database, for the `connecting` event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Embedded {
+    /// Its folder, as the host shows it.
+    pub dir: String,
+    /// Why it is used (no database URL is set).
+    pub reason: String,
+    /// While `db serve` serves it: its URL and that process.
+    pub url: Option<String>,
+    pub served_by: Option<u32>,
 }
 
 /// The defaults a host shows (`--help`) and resolves its config with: the
@@ -961,9 +977,22 @@ impl Request {
     /// [`Request::check`], then, when the request has a URL, reads it (a
     /// URL that cannot be used is `E_INVALID_URL`) and reports
     /// [`Event::Connecting`] with it redacted, so that even a run that
-    /// fails on its files says which database it was pointed at.
+    /// fails on its files says which database it was pointed at (or, with
+    /// `embedded`, which embedded database).
     pub fn begin<R: Reporter + ?Sized>(&self, op: Operation, reporter: &R) -> Result<()> {
         self.check(op)?;
+        if let Some(e) = &self.embedded {
+            reporter.report(Event::Connecting {
+                source: "embedded".into(),
+                url: e.url.clone(),
+                instead_of: None,
+                pooler: None,
+                dir: Some(e.dir.clone()),
+                reason: Some(e.reason.clone()),
+                served_by: e.served_by,
+            });
+            return Ok(());
+        }
         if self.url.is_empty() {
             return Ok(());
         }
@@ -981,9 +1010,12 @@ impl Request {
         let switched = self.pooled_from.is_some();
         reporter.report(Event::Connecting {
             source: source.to_string(),
-            url: info.redacted,
+            url: Some(info.redacted),
             instead_of: self.pooled_from.clone(),
             pooler: self.pooler_reason.clone().filter(|_| switched),
+            dir: None,
+            reason: None,
+            served_by: None,
         });
         Ok(())
     }
@@ -1174,6 +1206,42 @@ mod tests {
         assert!(r.check(Operation::Migrate).is_ok());
         r.production_source = None;
         assert!(r.check(Operation::Reset).is_ok());
+    }
+
+    #[test]
+    fn begin_refuses_then_says_where_it_connects() {
+        let events = std::cell::RefCell::new(Vec::new());
+        let report = |e: Event| events.borrow_mut().push(serde_json::to_value(e).unwrap());
+        let mut r = Request {
+            url: "postgres://app:secret@db.example.com/app".into(),
+            url_source: Some("DATABASE_URL".into()),
+            ..Request::default()
+        };
+        r.begin(Operation::Deploy, &report).unwrap();
+        r.url = "postgres://".into();
+        assert_eq!(
+            r.begin(Operation::Deploy, &report).unwrap_err().code(),
+            "E_INVALID_URL"
+        );
+        r.url = String::new();
+        r.embedded = Some(Embedded {
+            dir: ".tidemark/pglite".into(),
+            reason: "no database URL is set".into(),
+            ..Embedded::default()
+        });
+        r.begin(Operation::Migrate, &report).unwrap();
+        r.production_source = Some("NODE_ENV=production".into());
+        assert_eq!(
+            r.begin(Operation::Reset, &report).unwrap_err().code(),
+            "E_RESET_PRODUCTION"
+        );
+        assert_eq!(
+            events.into_inner(),
+            vec![
+                serde_json::json!({ "event": "connecting", "source": "DATABASE_URL", "url": "postgres://app:****@db.example.com/app" }),
+                serde_json::json!({ "event": "connecting", "source": "embedded", "dir": ".tidemark/pglite", "reason": "no database URL is set" }),
+            ]
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub use create_db::maintenance_target;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
     accept, create_database, defaults, deploy, down, dry_run, execute, migrate, redo, reset, seed,
-    status, unlock, Defaults, Dial, Operation, Options, Outcome, Request, ScriptRun, SeedOptions,
+    status, unlock, Defaults, Dial, Embedded, Operation, Options, Outcome, Request, ScriptRun,
+    SeedOptions,
 };
 pub use error::{Error, Folder, Location, Result};
 pub use plan::Policy;

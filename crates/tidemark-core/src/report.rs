@@ -33,14 +33,23 @@ impl<F: Fn(Event)> Reporter for F {
 pub enum Event {
     /// The host is about to connect to `url` (redacted), found in `source`
     /// (`--url`, `DATABASE_URL`, ...); `instead_of` the pooled URL of that
-    /// source, which looked pooled for the reason `pooler`.
+    /// source, which looked pooled for the reason `pooler`. For the host's
+    /// embedded database, `source` is `embedded`, with its folder, why it
+    /// is used, and, while `db serve` serves it, its URL and that process.
     Connecting {
         source: String,
-        url: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         instead_of: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         pooler: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dir: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        served_by: Option<u32>,
     },
     /// A connection attempt failed and will be retried after `delay_ms`.
     ConnectRetry {

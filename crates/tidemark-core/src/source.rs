@@ -61,12 +61,6 @@ impl SqlText {
         }
         (line, col)
     }
-
-    /// The text of the given 1-based file line, for pointing at it.
-    pub fn line_text(&self, line: u32) -> Option<&str> {
-        let index = line.checked_sub(self.first_line + 1)?;
-        self.sql.split('\n').nth(index as usize)
-    }
 }
 
 /// One migration: its version exactly as written (`001`), its name, the up

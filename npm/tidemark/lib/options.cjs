@@ -1,12 +1,12 @@
 'use strict';
 // The one table of options (style rule 10). It feeds the CLI parser
-// (lib/cli.cjs), the help text, the environment fallbacks and the config file
+// (lib/cli/parse.cjs), the help text (lib/cli/help.cjs), the environment fallbacks and the config file
 // loader (lib/config.cjs), so a new option is one row here.
 
 /** Commands that open a database connection. */
 const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'adopt', 'baseline', 'unlock', 'accept', 'plan'];
 const ALL = [...CONNECTING, 'create', 'verify'];
-/** Commands that use the embedded database when no URL is set (lib/embedded.cjs); `db` serves it. */
+/** Commands that use the embedded database when no URL is set (lib/embedded/); `db` serves it. */
 const EMBEDDED = ['migrate', 'status', 'down', 'redo', 'seed', 'reset', 'db'];
 
 /**

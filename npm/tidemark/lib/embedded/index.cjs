@@ -4,30 +4,23 @@
 // optional peer dependency) stored under .tidemark/pglite, so a fresh clone
 // can migrate and seed with nothing installed but Node.
 //
-// The engines reach PGlite through lib/pglite-wire.cjs: the wasm engine over
+// The engines reach PGlite through the wire protocol (wire.cjs): the wasm engine over
 // an in-process duplex, the native engine over a loopback TCP port. A lock
-// file beside the folder (<dir>.lock) keeps two processes from opening the
+// file beside the folder (<dir>.lock, lock.cjs) keeps two processes from opening the
 // same files; while `tidemark db serve` runs, the lock names its URL and the
 // other commands connect to it instead of opening the files themselves.
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { createRequire } = require('node:module');
-const { TidemarkError } = require('./errors.cjs');
-const { noUrlMessage } = require('./config.cjs');
+const { TidemarkError } = require('../errors.cjs');
+const { noUrlMessage } = require('../config.cjs');
+const { folderLock, runLock, readHolder, acquire } = require('./lock.cjs');
+const { PACKAGE, INSTALL, IN_PROCESS_URL, localUrl, findPglite, pgliteVersion, notInstalled, checkFolder, openPglite } = require('./pglite.cjs');
 // Loaded on first use: commands with a database URL never need it.
 let wireModule;
-const wire = () => (wireModule ??= require('./pglite-wire.cjs'));
-
-const PACKAGE = '@electric-sql/pglite';
-const INSTALL = `npm install --save-dev ${PACKAGE}`;
-const USER = 'postgres';
-const DATABASE = 'postgres';
-// The wasm engine still parses a URL (user, database); the bytes go over the duplex.
-const IN_PROCESS_URL = `postgres://${USER}@127.0.0.1/${DATABASE}?sslmode=disable`;
+const wire = () => (wireModule ??= require('./wire.cjs'));
 
 const rel = (config, p) => path.relative(config.cwd, p) || '.';
-const localUrl = (host, port) => `postgres://${USER}@${host}:${port}/${DATABASE}?sslmode=disable`;
 
 /**
  * `CI=true` (or `VERCEL=1`: a Vercel build, which sets CI only on some
@@ -55,230 +48,15 @@ function refusal(command, config) {
   return undefined;
 }
 
-/** Resolves PGlite from the project (cwd upwards), else from beside tidemark. */
-function findPglite(cwd) {
-  for (const from of [path.join(cwd, 'package.json'), __filename]) {
-    try {
-      return createRequire(from).resolve(PACKAGE);
-    } catch {
-      // not installed there
-    }
-  }
-  return undefined;
-}
-
-function pgliteVersion(entry) {
-  let dir = path.dirname(entry);
-  for (let i = 0; i < 5; i += 1) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
-      if (pkg.name === PACKAGE) return pkg.version;
-    } catch {
-      // keep looking upwards
-    }
-    dir = path.dirname(dir);
-  }
-  return undefined;
-}
-
-function notInstalled(config, what) {
-  return new TidemarkError(
-    'E_NO_DATABASE_URL',
-    `no database URL is set, and the embedded database ${what} that tidemark uses without one needs ${PACKAGE}, ` +
-      `which is not installed; install it with: ${INSTALL}`,
-    { exitCode: 3, hint: `or use a PostgreSQL server: ${noUrlMessage(config).replace(/^no database URL: /, '')}` },
-  );
-}
-
-// ---------------------------------------------------------------- the lock
-
-/** The lock of the folder: held by the process that has the files open. */
-const folderLock = (dir) => `${dir}.lock`;
-/** Taken by runs that go through `db serve`, which are one session: one at a time. */
-const runLock = (dir) => `${dir}.run.lock`;
-
-// Lock files this process holds (a stale file may name this very pid: pids
-// repeat across container runs).
-const held = new Set();
-
-function alive(pid) {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-}
-
-/** The live holder of lock `file`, `{ pid, command, url?, since }`; `{ stale }`; or undefined. */
-function readHolder(file) {
-  let holder;
-  try {
-    holder = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    if (err.code === 'ENOENT') return undefined;
-    return { stale: true };
-  }
-  if (!holder || !alive(holder.pid) || (holder.pid === process.pid && !held.has(file))) return { stale: true };
-  return holder;
-}
-
-/** Creates lock `file` holding `info`, atomically (link fails when it exists). */
-function tryLock(file, info) {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  fs.writeFileSync(tmp, JSON.stringify(info));
-  try {
-    fs.linkSync(tmp, file);
-    held.add(file);
-    return true;
-  } catch (err) {
-    if (err.code === 'EEXIST') return false;
-    throw err;
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-}
-
-function describeHolder(h) {
-  const since = h.since ? `, since ${h.since}` : '';
-  return `pid ${h.pid}, tidemark ${h.command}${since}`;
-}
-
-/**
- * Takes lock `file` of the embedded database in `dir`, waiting up to
- * `waitMs` for another tidemark run to finish. Resolves with `{ rewrite(extra),
- * release() }`, or with `{ served }` (the holder) when `tidemark db serve`
- * has it, unless `serving`, when that is an error.
- */
-async function acquire(config, dir, file, { command, waitMs, serving = false }) {
-  const info = { pid: process.pid, command, since: new Date().toISOString() };
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      if (tryLock(file, info)) {
-        let released = false;
-        return {
-          rewrite: (extra) => {
-            const tmp = `${file}.${process.pid}.tmp`;
-            fs.writeFileSync(tmp, JSON.stringify({ ...info, ...extra }));
-            fs.renameSync(tmp, file);
-          },
-          release: () => {
-            if (released) return;
-            released = true;
-            held.delete(file);
-            fs.rmSync(file, { force: true });
-          },
-        };
-      }
-    } catch (err) {
-      throw new TidemarkError('E_CONFIG', `could not create the lock file ${rel(config, file)}: ${err.message}`);
-    }
-    const holder = readHolder(file);
-    if (holder === undefined) continue;
-    if (holder.stale) {
-      // Left by a process that is gone (killed, or the machine rebooted).
-      fs.rmSync(file, { force: true });
-      continue;
-    }
-    if (holder.url) {
-      if (serving) {
-        throw new TidemarkError(
-          'E_CONFIG',
-          `the embedded database ${rel(config, dir)} is already being served at ${holder.url} (${describeHolder(holder)}); use that URL, or stop it first`,
-        );
-      }
-      return { served: holder };
-    }
-    if (Date.now() >= deadline) {
-      throw new TidemarkError(
-        'E_LOCK_TIMEOUT',
-        `the embedded database ${rel(config, dir)} is in use by another tidemark process (${describeHolder(holder)}) ` +
-          `and it did not finish within ${waitMs} ms; wait for it, or wait longer with --lock-wait-timeout ` +
-          `(if no such process exists, delete ${rel(config, file)})`,
-        { exitCode: 2 },
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-// ---------------------------------------------------------------- PGlite
-
-/**
- * Throws unless `dir` is absent, empty or a PostgreSQL data folder: tidemark
- * never initializes a database into, or deletes, a folder of other files
- * (think --embedded-dir .).
- */
-function checkFolder(config, dir, doing) {
-  const inside = path.relative(dir, config.cwd);
-  const holdsCwd = inside === '' || (!inside.startsWith('..') && !path.isAbsolute(inside));
-  let entries;
-  try {
-    entries = fs.readdirSync(dir);
-  } catch (err) {
-    if (err.code === 'ENOENT') return;
-    throw new TidemarkError('E_CONFIG', `the embedded database folder ${rel(config, dir)} is not usable: ${err.message}`);
-  }
-  if (holdsCwd || (entries.length > 0 && !entries.includes('PG_VERSION'))) {
-    throw new TidemarkError(
-      'E_CONFIG',
-      `refusing to ${doing} ${rel(config, dir)}: it ${holdsCwd ? 'holds the project' : 'is not a PGlite database (no PG_VERSION) and not empty'}; ` +
-        'point --embedded-dir (TIDEMARK_EMBEDDED_DIR, "embeddedDir") at a folder of its own, such as .tidemark/pglite',
-    );
-  }
-}
-
-/** `.tidemark/` keeps itself out of git (and the lock files with it). */
-function ignoreInGit(dir) {
-  const parent = path.dirname(dir);
-  if (path.basename(parent) !== '.tidemark') return;
-  const file = path.join(parent, '.gitignore');
-  try {
-    fs.writeFileSync(file, "# tidemark's local files (the embedded database): not for git\n*\n", { flag: 'wx' });
-  } catch {
-    // already there, or not writable: the repository's .gitignore can do it
-  }
-}
-
-/** Opens (creating when new) the PGlite database in `dir`. */
-async function openPglite(config, entry, dir) {
-  let PGlite;
-  try {
-    ({ PGlite } = require(entry));
-  } catch (err) {
-    throw new TidemarkError('E_CONFIG', `could not load ${PACKAGE} (${entry}): ${err.message}`);
-  }
-  checkFolder(config, dir, 'create a database in');
-  const fresh = !fs.existsSync(path.join(dir, 'PG_VERSION'));
-  fs.mkdirSync(dir, { recursive: true });
-  if (fresh) ignoreInGit(dir);
-  try {
-    const db = new PGlite(dir);
-    await db.waitReady;
-    return { db, fresh };
-  } catch (err) {
-    const message = err && err.message ? err.message : String(err);
-    throw new TidemarkError(
-      'E_EMBEDDED',
-      `could not open the embedded database in ${rel(config, dir)} with ${PACKAGE} ${pgliteVersion(entry) ?? ''}: ${message}; ` +
-        'if another PGlite version made it, or it is damaged, tidemark reset deletes and recreates it',
-      { exitCode: 2 },
-    );
-  }
-}
-
 // ---------------------------------------------------------------- commands
 
 /**
  * Decides what a connecting command without a URL does. Returns undefined
  * when the caller did not allow the embedded database (the API, unless
  * `embedded: true`); throws E_NO_DATABASE_URL (exit 3) when it may not be used
- * here or PGlite is missing; else returns the plan, whose `event` is the
- * `connecting` event to emit and whose run() runs the command on it.
+ * here or PGlite is missing; else returns the plan, whose `source` the
+ * engine's `connecting` event names (request key `embedded`) and whose run()
+ * runs the command on it.
  */
 function prepare(command, config, { allowed }) {
   if (!allowed) return undefined;
@@ -290,18 +68,16 @@ function prepare(command, config, { allowed }) {
   const served = holder && !holder.stale && holder.url ? holder : undefined;
   const entry = findPglite(config.cwd);
   if (!served && !entry) throw notInstalled(config, `(${rel(config, dir)})`);
-  const event = {
-    event: 'connecting',
-    source: 'embedded',
+  const source = {
     dir: rel(config, dir),
     reason: command === 'verify' ? 'a scratch database for verify, deleted afterwards' : 'no database URL is set',
   };
   if (served) {
-    event.url = served.url;
-    event.servedBy = served.pid;
+    source.url = served.url;
+    source.servedBy = served.pid;
   }
   return {
-    event,
+    source,
     run: (args) => runEmbedded(command, config, { ...args, dir, entry }),
   };
 }
