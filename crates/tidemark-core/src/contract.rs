@@ -138,7 +138,9 @@ fn finding() -> Finding {
         severity: Severity::Warning,
         message: s("m"),
         safer: Some(s("CREATE INDEX CONCURRENTLY")),
-        docs: Some(s("https://squawkhq.com/docs/require-concurrent-index-creation")),
+        docs: Some(s(
+            "https://squawkhq.com/docs/require-concurrent-index-creation",
+        )),
     }
 }
 

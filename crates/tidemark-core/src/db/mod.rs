@@ -29,7 +29,6 @@ use sha2::{Digest, Sha256};
 
 pub(crate) use batch::run_items;
 pub(crate) use lock::Lock;
-pub(crate) use steps::run_statements;
 pub(crate) use read::{
     describe_foreign_shape, explain_foreign, first_read, lock_and_read, lock_and_read_seeds,
     lock_timeout_error, parse_row, record_script_seed, FirstRead,
@@ -39,6 +38,7 @@ pub(crate) use sql::{
     unlock_sql, xact_lock_sql, Item, Work,
 };
 pub use sql::{quote_ident, quote_literal};
+pub(crate) use steps::run_statements;
 
 /// SQLSTATE of an undefined table: the tracking table does not exist yet.
 const UNDEFINED_TABLE: &str = "42P01";
