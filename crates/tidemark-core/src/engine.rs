@@ -692,6 +692,25 @@ pub enum Operation {
     Verify,
 }
 
+impl Operation {
+    /// Whether this build of the engine carries the operation: all of them
+    /// with the `full` feature (the default), else the deploy path only
+    /// (migrate, deploy, status, down, redo, seed, reset).
+    pub const fn in_build(self) -> bool {
+        cfg!(feature = "full")
+            || matches!(
+                self,
+                Operation::Migrate
+                    | Operation::Deploy
+                    | Operation::Status
+                    | Operation::Down
+                    | Operation::Redo
+                    | Operation::Seed
+                    | Operation::Reset
+            )
+    }
+}
+
 /// Everything one operation may use, as a host receives it.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -769,6 +788,23 @@ pub async fn execute<R: Reporter + ?Sized>(
         Operation::Reset => {
             Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
         }
+        #[cfg(not(feature = "full"))]
+        Operation::Adopt
+        | Operation::Baseline
+        | Operation::Unlock
+        | Operation::Plan
+        | Operation::Verify
+        | Operation::CreateDatabase
+        | Operation::Accept => {
+            let _ = (from, dry_run, unlock_options, accept_options, database);
+            return Err(Error::new(
+                Kind::Internal,
+                format!(
+                    "this build of the engine leaves out the {op:?} operation (it was built without the `full` feature); the host must load the full build for it"
+                ),
+            ));
+        }
+        #[cfg(feature = "full")]
         Operation::Adopt | Operation::Baseline => {
             let what = match op {
                 Operation::Adopt => adopt::What::Adopt {
@@ -779,14 +815,19 @@ pub async fn execute<R: Reporter + ?Sized>(
             let (t, s) = (o.tracking()?, o.session());
             Outcome::Adopt(adopt::run(client, &t, s, &migrations, what, dry_run).await?)
         }
+        #[cfg(feature = "full")]
         Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
+        #[cfg(feature = "full")]
         Operation::Plan => Outcome::Plan(crate::dry_run::plan(client, migrations, o, r).await?),
+        #[cfg(feature = "full")]
         Operation::Verify => {
             Outcome::Verify(crate::verify::verify(client, migrations, o, r).await?)
         }
+        #[cfg(feature = "full")]
         Operation::CreateDatabase => Outcome::CreateDatabase(
             create_database(client, database.as_deref().unwrap_or_default()).await?,
         ),
+        #[cfg(feature = "full")]
         Operation::Accept => {
             Outcome::Accept(accept(client, migrations, o, &accept_options, r).await?)
         }

@@ -59,6 +59,9 @@ pub(crate) enum Kind {
     NothingToAccept,
     CreateDatabaseRefused,
     Database,
+    /// A host asked a build of the engine for an operation it leaves out.
+    #[cfg(not(feature = "full"))]
+    Internal,
 }
 
 impl Kind {
@@ -101,6 +104,8 @@ impl Kind {
             Kind::NothingToAccept => "E_NOTHING_TO_ACCEPT",
             Kind::CreateDatabaseRefused => "E_CREATE_DATABASE_REFUSED",
             Kind::Database => "E_DATABASE",
+            #[cfg(not(feature = "full"))]
+            Kind::Internal => "E_INTERNAL",
         }
     }
 }

@@ -15,6 +15,11 @@
 //! # Ok(()) }
 //! ```
 
+// Without the `full` feature the operations beyond the deploy path are not
+// dispatched (see `Operation::in_build`), and their code is left for the
+// linker to drop.
+#![cfg_attr(not(feature = "full"), allow(dead_code))]
+
 mod accept;
 pub mod adopt;
 mod check;

@@ -2,6 +2,10 @@
 //! the socket (and TLS) opened by the JS host, one per connection attempt.
 //! Conversion only (style rule 9): the exports take the same options and
 //! return the same reports and errors as the napi addon.
+//!
+//! Built twice (scripts/build-wasm.sh): with the `full` feature, every
+//! operation; without it, the deploy path within its size budget, which
+//! answers `E_WASM_FULL_MODULE` for the rest before doing anything.
 
 mod dial;
 mod socket;
@@ -194,6 +198,20 @@ pub fn redact_text(text: &str, url: &str) -> String {
     tidemark_core::url::redact_text(text, url)
 }
 
+/// The code with which a lite module declines a call that the full module
+/// can make; `npm/tidemark-wasm/index.cjs` then makes it there.
+const FULL_MODULE: &str = "E_WASM_FULL_MODULE";
+
+fn full_module_needed(what: &str) -> JsValue {
+    js_error(
+        FULL_MODULE,
+        &format!(
+            "this wasm module is built without {what}: use the full module (pkg/tidemark_full)"
+        ),
+    )
+    .into()
+}
+
 /// Connects through the host's `dial` (one socket per attempt, see
 /// `dial.rs`), runs one operation, closes.
 async fn run(
@@ -202,6 +220,11 @@ async fn run(
     dial: Function,
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
+    // A module built without `full` (pkg/tidemark_lite) hands the call to the
+    // full module, before anything is read, sent or reported.
+    if !op.in_build() {
+        return Err(full_module_needed(&format!("{op:?}")));
+    }
     let mut o: HostOptions = serde_wasm_bindgen::from_value(options).map_err(|e| {
         JsValue::from(js_error(
             "E_INVALID_OPTION",
@@ -211,6 +234,16 @@ async fn run(
     let reporter = JsReporter(on_event);
     let mut target =
         tidemark_core::url::parse(&o.url, o.tls_insecure).map_err(|e| connect_error(&e))?;
+    // SASLprep of a non-ASCII password needs the Unicode tables, which only
+    // the full module carries (crates/stringprep-lite).
+    if !cfg!(feature = "full")
+        && target
+            .config
+            .get_password()
+            .is_some_and(stringprep::needs_tables)
+    {
+        return Err(full_module_needed("a non-ASCII password"));
+    }
     if let Some(name) = &o.application_name {
         target.config.application_name(name);
     }
