@@ -19,7 +19,12 @@ for module in lite full; do
   cargo build -p tidemark-wasm --target wasm32-unknown-unknown --profile wasm-release "${features[@]}"
   wasm-bindgen --target nodejs --out-dir "$out" --out-name "tidemark_${module}" \
     --remove-name-section --remove-producers-section "$built"
-  npx --no-install wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+  # --one-caller-inline-max-function-size: wasm-opt would otherwise inline
+  # every function that has one caller, whatever its size, turning an async
+  # call chain into one 55 KB function, which V8 re-compiles with its
+  # optimizing compiler once a per-row loop in it gets hot: 200 ms and 30 MB
+  # in a 200-migration status (see "Out of line" in tidemark-core's lib.rs).
+  npx --no-install wasm-opt -Oz --one-caller-inline-max-function-size=2000 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
     --enable-mutable-globals --enable-reference-types --enable-multivalue --strip-debug --strip-producers \
     "$out/tidemark_${module}_bg.wasm" -o "$out/tidemark_${module}_bg.wasm"
 done

@@ -819,6 +819,7 @@ pub(crate) fn probe_sql(t: &Tracking) -> String {
 const PROBE_MARKER: &str = "tidemark_peer_probe";
 
 /// One row of [`probe_sql`], added to `found` when it is a peer's table.
+#[inline(never)] // out of line: see lib.rs
 fn probe_row(r: &tokio_postgres::SimpleQueryRow, found: &mut Vec<Found>) {
     let (Some(tool), Some(table)) = (r.get(0).and_then(Tool::parse), r.get(1)) else {
         return;
@@ -855,7 +856,8 @@ fn probe_row(r: &tokio_postgres::SimpleQueryRow, found: &mut Vec<Found>) {
 /// none: running what that tool recorded again would fail, or worse, succeed
 /// twice. Costs one more read only on such a database.
 pub(crate) async fn first_read(client: &Client, t: &Tracking) -> Result<db::FirstRead> {
-    let (first, probed) = db::first_read(client, t, &probe_sql(t)).await?;
+    // The row loop polls in a function of its own (out of line: see lib.rs).
+    let (first, probed) = crate::out_of_line(db::first_read(client, t, &probe_sql(t))).await?;
     let mut found = Vec::new();
     for r in &probed {
         probe_row(r, &mut found);

@@ -337,6 +337,7 @@ impl Migrations {
     /// Builds the migration list from the folder's files (no I/O). Errors on
     /// duplicate versions, non-UTF-8 files and down files without an up file;
     /// other unexpected files become warning events.
+    #[inline(never)] // out of line: see lib.rs
     pub fn from_files(files: Vec<SourceFile>) -> Result<Migrations> {
         let laid = crate::layout::lay_out(files)?;
         let mut candidates = laid.candidates;

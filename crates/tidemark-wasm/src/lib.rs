@@ -111,9 +111,14 @@ fn files(list: Vec<HostFile>) -> Vec<tidemark_core::SourceFile> {
         .collect()
 }
 
+/// Reports and events cross to JS as one JSON text that JS parses: built
+/// field by field through serde-wasm-bindgen, a 200-row status report took
+/// thousands of calls across the boundary.
+#[inline(never)]
 pub(crate) fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::NULL)
 }
 
@@ -198,6 +203,13 @@ pub fn redact_text(text: &str, url: &str) -> String {
     tidemark_core::url::redact_text(text, url)
 }
 
+/// The options, read out of line (a loop over every file; see "Out of line"
+/// in tidemark-core's lib.rs).
+#[inline(never)]
+fn host_options(options: JsValue) -> Result<HostOptions, serde_wasm_bindgen::Error> {
+    serde_wasm_bindgen::from_value(options)
+}
+
 /// The code with which a lite module declines a call that the full module
 /// can make; `npm/tidemark-wasm/index.cjs` then makes it there.
 const FULL_MODULE: &str = "E_WASM_FULL_MODULE";
@@ -225,7 +237,7 @@ async fn run(
     if !op.in_build() {
         return Err(full_module_needed(&format!("{op:?}")));
     }
-    let mut o: HostOptions = serde_wasm_bindgen::from_value(options).map_err(|e| {
+    let mut o: HostOptions = host_options(options).map_err(|e| {
         JsValue::from(js_error(
             "E_INVALID_OPTION",
             &format!("invalid options: {e}"),
@@ -303,9 +315,12 @@ async fn run(
         },
         create_database,
     };
-    let result = tidemark_core::execute(&client, op, request, &reporter)
-        .await
-        .map(|outcome| to_js(&outcome));
+    // The operation polls in functions of its own, not inlined into this
+    // one (see "Out of line" in tidemark-core's lib.rs).
+    let result =
+        tidemark_core::out_of_line(tidemark_core::execute(&client, op, request, &reporter))
+            .await
+            .map(|outcome| to_js(&outcome));
     // An explicit close: wait for the connection task, so nothing is left
     // writing to the socket after the call returns.
     drop(client);
