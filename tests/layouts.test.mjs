@@ -57,6 +57,85 @@ test('a diesel folder: up.sql/down.sql pairs, metadata.toml without a transactio
   assert.equal(await db.query("SELECT count(*) FROM pg_proc WHERE proname = 'diesel_setup'"), '0');
 });
 
+test('diesel 2.2 names (-NNNN) beside older ones order by time, as diesel orders them; a loose .sql beside the folders is reported', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    'migrations/2025-11-19-091444-0000_create_crates/up.sql': 'CREATE TABLE crates (id int);\n',
+    'migrations/2025-11-19-091444-0000_create_crates/down.sql': 'DROP TABLE crates;\n',
+    'migrations/2026-05-05-180007-0000_add_name/up.sql': 'ALTER TABLE crates ADD COLUMN name text;\n',
+    // An older-style name after the newer ones: it needs add_name.
+    'migrations/2026-05-27-120000_index_name/up.sql': 'CREATE INDEX crates_name ON crates (name);\n',
+    'migrations/2026-05-27-120000-0000_add_size/up.sql': 'ALTER TABLE crates ADD COLUMN size int;\n',
+    'migrations/data_backfill.sql': 'INSERT INTO crates VALUES (1);\n',
+  });
+  const r = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(r.code, 0, r.all);
+  assert.deepEqual(applied(r), [
+    'Applied 202511190914440000 create_crates',
+    'Applied 202605051800070000 add_name',
+    'Applied 20260527120000 index_name',
+    'Applied 202605271200000000 add_size',
+  ]);
+  assert.match(r.all, /warning: data_backfill\.sql is beside the migration folders but is not one/);
+  assert.equal(await db.query('SELECT count(*) FROM crates'), '0');
+  const c = await tidemark(['create', 'add_owner'], { cwd });
+  assert.equal(c.code, 0, c.all);
+  assert.match(c.out.find((l) => l.startsWith('Created ')), /^Created migrations\/\d{4}-\d\d-\d\d-\d{6}-0000_add_owner\/up\.sql$/);
+});
+
+test('goose files: -- +goose Up/Down sections, StatementBegin/End, NO TRANSACTION; a Go migration or ENVSUB is refused before anything runs', engine, async (t) => {
+  const db = await database(t);
+  const files = {
+    'migrations/00001_users.sql': '-- +goose Up\n-- +goose StatementBegin\nCREATE TABLE users (id int);\nCREATE FUNCTION one() RETURNS int AS $$ BEGIN RETURN 1; END; $$ LANGUAGE plpgsql;\n-- +goose StatementEnd\n\n-- +goose Down\n-- +goose StatementBegin\nDROP FUNCTION one();\nDROP TABLE users;\n-- +goose StatementEnd\n',
+    'migrations/00002_index.sql': '-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY users_id ON users (id);\n\n-- +goose Down\nDROP INDEX CONCURRENTLY users_id;\n',
+  };
+  const cwd = project(t, { ...files, 'migrations/00003_backfill.go': 'package migrations\n' });
+  const refused = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(refused.code, 3, refused.all);
+  assert.match(refused.stderr, /00003_backfill\.go is named like a migration but is a Go migration \(goose\), which tidemark cannot run, so nothing was run/);
+  assert.equal(await db.query("SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'schema_migrations')"), '0');
+  fs.rmSync(path.join(cwd, 'migrations/00003_backfill.go'));
+  const r = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(r.code, 0, r.all);
+  assert.deepEqual(applied(r), ['Applied 00001 users', 'Applied 00002 index']);
+  // The down sections did not run with the up ones.
+  assert.equal(await db.query("SELECT to_regclass('users') IS NOT NULL AND to_regclass('users_id') IS NOT NULL"), 't');
+  assert.equal(await db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'users_id'::regclass"), 't');
+  const d = await tidemark(['down', '--to', '0', '--url', db.url], { cwd });
+  assert.equal(d.code, 0, d.all);
+  assert.equal(await db.query("SELECT to_regclass('users') IS NULL"), 't');
+  fs.writeFileSync(path.join(cwd, 'migrations/00003_env.sql'), "-- +goose Up\n-- +goose ENVSUB ON\nCREATE TABLE t (x text DEFAULT '${REGION}');\n");
+  const env = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(env.code, 3, env.all);
+  assert.match(env.stderr, /00003_env\.sql:2: `-- \+goose ENVSUB ON` is a goose directive tidemark does not support, so nothing was run/);
+  assert.equal(await db.query("SELECT to_regclass('users') IS NULL"), 't');
+});
+
+test('an ory/pop folder: the PostgreSQL files and the all-database ones run, other databases\' files are left out, autocommit runs without a transaction', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    'migrations/20150100000001000000_networks.postgres.up.sql': 'CREATE TABLE networks (id uuid PRIMARY KEY);\n',
+    'migrations/20150100000001000000_networks.postgres.down.sql': 'DROP TABLE networks;\n',
+    'migrations/20150100000001000000_networks.mysql.up.sql': 'CREATE TABLE networks (id CHAR(36) NOT NULL PRIMARY KEY) ENGINE=InnoDB;\n',
+    'migrations/20150100000001000000_networks.sqlite3.up.sql': 'CREATE TABLE networks (id TEXT PRIMARY KEY);\n',
+    'migrations/20220420102701000000_add_name.up.sql': 'ALTER TABLE networks ADD COLUMN name text;\n',
+    'migrations/20220420102701000000_add_name.down.sql': 'ALTER TABLE networks DROP COLUMN name;\n',
+    'migrations/20241029153900000001_index.postgres.autocommit.up.sql': 'CREATE INDEX CONCURRENTLY networks_name ON networks (name);\n',
+    'migrations/20241029153900000001_index.mysql.autocommit.up.sql': 'CREATE INDEX networks_name ON networks (name);\n',
+  });
+  const r = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(r.code, 0, r.all);
+  assert.deepEqual(applied(r), [
+    'Applied 20150100000001000000 networks',
+    'Applied 20220420102701000000 add_name',
+    'Applied 20241029153900000001 index',
+  ]);
+  assert.equal(await db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'networks_name'::regclass"), 't');
+  const d = await tidemark(['down', '--steps', '1', '--url', db.url], { cwd });
+  assert.equal(d.code, 2, d.all);
+  assert.match(d.all, /cannot revert 20241029153900000001_index\.postgres\.autocommit\.up\.sql: it has no down migration/);
+});
+
 test('a drizzle-kit folder: the journal decides; a file it does not list is reported and not run', engine, async (t) => {
   const db = await database(t);
   const journal = {
@@ -95,6 +174,10 @@ test('a folder tidemark cannot read is never "up to date": exit 3 naming what it
     [{ 'migrations/init.sql': 'CREATE TABLE a ();' }, /init\.sql is not named <version>_<name>\.sql/],
     [{ 'migrations/001_a.sql': 'select 1;', 'migrations/002_dir.sql/.keep': '' }, /002_dir\.sql\/ has no migration\.sql or up\.sql/],
     [{ 'migrations/20240101000000_x/notes.sql': 'select 1;' }, /20240101000000_x\/notes\.sql is not a file tidemark reads/],
+    // Other ORMs' migrations in code: TypeORM, Sequelize, MikroORM names.
+    [{ 'migrations/1700000000000-CreateUser.ts': 'export class CreateUser {}' }, /1700000000000-CreateUser\.ts is named like a migration but is a \.ts migration of another tool/],
+    [{ 'migrations/001_a.sql': 'select 1;', 'migrations/20240101120000-create-user.js': 'module.exports = {};' }, /20240101120000-create-user\.js is named like a migration/],
+    [{ 'migrations/schema.prisma': 'model User { id Int @id }' }, /holds files but no migration tidemark reads \(schema\.prisma\)/],
   ];
   for (const [files, message] of cases) {
     const cwd = project(t, files);

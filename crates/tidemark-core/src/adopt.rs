@@ -1317,10 +1317,8 @@ mod tests {
         let (version, name) = match file.split_once('/') {
             // Folder layouts: `<digits>_<name>/migration.sql`, diesel's
             // `<YYYY-MM-DD-HHMMSS>_<name>/up.sql`.
-            Some((folder, _)) => {
-                let (v, n) = folder.split_once('_').unwrap_or((folder, ""));
-                (v.replace('-', ""), n.to_string())
-            }
+            Some((folder, _)) => crate::layout::parse_folder_name(folder)
+                .unwrap_or_else(|| panic!("bad test folder {file}")),
             None => {
                 let n = parse_file_name(&format!(
                     "{}.sql",

@@ -54,11 +54,15 @@ Prisma and drizzle-kit folders <version>_<name>/migration.sql, diesel folders \
 <YYYY-MM-DD-HHMMSS>_<name>/up.sql, and drizzle-kit's meta/_journal.json";
 
 /// A migration folder's name: `<digits>_<name>` (Prisma, drizzle-kit v1) or
-/// diesel's `<YYYY-MM-DD-HHMMSS>_<name>`; the version is its digits.
+/// diesel's `<YYYY-MM-DD-HHMMSS>_<name>` and, since diesel 2.2,
+/// `<YYYY-MM-DD-HHMMSS-NNNN>_<name>`. The version is its digits, as diesel
+/// records it (both forms in one folder order by time: see
+/// [`crate::source::cmp_versions`]).
 ///
 /// ```
 /// use tidemark_core::layout::parse_folder_name;
 /// assert_eq!(parse_folder_name("2023-01-02-030405_create_posts"), Some(("20230102030405".into(), "create_posts".into())));
+/// assert_eq!(parse_folder_name("2025-11-19-091444-0001_add_x"), Some(("202511190914440001".into(), "add_x".into())));
 /// assert_eq!(parse_folder_name("20240101120000_init"), Some(("20240101120000".into(), "init".into())));
 /// assert_eq!(parse_folder_name("meta"), None);
 /// ```
@@ -71,11 +75,18 @@ pub fn parse_folder_name(dir: &str) -> Option<(String, String)> {
         return Some((head.to_string(), name.to_string()));
     }
     let b = head.as_bytes();
-    let diesel = b.len() == 17
-        && [4, 7, 10].iter().all(|&i| b[i] == b'-')
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| [4, 7, 10].contains(&i) || c.is_ascii_digit());
+    let dashes: &[usize] = match b.len() {
+        17 => &[4, 7, 10],
+        22 => &[4, 7, 10, 17],
+        _ => return None,
+    };
+    let diesel = b.iter().enumerate().all(|(i, c)| {
+        if dashes.contains(&i) {
+            *c == b'-'
+        } else {
+            c.is_ascii_digit()
+        }
+    });
     diesel.then(|| (head.replace('-', ""), name.to_string()))
 }
 
@@ -260,9 +271,28 @@ pub(crate) fn lay_out(files: Vec<SourceFile>) -> Result<Laid> {
         folder_migration(&dir, folder, &mut laid)?;
     }
 
+    let seen: Vec<String> = top
+        .iter()
+        .map(|f| f.name.clone())
+        .filter(|n| !is_quiet(n) && n != "migration_lock.toml")
+        .collect();
     match journal {
         Some(entries) => journal_migrations(entries, top, &mut laid)?,
-        None => flat_migrations(top, &mut laid)?,
+        None => {
+            let beside_folders = !laid.candidates.is_empty();
+            flat_migrations(top, beside_folders, &mut laid)?
+        }
+    }
+    if laid.candidates.is_empty() && !seen.is_empty() {
+        // Files, none of them a migration: "up to date" would be a guess.
+        let mut list = seen.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        if seen.len() > 3 {
+            list.push_str(&format!(" and {} more", seen.len() - 3));
+        }
+        return Err(unknown(
+            &seen[0],
+            format!("the migrations folder holds files but no migration tidemark reads ({list}), so nothing was run; {SHAPES}"),
+        ));
     }
     Ok(laid)
 }
@@ -351,6 +381,38 @@ fn folder_migration(dir: &str, folder: Folder, laid: &mut Laid) -> Result<()> {
     Ok(())
 }
 
+/// A file whose name carries a version (`<version>_<name>.<ext>`, TypeORM's
+/// `1700000000000-CreateUser.ts`, Sequelize's `20240101120000-create-user.js`,
+/// MikroORM's `Migration20240101120000.ts`) but that is not SQL or a
+/// node-pg-migrate script: another tool's migration in code (goose's `.go`
+/// too) or a renamed copy (`.sql.bak`). Skipping it would report "up to date"
+/// while its change never ran, so it is refused; notes (`.md`, `.txt`) are
+/// only warned about.
+fn foreign_migration(file: &str) -> Option<String> {
+    let (stem, ext) = file.split_once('.')?;
+    let ext = ext.to_ascii_lowercase();
+    if matches!(ext.as_str(), "md" | "txt") {
+        return None;
+    }
+    let digits = stem.bytes().take_while(u8::is_ascii_digit).count();
+    let longest_run = stem
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let versioned = (digits > 0 && stem[digits..].starts_with(['_', '-', '.'])) || longest_run >= 8;
+    if !versioned {
+        return None;
+    }
+    Some(match ext.rsplit('.').next().unwrap_or_default() {
+        "go" => "a Go migration (goose)".into(),
+        "js" | "cjs" | "mjs" | "ts" | "cts" | "mts" => {
+            format!("a .{ext} migration of another tool (TypeORM, Sequelize, knex, MikroORM name theirs so)")
+        }
+        _ => format!("a .{ext} file"),
+    })
+}
+
 fn script_name(file: &str) -> Option<FileName> {
     let ext = SCRIPT_EXTENSIONS.iter().find(|e| file.ends_with(*e))?;
     let stem = &file[..file.len() - ext.len()];
@@ -358,10 +420,91 @@ fn script_name(file: &str) -> Option<FileName> {
     (n.part == Part::Whole).then_some(n)
 }
 
-fn flat_migrations(top: Vec<SourceFile>, laid: &mut Laid) -> Result<()> {
-    let mut downs: Vec<(FileName, SourceFile)> = Vec::new();
+/// The databases ory/pop names in `<version>_<name>.<dialect>.up.sql`.
+const POP_DIALECTS: [&str; 6] = [
+    "postgres",
+    "cockroach",
+    "mysql",
+    "sqlite3",
+    "sqlite",
+    "mssql",
+];
+
+/// ory/pop's `<version>_<name>[.<dialect>][.autocommit].(up|down).sql`: the
+/// dialect (none: every database), whether it runs outside a transaction,
+/// and the name without them.
+fn pop_name(file: &str) -> Option<(Option<&'static str>, bool, String)> {
+    let (stem, part) = if let Some(s) = file.strip_suffix(".up.sql") {
+        (s, "up")
+    } else {
+        (file.strip_suffix(".down.sql")?, "down")
+    };
+    let mut segments: Vec<&str> = stem.split('.').collect();
+    let (mut dialect, mut autocommit) = (None, false);
+    for _ in 0..2 {
+        match segments.last().copied() {
+            Some("autocommit") if segments.len() > 1 && !autocommit => autocommit = true,
+            Some(d) if segments.len() > 1 && dialect.is_none() => {
+                match POP_DIALECTS.iter().find(|x| **x == d) {
+                    Some(known) => dialect = Some(*known),
+                    None => break,
+                }
+            }
+            _ => break,
+        }
+        segments.pop();
+    }
+    (segments.len() == 1 && (dialect.is_some() || autocommit))
+        .then(|| (dialect, autocommit, format!("{}.{part}.sql", segments[0])))
+}
+
+/// The top files with their parsed names. In a folder laid out by ory/pop
+/// (some file names a database), the files for other databases are left
+/// out (pop runs them only there) and a PostgreSQL-specific file replaces
+/// the all-databases file of the same version; `autocommit` files run
+/// outside a transaction.
+fn pop_dialects(top: Vec<SourceFile>) -> Vec<(Option<FileName>, bool, SourceFile)> {
+    let pop = top
+        .iter()
+        .any(|f| pop_name(&f.name).is_some_and(|(d, _, _)| d.is_some()));
+    let mut out: Vec<(Option<FileName>, bool, SourceFile, bool)> = Vec::with_capacity(top.len());
     for file in top {
-        if let Some(n) = parse_file_name(&file.name) {
+        match pop_name(&file.name) {
+            Some((dialect, autocommit, plain)) if pop || dialect.is_none() => {
+                if dialect.is_some_and(|d| d != "postgres") {
+                    continue;
+                }
+                out.push((parse_file_name(&plain), autocommit, file, dialect.is_some()));
+            }
+            _ => out.push((parse_file_name(&file.name), false, file, false)),
+        }
+    }
+    let specific: Vec<(String, Part)> = out
+        .iter()
+        .filter(|e| e.3)
+        .filter_map(|e| e.0.as_ref().map(|n| (n.version.clone(), n.part)))
+        .collect();
+    out.into_iter()
+        .filter(|(n, _, _, is_specific)| {
+            *is_specific
+                || !n.as_ref().is_some_and(|n| {
+                    specific
+                        .iter()
+                        .any(|(v, p)| *v == n.version && *p == n.part)
+                })
+        })
+        .map(|(n, a, f, _)| (n, a, f))
+        .collect()
+}
+
+/// The files at the top of the folder. `beside_folders`: the folder's
+/// migrations are Prisma/drizzle/diesel folders, whose tools never run a
+/// loose `.sql` file beside them, so one that is not named like a migration
+/// is reported and not run (crates.io keeps a data script there).
+fn flat_migrations(top: Vec<SourceFile>, beside_folders: bool, laid: &mut Laid) -> Result<()> {
+    let mut downs: Vec<(FileName, SourceFile)> = Vec::new();
+    for (parsed, autocommit, file) in pop_dialects(top) {
+        if let Some(n) = parsed {
             match n.part {
                 Part::Down => downs.push((n, file)),
                 _ => laid.candidates.push(Candidate {
@@ -369,7 +512,7 @@ fn flat_migrations(top: Vec<SourceFile>, laid: &mut Laid) -> Result<()> {
                     name: n.name,
                     up: file,
                     down: None,
-                    no_transaction: false,
+                    no_transaction: autocommit,
                     script: false,
                 }),
             }
@@ -382,6 +525,15 @@ fn flat_migrations(top: Vec<SourceFile>, laid: &mut Laid) -> Result<()> {
                 no_transaction: false,
                 script: true,
             });
+        } else if file.name.ends_with(".sql") && beside_folders {
+            laid.warnings.push(warning(
+                "W_UNEXPECTED_FILE",
+                &file.name,
+                format!(
+                    "{} is beside the migration folders but is not one (<version>_<name>/), so it is not run, as the folders' own tool would not run it; move it out of the migrations folder",
+                    file.name
+                ),
+            ));
         } else if file.name.ends_with(".sql") {
             return Err(Error::new(
                 Kind::BadFileName,
@@ -391,6 +543,15 @@ fn flat_migrations(top: Vec<SourceFile>, laid: &mut Laid) -> Result<()> {
                 ),
             )
             .at(&file.name, None, None));
+        } else if let Some(what) = foreign_migration(&file.name) {
+            return Err(unknown(
+                &file.name,
+                format!(
+                    "{} is named like a migration but is {what}, which tidemark cannot run, so nothing was run; \
+                     rewrite it as a .sql migration with the same version, or move it out of the migrations folder",
+                    file.name
+                ),
+            ));
         } else if !is_quiet(&file.name) && file.name != "migration_lock.toml" {
             laid.warnings.push(warning(
                 "W_UNEXPECTED_FILE",
@@ -600,6 +761,162 @@ mod tests {
             assert!(err.message().contains(named), "{}", err.message());
             assert_eq!(err.file(), Some(named));
         }
+    }
+
+    #[test]
+    fn a_loose_sql_file_beside_folders_is_reported_not_run() {
+        let laid = lay_out(vec![
+            SourceFile::new("2023-01-02-030405_init/up.sql", b"select 1;".to_vec()),
+            SourceFile::new("data_oauth_github.sql", b"insert 1;".to_vec()),
+        ])
+        .unwrap();
+        assert_eq!(laid.candidates.len(), 1);
+        assert!(
+            matches!(&laid.warnings[..], [Event::Warning { code, .. }] if code == "W_UNEXPECTED_FILE")
+        );
+        // Without folders it would be a migration with a bad name.
+        let err = lay_out(vec![SourceFile::new("data.sql", b"insert 1;".to_vec())]).unwrap_err();
+        assert_eq!(err.code(), "E_BAD_FILE_NAME");
+    }
+
+    #[test]
+    fn ory_pop_dialect_files() {
+        let laid = lay_out(
+            [
+                "20150100000001000000_networks.postgres.up.sql",
+                "20150100000001000000_networks.postgres.down.sql",
+                "20150100000001000000_networks.mysql.up.sql",
+                "20150100000001000000_networks.sqlite3.up.sql",
+                "20150100000001000000_networks.cockroach.down.sql",
+                "20220420102701000000_identity_metadata.up.sql",
+                "20220420102701000000_identity_metadata.down.sql",
+                "20230101000000000000_both.up.sql",
+                "20230101000000000000_both.postgres.up.sql",
+                "20241029153900000001_identities.autocommit.up.sql",
+                "20241029153900000002_idx.postgres.autocommit.up.sql",
+            ]
+            .into_iter()
+            .map(|n| SourceFile::new(n, n.as_bytes().to_vec()))
+            .collect(),
+        )
+        .unwrap();
+        let got: Vec<_> = laid
+            .candidates
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.up.name.as_str(),
+                    c.down.is_some(),
+                    c.no_transaction,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "networks",
+                    "20150100000001000000_networks.postgres.up.sql",
+                    true,
+                    false
+                ),
+                (
+                    "identity_metadata",
+                    "20220420102701000000_identity_metadata.up.sql",
+                    true,
+                    false
+                ),
+                (
+                    "both",
+                    "20230101000000000000_both.postgres.up.sql",
+                    false,
+                    false
+                ),
+                (
+                    "identities",
+                    "20241029153900000001_identities.autocommit.up.sql",
+                    false,
+                    true
+                ),
+                (
+                    "idx",
+                    "20241029153900000002_idx.postgres.autocommit.up.sql",
+                    false,
+                    true
+                ),
+            ]
+        );
+        // Without any dialect file, `x.mysql.up.sql` is a plain name.
+        assert_eq!(pop_name("1_a.up.sql"), None);
+        assert_eq!(pop_name("1_a.b.up.sql"), None);
+    }
+
+    #[test]
+    fn both_diesel_names_order_by_time() {
+        // crates.io's folder: diesel 2.2 added `-NNNN`, and an older-style
+        // name can follow newer ones; diesel orders them by time.
+        let names = [
+            "2025-11-19-091444-0000_a",
+            "2026-05-27-120000-0000_d",
+            "2026-05-27-120000_c",
+            "2026-05-05-180007-0000_b",
+        ];
+        let mut versions: Vec<_> = names
+            .iter()
+            .map(|n| parse_folder_name(n).unwrap())
+            .collect();
+        versions.sort_by(|a, b| crate::source::cmp_versions(&a.0, &b.0));
+        let order: Vec<_> = versions.iter().map(|v| v.1.as_str()).collect();
+        assert_eq!(order, ["a", "b", "c", "d"]);
+        assert_eq!(parse_folder_name("2025-11-19-091444-00x0_a"), None);
+    }
+
+    #[test]
+    fn code_migrations_of_other_tools_are_refused() {
+        for name in [
+            "00002_add_column.go",
+            "20240101120000_x.sql.bak",
+            "003_y.py",
+            "20240101120000-create-user.js",
+            "1700000000000-CreateUser.ts",
+            "Migration20240101120000.ts",
+        ] {
+            let err = lay_out(vec![
+                SourceFile::new("00001_init.sql", b"select 1;".to_vec()),
+                SourceFile::new(name, b"package migrations".to_vec()),
+            ])
+            .unwrap_err();
+            assert_eq!((err.code(), err.file()), ("E_UNKNOWN_LAYOUT", Some(name)));
+            assert!(
+                err.message().contains("nothing was run"),
+                "{}",
+                err.message()
+            );
+        }
+        let laid = lay_out(vec![
+            SourceFile::new("00001_init.sql", b"select 1;".to_vec()),
+            SourceFile::new("00001_init.md", b"notes".to_vec()),
+            SourceFile::new("index.ts", b"export {}".to_vec()),
+        ])
+        .unwrap();
+        assert_eq!(laid.warnings.len(), 2);
+        // Files but no migration: never "up to date".
+        let err = lay_out(vec![SourceFile::new(
+            "schema.prisma",
+            b"model X {}".to_vec(),
+        )])
+        .unwrap_err();
+        assert_eq!(err.code(), "E_UNKNOWN_LAYOUT");
+        assert!(
+            err.message().contains("holds files but no migration"),
+            "{}",
+            err.message()
+        );
+        assert!(lay_out(vec![SourceFile::new(".gitkeep", vec![])])
+            .unwrap()
+            .candidates
+            .is_empty());
     }
 
     #[test]

@@ -183,10 +183,17 @@ pub fn parse_file_name(file: &str) -> Option<FileName> {
     })
 }
 
-/// Compares two digit strings by numeric value without overflow.
+/// Compares two versions (digit strings) by numeric value without overflow,
+/// except that two timestamps (14 digits or more) compare by time: digit by
+/// digit, a shorter one first when it is the other's prefix. So diesel's
+/// `2026-05-27-120000` (20260527120000) comes after its 2.2 form
+/// `2026-05-05-180007-0000` (202605051800070000), as diesel orders them.
 pub fn cmp_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let a = a.trim_start_matches('0');
     let b = b.trim_start_matches('0');
+    if a.len() >= 14 && b.len() >= 14 {
+        return a.cmp(b);
+    }
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
@@ -224,9 +231,11 @@ struct Sections {
 }
 
 /// A section marker line: exactly `-- migrate:up` / `-- migrate:down`
-/// (dbmate; options such as `transaction:false` may follow after a space) or
-/// `-- Up Migration` / `-- Down Migration` (node-pg-migrate). A comment that
-/// merely starts the same way (`-- migrate:update the defaults`) is not one.
+/// (dbmate; options such as `transaction:false` may follow after a space),
+/// `-- Up Migration` / `-- Down Migration` (node-pg-migrate), `-- +goose Up` /
+/// `-- +goose Down` (goose) or `-- +migrate Up` / `-- +migrate Down`
+/// (sql-migrate; `notransaction` may follow). A comment that merely starts
+/// the same way (`-- migrate:update the defaults`) is not one.
 fn marker(line: &str) -> Option<Part> {
     let rest = line.trim().strip_prefix("--")?.trim_start();
     let lower = rest.to_ascii_lowercase();
@@ -235,6 +244,13 @@ fn marker(line: &str) -> Option<Part> {
     }
     if lower == "down migration" {
         return Some(Part::Down);
+    }
+    if let Some((tool, words)) = tool_directive(&lower) {
+        return match (words.as_slice(), tool) {
+            (["up"], _) | (["up", "notransaction"], "migrate") => Some(Part::Up),
+            (["down"], _) | (["down", "notransaction"], "migrate") => Some(Part::Down),
+            _ => None,
+        };
     }
     let (part, options) = if let Some(o) = lower.strip_prefix("migrate:up") {
         (Part::Up, o)
@@ -250,6 +266,58 @@ fn marker(line: &str) -> Option<Part> {
                     .is_some_and(|(k, v)| !k.is_empty() && !v.is_empty())
             }));
     options_ok.then_some(part)
+}
+
+/// A goose (`-- +goose ...`) or sql-migrate (`-- +migrate ...`) directive,
+/// given the comment text after `--` in lower case: the tool and its words.
+fn tool_directive(lower: &str) -> Option<(&'static str, Vec<&str>)> {
+    let (tool, rest) = if let Some(r) = lower.strip_prefix("+goose") {
+        ("goose", r)
+    } else if let Some(r) = lower.strip_prefix("+migrate") {
+        ("migrate", r)
+    } else {
+        return None;
+    };
+    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some((tool, rest.split_whitespace().collect()))
+}
+
+/// Every goose / sql-migrate directive in the file is one tidemark honours:
+/// sections, statement blocks (the lexer already keeps a block whole) and
+/// "no transaction". Anything else (goose's `ENVSUB ON`, which substitutes
+/// environment variables into the SQL, or a directive of a newer version)
+/// would change what runs, so the file is refused, never run differently.
+fn check_directives(file: &str, text: &str) -> Result<()> {
+    for (n, line) in text.lines().enumerate() {
+        let Some(rest) = line.trim().strip_prefix("--") else {
+            continue;
+        };
+        let lower = rest.trim_start().to_ascii_lowercase();
+        let Some((tool, words)) = tool_directive(&lower) else {
+            continue;
+        };
+        let known = matches!(
+            (tool, words.as_slice()),
+            (_, ["up"] | ["down"] | ["statementbegin"] | ["statementend"])
+                | ("goose", ["no", "transaction"] | ["envsub", "off"])
+                | ("migrate", ["up" | "down", "notransaction"])
+        );
+        if !known {
+            let line_no = n as u32 + 1;
+            return Err(Error::new(
+                Kind::InvalidMarker,
+                format!(
+                    "{file}:{line_no}: `{}` is a {tool} directive tidemark does not support, so nothing was run; tidemark reads `-- +{tool} Up`, `-- +{tool} Down`, `StatementBegin`/`StatementEnd` and {}; rewrite the file without it",
+                    line.trim(),
+                    if tool == "goose" { "`-- +goose NO TRANSACTION` (environment substitution is not supported: put the values in the SQL)" } else { "`-- +migrate Up notransaction`" },
+                ),
+            )
+            .at(file, Some(line_no), None));
+        }
+    }
+    Ok(())
 }
 
 /// Splits `-- migrate:up` / `-- migrate:down` (dbmate) or `-- Up Migration` /
@@ -315,14 +383,31 @@ fn has_no_transaction_marker(up: &str, whole: &str) -> bool {
             .next()
             .is_some_and(|l| is(l, "-- no-transaction"))
         || section_without_transaction(whole, Part::Up)
+        || goose_no_transaction(whole)
+}
+
+/// goose's `-- +goose NO TRANSACTION`: the whole file, up and down, runs
+/// without a transaction.
+fn goose_no_transaction(whole: &str) -> bool {
+    whole.lines().any(|l| {
+        l.trim()
+            .strip_prefix("--")
+            .map(|r| r.trim_start().to_ascii_lowercase())
+            .and_then(|r| {
+                tool_directive(&r).map(|(t, w)| t == "goose" && w == ["no", "transaction"])
+            })
+            .unwrap_or(false)
+    })
 }
 
 /// dbmate's `-- migrate:up transaction:false` / `-- migrate:down
 /// transaction:false`: that section runs without a transaction.
 fn section_without_transaction(whole: &str, part: Part) -> bool {
-    whole
-        .lines()
-        .any(|l| marker(l) == Some(part) && l.to_ascii_lowercase().contains("transaction:false"))
+    whole.lines().any(|l| {
+        let lower = l.to_ascii_lowercase();
+        marker(l) == Some(part)
+            && (lower.contains("transaction:false") || lower.trim_end().ends_with(" notransaction"))
+    })
 }
 
 /// The migrations of one folder, ordered by version, with the warnings found
@@ -379,6 +464,7 @@ impl Migrations {
             }
             let file = c.up;
             let text = decode(&file)?;
+            check_directives(&file.name, &text)?;
             let (up, down) = match sections(&text) {
                 Some(Ok(s)) => (s.up, s.down),
                 Some(Err(line)) => {
@@ -411,6 +497,7 @@ impl Migrations {
                 || down.as_ref().is_some_and(|d| {
                     has_no_transaction_marker(&d.sql, &d.sql)
                         || section_without_transaction(&text, Part::Down)
+                        || goose_no_transaction(&text)
                 });
             migrations.push(Migration {
                 checksum: checksum(up.0.as_bytes()),
@@ -752,8 +839,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "2026-11-21-063800_add_x/up.sql",
-                "2026-11-21-063800_add_x/down.sql"
+                "2026-11-21-063800-0000_add_x/up.sql",
+                "2026-11-21-063800-0000_add_x/down.sql"
             ]
         );
         let err = create_files(&["0000_a.sql", "meta/_journal.json"], "x", false, now).unwrap_err();
@@ -854,6 +941,64 @@ mod tests {
     }
 
     #[test]
+    fn goose_and_sql_migrate_sections() {
+        let m = Migrations::from_files(files(&[
+            (
+                "00001_users.sql",
+                "-- +goose Up\n-- +goose StatementBegin\ncreate table users(id int);\n-- +goose StatementEnd\n\n-- +goose Down\ndrop table users;\n",
+            ),
+            (
+                "00002_idx.sql",
+                "-- +goose NO TRANSACTION\n-- +goose Up\ncreate index concurrently i on users(id);\n-- +goose Down\ndrop index concurrently i;\n",
+            ),
+            (
+                "00003_posts.sql",
+                "-- +migrate Up notransaction\ncreate index concurrently j on users(id);\n-- +migrate Down\ndrop index j;\n",
+            ),
+        ]))
+        .unwrap();
+        let [a, b, c] = &m.migrations[..] else {
+            panic!("three migrations")
+        };
+        assert!(!a.up.sql.contains("drop table"), "{}", a.up.sql);
+        assert!(a.up.sql.contains("create table users"));
+        assert_eq!(a.down.as_ref().unwrap().sql, "drop table users;\n");
+        assert!(!a.no_transaction && !a.down_no_transaction);
+        assert!(b.no_transaction && b.down_no_transaction);
+        assert!(!b.up.sql.contains("drop index"));
+        assert!(c.no_transaction && !c.down_no_transaction);
+        assert_eq!(c.down.as_ref().unwrap().sql, "drop index j;\n");
+        // Directives that would change what runs are refused, with the line.
+        for (text, line) in [
+            (
+                "-- +goose Up\n-- +goose ENVSUB ON\ncreate table t(x text default '${X}');\n",
+                2,
+            ),
+            (
+                "-- +goose Up\nselect 1;\n-- +goose Down something\nselect 2;\n",
+                3,
+            ),
+            ("-- +migrate Up\nselect 1;\n-- +migrate Down please\n", 3),
+        ] {
+            let err = Migrations::from_files(files(&[("00001_a.sql", text)])).unwrap_err();
+            assert_eq!(
+                (err.code(), err.line()),
+                ("E_INVALID_MARKER", Some(line)),
+                "{text}"
+            );
+            assert!(
+                err.message().contains("nothing was run"),
+                "{}",
+                err.message()
+            );
+        }
+        // `-- +gooseberry` is just a comment.
+        let m = Migrations::from_files(files(&[("1_a.sql", "-- +gooseberry up\nselect 1;\n")]))
+            .unwrap();
+        assert!(m.migrations[0].down.is_none());
+    }
+
+    #[test]
     fn checksum_is_pinned() {
         // Pinned: changing the algorithm makes every applied migration drift.
         assert_eq!(
@@ -944,26 +1089,39 @@ pub fn create_files(
             "-- {version}_{name}: {what}\n-- Runs in its own transaction. For CREATE INDEX CONCURRENTLY and other\n-- statements that cannot, put `{NO_TRANSACTION_MARKER}` on a line of its own.\n\n"
         )
     };
-    if prisma || diesel {
-        // Timestamps, as prisma and diesel name their folders.
+    if prisma && !diesel {
+        // Timestamps, as Prisma names its folders.
         let stamp_only = (now_utc.0, now_utc.1);
         let version = match refs.iter().max_by(|a, b| cmp_versions(a, b)) {
             Some(last) if last.len() == 14 => next_version(&refs, stamp_only),
             Some(last) => increment(last),
             None => now_utc.0.to_string(),
         };
-        if prisma {
-            let files = vec![NewFile {
-                name: format!("{version}_{name}/migration.sql"),
-                contents: header(&version, "apply"),
-            }];
-            return Ok((version, files));
-        }
+        let files = vec![NewFile {
+            name: format!("{version}_{name}/migration.sql"),
+            contents: header(&version, "apply"),
+        }];
+        return Ok((version, files));
+    }
+    if diesel {
+        // diesel's `YYYY-MM-DD-HHMMSS-0000_<name>`, whose version is 18 digits
+        // (see [`crate::layout::parse_folder_name`]); it orders after both
+        // diesel forms by time (see [`cmp_versions`]).
+        let now = format!("{}0000", now_utc.0);
+        let version = match refs.iter().max_by(|a, b| cmp_versions(a, b)) {
+            Some(last) if cmp_versions(&now, last).is_le() => increment(last),
+            _ => now,
+        };
         let d = &version;
-        let dashed = if d.len() == 14 {
-            format!("{}-{}-{}-{}", &d[..4], &d[4..6], &d[6..8], &d[8..])
-        } else {
-            d.clone()
+        let dashed = match d.len() {
+            14 | 18 => {
+                let stamp = format!("{}-{}-{}-{}", &d[..4], &d[4..6], &d[6..8], &d[8..14]);
+                match d.get(14..) {
+                    Some(n) if !n.is_empty() => format!("{stamp}-{n}"),
+                    _ => stamp,
+                }
+            }
+            _ => d.clone(),
         };
         let files = vec![
             NewFile {
