@@ -11,7 +11,7 @@
 //! when it is tidemark's own table, which is converted in place with its rows
 //! kept.
 
-use sha2::{Digest, Sha256, Sha384};
+use sha2::{Digest, Sha384};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::db::{self, quote_literal, Tracking};
@@ -484,7 +484,7 @@ impl AdoptReport {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex(crate::source::sha256(bytes))
 }
 
 fn ambiguous(tool: Tool, entry: &str, files: &[&Local]) -> Error {

@@ -104,10 +104,25 @@ impl Migration {
 /// assert_eq!(checksum(b"select 1;\r\n"), checksum(b"\xEF\xBB\xBFselect 1;\n"));
 /// ```
 pub fn checksum(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(normalize(bytes)))
+    hex(&sha256(&normalize(bytes)))
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// SHA-256, fed 64 KB at a time. The same digest as one call; the slices
+/// are for the wasm build: V8 replaces a function's baseline code with
+/// optimized code only for later calls (a running call keeps its code), so
+/// a 2 MB file hashed in one call ran in baseline code from start to end:
+/// 84 ms of a 2 MB migration's deploy, where the first slices now tier the
+/// hash function up for the rest.
+pub(crate) fn sha256(bytes: &[u8]) -> impl AsRef<[u8]> {
+    let mut hasher = Sha256::new();
+    for slice in bytes.chunks(64 << 10) {
+        hasher.update(slice);
+    }
+    hasher.finalize()
+}
+
+pub(crate) fn hex(bytes: impl AsRef<[u8]>) -> String {
+    let bytes = bytes.as_ref();
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -121,15 +136,17 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub fn normalize(bytes: &[u8]) -> Vec<u8> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
+    // The text between two CRs is copied whole: a push per byte took 35 ms
+    // of a 2 MB migration on wasm (twice: decode, then checksum).
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|b| *b == b'\r') {
+        out.extend_from_slice(&rest[..at]);
+        if rest.get(at + 1) != Some(&b'\n') {
+            out.push(b'\r');
         }
-        out.push(bytes[i]);
-        i += 1;
+        rest = &rest[at + 1..];
     }
+    out.extend_from_slice(rest);
     out
 }
 
@@ -447,7 +464,7 @@ impl Migrations {
         for c in candidates {
             if c.script {
                 migrations.push(Migration {
-                    checksum: hex(&Sha256::digest(normalize(&c.up.bytes))),
+                    checksum: checksum(&c.up.bytes),
                     up: SqlText {
                         file: c.up.name,
                         sql: String::new(),
@@ -772,6 +789,15 @@ mod tests {
             (err.code(), err.file()),
             ("E_BAD_FILE_NAME", Some("init.sql"))
         );
+    }
+
+    #[test]
+    fn normalize_drops_the_cr_of_each_crlf_only() {
+        assert_eq!(normalize(b"\xEF\xBB\xBFa\r\nb"), b"a\nb");
+        assert_eq!(normalize(b"a\r\r\nb\r"), b"a\r\nb\r");
+        assert_eq!(normalize(b"\r\n\r\n"), b"\n\n");
+        assert_eq!(normalize(b"\rx\r"), b"\rx\r");
+        assert_eq!(normalize(b""), b"");
     }
 
     #[test]
