@@ -484,7 +484,7 @@ impl AdoptReport {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex(crate::source::sha256(bytes))
+    hex(&crate::source::sha256(bytes))
 }
 
 fn ambiguous(tool: Tool, entry: &str, files: &[&Local]) -> Error {
