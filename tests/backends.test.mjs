@@ -35,16 +35,15 @@ test('native and wasm backends produce identical reports and tracking tables', o
   for (const [name, backend] of [['native', native], ['wasm', wasm]]) {
     const db = await database(t);
     const events = [];
-    const base = { url: db.url, migrations, seeds, environment: 'development' };
+    const base = { url: db.url, migrations, seeds, seedEnv: 'development' };
     const out = {
-      migrate: await backend.migrate(base, (e) => events.push(e)),
-      again: await backend.deploy(base),
-      status: await backend.status(base),
-      seed: await backend.seed(base),
-      down: await backend.down({ ...base, migrations: [...migrations, { name: '003_extra.sql', bytes: Buffer.from('-- migrate:up\nCREATE TABLE extra ();\n-- migrate:down\nDROP TABLE extra;\n') }] }).catch((e) => ({ code: e.code })),
-      error: await backend
-        .migrate({ ...base, migrations: [...migrations, { name: '003_bad.sql', bytes: Buffer.from('SELECT 1;\nSELECT nope;\n') }] })
-        .catch((e) => ({ code: e.code, message: e.message, file: e.file, line: e.line, column: e.column, sqlState: e.sqlState, version: e.version })),
+      migrate: await backend.execute('migrate', base, (e) => events.push(e)),
+      again: await backend.execute('deploy', base),
+      status: await backend.execute('status', base),
+      seed: await backend.execute('seed', base),
+      down: await backend.execute('down', { ...base, migrations: [...migrations, { name: '003_extra.sql', bytes: Buffer.from('-- migrate:up\nCREATE TABLE extra ();\n-- migrate:down\nDROP TABLE extra;\n') }] }).catch((e) => ({ code: e.code })),
+      error: await backend.execute('migrate', { ...base, migrations: [...migrations, { name: '003_bad.sql', bytes: Buffer.from('SELECT 1;\nSELECT nope;\n') }] })
+        .catch((e) => ({ code: e.code, message: e.message, file: e.file, folder: e.folder, line: e.line, column: e.column, sourceLine: e.sourceLine, sqlState: e.sqlState, version: e.version })),
       create: backend.create({ existing: migrations.map((m) => m.name), name: 'add goals', stamp: '20260101000000', millis: 1 }),
     };
     out.events = events.filter((e) => e.event !== 'connected');
@@ -54,5 +53,7 @@ test('native and wasm backends produce identical reports and tracking tables', o
   }
   assert.equal(results.native.migrate.applied.length, 2);
   assert.equal(results.native.error.code, 'E_MIGRATION_FAILED');
+  // The error says which folder its file is in and quotes the failing line.
+  assert.deepEqual([results.native.error.folder, results.native.error.line, results.native.error.sourceLine], ['migration', 2, 'SELECT nope;']);
   assert.deepStrictEqual(results.wasm, results.native);
 });

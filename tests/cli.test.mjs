@@ -162,7 +162,7 @@ test('seed refuses production before connecting, naming the variable (exit 2)', 
   // --allow-production only for the production folder.
   r = await tidemark(['seed', '--allow-production', '--env', 'development', '--url', url], { cwd, env: { VERCEL_ENV: 'production' } });
   assert.equal(r.code, 2);
-  assert.match(r.err[0], /--allow-production only runs seeds\/production, and the seed environment is "development"/);
+  assert.match(r.err[0], /production is seeded only from the production seeds, and the seed environment is "development"; --allow-production only runs seeds\/production: pass --env production$/);
 
   r = await tidemark(['seed', '--json', '--url', url], { cwd, env: { NODE_ENV: 'production' } });
   assert.equal(r.code, 2);

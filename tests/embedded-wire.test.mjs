@@ -1,4 +1,4 @@
-// lib/pglite-wire.cjs against a real (in-memory) PGlite, with raw protocol
+// lib/embedded/wire.cjs against a real (in-memory) PGlite, with raw protocol
 // clients: framing (split and merged packets, SSLRequest, CancelRequest), the
 // session arbiter (transactions exclusive, a vanished client rolled back),
 // per-connection prepared statement names, and the in-process duplex.
@@ -20,7 +20,7 @@ const needs = !PGlite
   : process.env.TIDEMARK_BACKEND === 'wasm'
     ? { skip: 'no engine involved: runs in the native pass' }
     : {};
-const wire = pkgRequire('./lib/pglite-wire.cjs');
+const wire = pkgRequire('./lib/embedded/wire.cjs');
 
 const typed = (type, body = Buffer.alloc(0)) => {
   const head = Buffer.alloc(5);

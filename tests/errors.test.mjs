@@ -3,7 +3,10 @@
 // the password.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { tidemark, project, database, ndjson, engine, BASIC, assertNoSecret } from './helpers.mjs';
+import path from 'node:path';
+import { tidemark, project, database, ndjson, engine, BASIC, assertNoSecret, writeFiles, PKG } from './helpers.mjs';
+
+const api = await import(path.join(PKG, 'index.mjs'));
 
 test('a failing migration: error, pointer and caret; earlier ones stay applied; a failed row', engine, async (t) => {
   const db = await database(t);
@@ -161,4 +164,23 @@ test('lock timeout: a second run gives up and names the holder', engine, async (
   const error = ndjson(blocked.stdout).at(-1);
   assert.equal(error.code, 'E_LOCK_TIMEOUT');
   assert.match(error.message, /tidemark/); // the holder's application_name
+});
+
+test('the fix names the option the way the caller passes it: a flag for the CLI, an option for the API', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, { 'migrations/001_a.sql': 'CREATE TABLE a (id int);\n', 'migrations/003_c.sql': 'CREATE TABLE c (id int);\n' });
+  const env = { DATABASE_URL: db.url };
+  assert.equal((await tidemark(['migrate'], { cwd, env })).code, 0);
+  writeFiles(cwd, { 'migrations/002_b.sql': 'CREATE TABLE b (id int);\n' });
+  const why = 'migration 002_b.sql is pending but 003 (a later version) is already applied, probably from a merged branch; give it a version above 003, or allow out-of-order migrations';
+  const r = await tidemark(['migrate'], { cwd, env });
+  assert.equal(r.code, 2, r.all);
+  assert.equal(r.err[0], `error: ${why}; to apply it as it is, pass --allow-out-of-order`);
+  await assert.rejects(api.migrate({ cwd, url: db.url, environment: {} }), (err) => {
+    assert.equal(err.code, 'E_OUT_OF_ORDER');
+    assert.equal(err.message, `${why}; to apply it as it is, pass the allowOutOfOrder option`);
+    return true;
+  });
+  // With it, the same migration applies.
+  assert.equal((await api.migrate({ cwd, url: db.url, environment: {}, allowOutOfOrder: true })).applied.length, 1);
 });

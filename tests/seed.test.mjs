@@ -3,6 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { tidemark, project, database, ndjson, engine, BASIC, assertNoSecret } from './helpers.mjs';
 
 const SEEDS = {
@@ -136,4 +137,107 @@ test('reset drops everything, migrates and seeds; it refuses production', engine
   assert.equal(prod.code, 2);
   assert.match(prod.err[0], /^error: refusing to reset: this is production \(NODE_ENV=production\)/);
   assert.equal(await db.query('SELECT count(*) FROM users'), '1');
+});
+
+// A script seed talks to the database through its own client; here psql,
+// given the DATABASE_URL tidemark hands it.
+const SCRIPT = `import { execFileSync } from 'node:child_process';
+const sql = "INSERT INTO goals (id, user_id, title) VALUES (7, 1, 'From a script') ON CONFLICT (id) DO NOTHING;" +
+  ' CREATE TABLE IF NOT EXISTS script_runs (at timestamptz DEFAULT now()); INSERT INTO script_runs DEFAULT VALUES;';
+execFileSync('psql', [process.env.DATABASE_URL, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { stdio: 'inherit' });
+console.log('seeded through psql');
+`;
+
+test('script seeds run as child processes in folder order, tracked like SQL seeds', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    ...BASIC,
+    'seeds/development/001_users.sql': SEEDS['seeds/development/001_users.sql'],
+    'seeds/development/002_goals.mjs': SCRIPT,
+    'seeds/development/003_more.sql': "INSERT INTO goals (id, user_id, title) SELECT 8, 1, 'After ' || title FROM goals WHERE id = 7;\n",
+  });
+  const env = { DATABASE_URL: db.url };
+  await tidemark(['migrate'], { cwd, env });
+
+  const r = await tidemark(['seed'], { cwd, env });
+  assert.equal(r.code, 0, r.all);
+  assert.match(r.out[1], /^Seeded 001_users \(\d+ ms\)$/);
+  assert.match(r.out[2], /^Seeded 002_goals \(\d+ ms\)$/);
+  assert.match(r.out[3], /^Seeded 003_more \(\d+ ms\)$/);
+  assert.equal(r.out.at(-1), '3 seeds ran, 0 skipped (development)');
+  assert.ok(!r.all.includes('seeded through psql'), "the script's own output is not mixed into tidemark's");
+  // 003 ran after the script: it read the script's row.
+  assert.equal(await db.query("SELECT string_agg(title, ',' ORDER BY id) FROM goals"), 'From a script,After From a script');
+  const sum = createHash('sha256').update(SCRIPT).digest('hex');
+  assert.equal(await db.query("SELECT checksum FROM schema_seeds WHERE name = '002_goals'"), sum);
+  assertNoSecret(assert, r, db.password);
+
+  const again = await tidemark(['seed', '--json'], { cwd, env });
+  assert.equal(again.code, 0, again.all);
+  const records = ndjson(again.stdout);
+  assert.deepEqual(records.filter((e) => e.event === 'seedSkipped').map((e) => e.file), ['001_users.sql', '002_goals.mjs', '003_more.sql']);
+  assert.deepEqual(records.at(-1).report, { environment: 'development', ran: [], skipped: ['001_users', '002_goals', '003_more'] });
+  assert.equal(await db.query('SELECT count(*) FROM script_runs'), '1');
+
+  const only = await tidemark(['seed', '--only', '002_goals', '--force', '--json'], { cwd, env });
+  assert.equal(only.code, 0, only.all);
+  const report = ndjson(only.stdout).at(-1).report;
+  assert.deepEqual(report.ran.map((s) => [s.name, s.file]), [['002_goals', '002_goals.mjs']]);
+  assert.ok(!('scriptDue' in report), JSON.stringify(report));
+  assert.equal(await db.query('SELECT count(*) FROM script_runs'), '2');
+
+  // reset seeds through the same path: the script runs on the new schema.
+  const reset = await tidemark(['reset', '--yes'], { cwd, env });
+  assert.equal(reset.code, 0, reset.all);
+  assert.match(reset.out.at(-2), /^Seeded 003_more \(\d+ ms\)$/);
+  assert.equal(reset.out.at(-1), 'Reset: 3 migrations applied, 3 seeds ran, 0 skipped (development)');
+  assert.equal(await db.query('SELECT count(*) FROM script_runs'), '1');
+  assert.equal(await db.query("SELECT string_agg(title, ',' ORDER BY id) FROM goals"), 'From a script,After From a script');
+});
+
+test('a failing script seed stops the run, is not recorded, and its stderr is shown without the password', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    ...BASIC,
+    'seeds/development/001_users.sql': SEEDS['seeds/development/001_users.sql'],
+    'seeds/development/002_fail.cjs': "console.error('could not connect to ' + process.env.DATABASE_URL);\nprocess.exit(4);\n",
+    'seeds/development/003_more.sql': "INSERT INTO users VALUES (3, 'never@example.com');\n",
+  });
+  const env = { DATABASE_URL: db.url };
+  await tidemark(['migrate'], { cwd, env });
+  const r = await tidemark(['seed'], { cwd, env });
+  assert.equal(r.code, 2, r.all);
+  assert.match(r.out[1], /^Seeded 001_users/);
+  assert.match(r.err[0], /^error: seed seeds\/development\/002_fail\.cjs failed: it exited with code 4; nothing was recorded for it/);
+  assert.match(r.stderr, /could not connect to postgres/);
+  assertNoSecret(assert, r, db.password);
+  assert.equal(await db.query("SELECT string_agg(name, ',') FROM schema_seeds"), '001_users');
+  assert.equal(await db.query('SELECT count(*) FROM users WHERE id = 3'), '0');
+  const json = ndjson((await tidemark(['seed', '--json'], { cwd, env })).stdout).at(-1);
+  assert.equal(json.code, 'E_SEED_FAILED');
+  assert.equal(json.file, 'seeds/development/002_fail.cjs');
+  assertNoSecret(assert, { all: JSON.stringify(json) }, db.password);
+});
+
+test('a TypeScript seed needs a Node that strips types: exit 3 naming the version, nothing run', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    ...BASIC,
+    'seeds/development/001_users.ts': "const n: number = 1;\nconsole.log(n);\n",
+  });
+  const env = { DATABASE_URL: db.url };
+  await tidemark(['migrate'], { cwd, env });
+  const r = await tidemark(['seed'], { cwd, env });
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major > 22 || (major === 22 && minor >= 6)) {
+    assert.equal(r.code, 0, r.all);
+    assert.equal(await db.query("SELECT string_agg(name, ',') FROM schema_seeds"), '001_users');
+    return;
+  }
+  assert.equal(r.code, 3, r.all);
+  assert.match(
+    r.err[0],
+    new RegExp(`^error: seeds/development/001_users\\.ts is a TypeScript seed, and this Node \\(${process.versions.node.replace(/\./g, '\\.')}\\) cannot run TypeScript: that needs Node 22\\.6 or later`),
+  );
+  assert.equal(await db.query("SELECT count(*) FROM schema_seeds"), '0');
 });

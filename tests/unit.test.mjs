@@ -325,3 +325,18 @@ test('tlsInsecure comes from the flag, TIDEMARK_TLS_INSECURE or the config; time
   assert.throws(() => resolveConfig({ cwd, lockWaitTimeout: '1000h', environment: {} }), /at most 24 days/);
   assert.throws(() => resolveConfig({ cwd, steps: 2 ** 40, environment: {} }), /whole number/);
 });
+
+test('script seeds: which Node runs TypeScript, and the flag it needs', () => {
+  const { nodeFlags } = pkgRequire('./lib/script-seeds.cjs');
+  for (const file of ['001_a.mjs', '001_a.cjs', '001_a.js']) assert.deepEqual(nodeFlags(file, '18.0.0'), []);
+  assert.deepEqual(nodeFlags('001_a.ts', '22.6.0'), ['--experimental-strip-types']);
+  assert.deepEqual(nodeFlags('001_a.mts', '23.5.1'), ['--experimental-strip-types']);
+  assert.deepEqual(nodeFlags('001_a.ts', '23.6.0'), []);
+  assert.deepEqual(nodeFlags('001_a.cts', '24.1.0'), []);
+  for (const version of ['20.20.2', '22.5.1']) {
+    assert.throws(
+      () => nodeFlags('seeds/development/001_a.ts', version),
+      (err) => err.code === 'E_SCRIPT_SEED_UNSUPPORTED' && err.exitCode === 3 && err.message.includes(`this Node (${version})`) && err.message.includes('22.6'),
+    );
+  }
+});

@@ -22,7 +22,7 @@ test('a 20 MB migration goes through the bridge intact', opts, async (t) => {
   const blob = 'tidemark-'.repeat(Math.ceil((20 << 20) / 9)).slice(0, 20 << 20);
   const sql = `CREATE TABLE big (t text);\nINSERT INTO big VALUES ('${blob}');\n`;
   assert.ok(sql.length > 20 << 20);
-  const r = await wasm.migrate({ url: db.url, migrations: [{ name: '001_big.sql', bytes: Buffer.from(sql) }] });
+  const r = await wasm.execute('migrate', { url: db.url, migrations: [{ name: '001_big.sql', bytes: Buffer.from(sql) }] });
   assert.equal(r.applied.length, 1);
   const md5 = await db.query('SELECT length(t) || \' \' || md5(t) FROM big');
   assert.equal(md5, `${blob.length} ${createHash('md5').update(blob).digest('hex')}`);
@@ -33,9 +33,9 @@ test('a seed that sends large notices goes through', opts, async (t) => {
   const wasm = require(wasmPath);
   const db = await database(t);
   const migrations = [{ name: '001_t.sql', bytes: Buffer.from('CREATE TABLE t (n int);') }];
-  await wasm.migrate({ url: db.url, migrations });
+  await wasm.execute('migrate', { url: db.url, migrations });
   const seed = "DO $$ BEGIN FOR i IN 1..100 LOOP RAISE NOTICE '%', repeat('n', 100000); END LOOP; END $$;\nINSERT INTO t VALUES (42);\n";
-  const r = await wasm.seed({ url: db.url, migrations, seeds: [{ name: '001_noisy.sql', bytes: Buffer.from(seed) }] });
+  const r = await wasm.execute('seed', { url: db.url, migrations, seeds: [{ name: '001_noisy.sql', bytes: Buffer.from(seed) }] });
   assert.equal(r.ran.length, 1);
   assert.equal(await db.query('SELECT n FROM t'), '42');
 });
@@ -49,7 +49,7 @@ test('a server that closes the socket mid-migration gives a clean error and no p
     { name: '002_b.sql', bytes: Buffer.from('CREATE TABLE b (id int);\nSELECT pg_terminate_backend(pg_backend_pid());\nCREATE TABLE b2 (id int);') },
     { name: '003_c.sql', bytes: Buffer.from('CREATE TABLE c (id int);') },
   ];
-  const err = await wasm.migrate({ url: db.url, migrations }).then(
+  const err = await wasm.execute('migrate', { url: db.url, migrations }).then(
     () => assert.fail('expected an error'),
     (e) => e,
   );
@@ -60,7 +60,7 @@ test('a server that closes the socket mid-migration gives a clean error and no p
   assert.equal(await db.query("SELECT count(*) FROM pg_tables WHERE tablename IN ('b', 'b2', 'c')"), '0');
   // The next run finishes the job.
   const fixed = migrations.map((m) => (m.name === '002_b.sql' ? { ...m, bytes: Buffer.from('CREATE TABLE b (id int);') } : m));
-  const r = await wasm.migrate({ url: db.url, migrations: fixed });
+  const r = await wasm.execute('migrate', { url: db.url, migrations: fixed });
   assert.deepEqual(r.applied.map((m) => m.version), ['002', '003']);
 });
 

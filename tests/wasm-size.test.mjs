@@ -39,7 +39,7 @@ function modulesLoaded(op, url) {
       return read.call(this, file, ...rest);
     };
     const wasm = require(${JSON.stringify(path.join(REPO, 'npm/tidemark-wasm/index.cjs'))});
-    wasm[process.argv[1]]({ url: process.argv[2], connectTimeoutMs: 1, migrations: [] })
+    wasm.execute(process.argv[1], { url: process.argv[2], connectTimeout: 1, migrations: [] })
       .then(() => {}, () => {})
       .finally(() => console.log(JSON.stringify(seen)));
   `;
@@ -69,7 +69,7 @@ test('the lite module declines what it lacks before dialing or reporting anythin
     throw new Error('no server here');
   };
   for (const [op, url] of [['adopt', 'postgres://u@127.0.0.1:1/none'], ['unlock', 'postgres://u@127.0.0.1:1/none'], ['deploy', 'postgres://u:ｐａｓｓ@127.0.0.1:1/none']]) {
-    await assert.rejects(liteJs[op]({ url, migrations: [] }, dial, (e) => events.push(e)), (err) => {
+    await assert.rejects(liteJs.execute(op, { url, migrations: [] }, dial, (e) => events.push(e)), (err) => {
       assert.equal(err.code, 'E_WASM_FULL_MODULE', `${op}: ${err.message}`);
       return true;
     });

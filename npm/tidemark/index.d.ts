@@ -1,4 +1,6 @@
 // Type definitions for tidemark 0.1.0 (hand-written; keep in step with lib/).
+// tests/contract.test.mjs checks the reports, events and the error against
+// what the engine serializes (tests/contract/shapes.json, written by Rust).
 
 /**
  * A duration above zero: a number (or numeric string) in the option's own unit,
@@ -395,7 +397,10 @@ export interface CreateReport {
   files: CreatedFile[];
 }
 
-/** Emitted by the JS host before connecting: which URL is used, password redacted. */
+/**
+ * Emitted by the engine before the files are read and the connection is made: which URL is used,
+ * password redacted, or which embedded database.
+ */
 export interface ConnectingEvent {
   event: 'connecting';
   /** `'--url'`, an environment variable name, a config file, `'PG* variables'`, or `'embedded'`. */
@@ -410,6 +415,8 @@ export interface ConnectingEvent {
   dir?: string;
   /** Embedded database: why it is used (no database URL is set). */
   reason?: string;
+  /** Embedded database served by `tidemark db serve`: that process's pid (`url` is where it serves). */
+  servedBy?: number;
 }
 /** A connection attempt failed in a way that can heal; tidemark retries after `delayMs`. */
 export interface ConnectRetryEvent { event: 'connectRetry'; /** 1-based. */ attempt: number; /** What went wrong (no password). */ error: string; delayMs: number }
@@ -450,6 +457,8 @@ export interface SeedAppliedEvent extends SeedRun { event: 'seedApplied' }
 export interface SeedSkippedEvent { event: 'seedSkipped'; name: string; file: string }
 /** `create` wrote a file. */
 export interface CreatedEvent extends CreatedFile { event: 'created' }
+/** `reset` dropped these schemas (with everything in them) and recreated `public`. */
+export interface SchemasDroppedEvent { event: 'schemasDropped'; schemas: string[] }
 
 /** Every event `onEvent` receives (and `tidemark --json` prints), discriminated by `event`. */
 export type TidemarkEvent =
@@ -469,6 +478,7 @@ export type TidemarkEvent =
   | MigrationRevertedEvent
   | SeedAppliedEvent
   | SeedSkippedEvent
+  | SchemasDroppedEvent
   | CreatedEvent;
 
 /**
@@ -497,16 +507,20 @@ export type TidemarkErrorCode =
 
 /** Every error tidemark throws or rejects with. Messages never contain the password. */
 export class TidemarkError extends Error {
-  constructor(code: string, message: string, props?: Partial<Pick<TidemarkError, 'file' | 'line' | 'column' | 'sqlState' | 'version' | 'detail' | 'hint' | 'applied' | 'exitCode'>> & { cause?: unknown });
+  constructor(code: string, message: string, props?: Partial<Pick<TidemarkError, 'file' | 'folder' | 'line' | 'column' | 'sourceLine' | 'sqlState' | 'version' | 'detail' | 'hint' | 'applied' | 'exitCode'>> & { cause?: unknown });
   readonly name: 'TidemarkError';
   /** Stable code; match on it, not on the message. */
   code: TidemarkErrorCode;
   /** The file the error is about, relative to `cwd`, e.g. `'migrations/003_x.sql'`. */
   file?: string;
+  /** Which folder `file` is in: the migrations folder or the seed environment's folder. */
+  folder?: 'migration' | 'seed';
   /** 1-based line in `file`. */
   line?: number;
   /** 1-based column in `file`, counted in characters. */
   column?: number;
+  /** The text of line `line` of `file` (what the CLI quotes under the error). */
+  sourceLine?: string;
   /** The server's SQLSTATE, e.g. `'42P01'`. */
   sqlState?: string;
   /** The migration version the error is about. */

@@ -13,7 +13,7 @@
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::db::{first_read, quote_literal, FirstRead, Tracking};
+use crate::db::{first_read, quote_literal, xact_lock_sql, FirstRead, SessionSettings, Tracking};
 use crate::error::{DbDetails, Error, Kind, Result};
 use crate::report::{AcceptReport, AcceptedEdit};
 use crate::source::{cmp_versions, Migration};
@@ -51,8 +51,7 @@ fn accept_sql(
         format!("{} || ' (role ' || current_user || ')'", quote_literal(b))
     });
     format!(
-        "BEGIN;\nSET LOCAL statement_timeout = 0;\nSET LOCAL lock_timeout = '{wait}ms';\n\
-         SELECT pg_advisory_xact_lock({key});\nSET LOCAL lock_timeout = DEFAULT;\n\
+        "BEGIN;\n{lock}\
          ALTER TABLE {q} ADD COLUMN IF NOT EXISTS accepted_from text, \
          ADD COLUMN IF NOT EXISTS accepted_at timestamptz, \
          ADD COLUMN IF NOT EXISTS accepted_by text, \
@@ -62,8 +61,7 @@ fn accept_sql(
          WHERE version = {version} AND status = 'completed' AND checksum = {old} \
          RETURNING accepted_from AS tidemark_accepted, to_jsonb(accepted_at) #>> '{{}}', accepted_by;\n\
          COMMIT;\n",
-        wait = lock_wait_ms.max(1),
-        key = t.lock_key,
+        lock = xact_lock_sql(t, SessionSettings::waiting(lock_wait_ms)),
         new = quote_literal(new),
         old = quote_literal(old),
         version = quote_literal(version),

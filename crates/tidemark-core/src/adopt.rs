@@ -951,9 +951,8 @@ async fn begin_locked(
     s: db::SessionSettings,
 ) -> Result<(Vec<Found>, bool)> {
     let sql = format!(
-        "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\nSELECT pg_advisory_xact_lock({});\nSET LOCAL lock_timeout = DEFAULT;\n{}SELECT to_regclass({}) IS NOT NULL AS tidemark_exists;",
-        s.lock_wait_timeout_ms.max(1),
-        t.lock_key,
+        "BEGIN;\n{}{}SELECT to_regclass({}) IS NOT NULL AS tidemark_exists;",
+        db::xact_lock_sql(t, s),
         probe_sql(t),
         quote_literal(&t.qualified)
     );

@@ -10,7 +10,7 @@ use crate::adopt;
 use crate::check::{Body, Step};
 use crate::db::{self, FirstRead, Item};
 use crate::engine::{load, prepare_up, up_items, Options, Prepared};
-use crate::error::{Error, Kind, Result};
+use crate::error::Result;
 use crate::plan::{self, Policy};
 use crate::report::{PlanReport, PlannedMessage, PlannedMigration, Reporter};
 use crate::source::SourceFile;
@@ -35,16 +35,8 @@ pub(crate) async fn plan<R: Reporter + ?Sized>(
     let (rows, exists) = match first {
         FirstRead::Rows(rows) => (rows, true),
         FirstRead::NoTable => (Vec::new(), false),
-        FirstRead::Foreign => {
-            // Let the shape check explain what the table is (it raises
-            // before it would create or change anything).
-            db::lock_and_read(client, &t, s, reporter).await?;
-            db::unlock(client, &t, s).await;
-            return Err(Error::new(
-                Kind::TrackingTableIncompatible,
-                "incompatible tracking table",
-            ));
-        }
+        // Explained read-only: plan takes no lock and changes nothing.
+        FirstRead::Foreign => return Err(db::explain_foreign(client, &t).await),
     };
     let p = plan::plan_up(&migrations, &rows, Policy::default(), None)?;
     for w in &p.warnings {

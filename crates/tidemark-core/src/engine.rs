@@ -6,16 +6,17 @@ use tokio_postgres::Client;
 use crate::accept::AcceptOptions;
 use crate::adopt::{self, AdoptReport};
 use crate::check::{prepare, Body, Guard};
-use crate::db::{self, FirstRead, Item, SessionSettings, Tracking, Work};
-use crate::error::{Error, Kind, Result};
+use crate::db::{self, FirstRead, Item, Lock, SessionSettings, Tracking, Work};
+use crate::error::{Error, Folder, Kind, Result};
 use crate::plan::{self, AppliedRow, Policy};
 use crate::report::{
     AcceptReport, AppliedMigration, CreateDatabaseReport, DownReport, Event, MigrateReport,
-    PlanReport, RedoReport, Reporter, ResetReport, SeedReport, SeedRun, StatusReport, UnlockReport,
-    VerifyReport,
+    PlanReport, RedoReport, Reporter, ResetReport, ScriptSeed, SeedReport, SeedRun, StatusReport,
+    UnlockReport, VerifyReport,
 };
-use crate::source::{Migration, Migrations, Seeds, SourceFile};
+use crate::source::{Migration, Migrations, Seed, Seeds, SourceFile};
 use crate::unlock::UnlockOptions;
+use crate::url::{ConnectError, Endpoint, Target};
 
 /// Settings shared by every operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,18 +49,9 @@ pub struct Options {
 }
 
 impl Default for Options {
+    /// The defaults of [`Request`], the one place they are declared.
     fn default() -> Self {
-        Options {
-            schema: "public".into(),
-            table: "schema_migrations".into(),
-            seeds_table: "schema_seeds".into(),
-            lock_wait_timeout_ms: 120_000,
-            lock_timeout_ms: None,
-            statement_timeout_ms: None,
-            max_message_bytes: 8 << 20,
-            policy: Policy::default(),
-            pool_safe: false,
-        }
+        Request::default().options()
     }
 }
 
@@ -103,15 +95,30 @@ impl Options {
 pub struct SeedOptions {
     /// The seed folder's environment (`development`, `preview`, ...).
     pub environment: String,
-    /// True when `NODE_ENV` or `VERCEL_ENV` says production.
-    pub production: bool,
-    /// `--allow-production`: seed production, from `seeds/production` only.
+    /// What says this is production (`NODE_ENV=production`), if anything.
+    pub production: Option<String>,
+    /// Seed production anyway, from the `production` seeds only.
     pub allow_production: bool,
     /// Run every seed again, even those that ran with the same contents.
     pub force: bool,
-    /// `seed --only <name>`: run this seed alone (its name, `001_users`, or
-    /// its file name).
+    /// Run this seed alone (its name, `001_users`, or its file name).
     pub only: Option<String>,
+    /// The host ran the script seed that the last `seed` call reported as
+    /// [`SeedReport::script_due`], and it succeeded: record it, then go on
+    /// with the seeds after it.
+    pub ran_script: Option<ScriptRun>,
+}
+
+/// A script seed the host ran (see [`SeedOptions::ran_script`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScriptRun {
+    /// The seed's name, as `script_due` gave it.
+    pub name: String,
+    /// The checksum `script_due` gave: the file as it was when it ran.
+    pub checksum: String,
+    /// How long it ran, measured by the host.
+    pub duration_ms: u64,
 }
 
 fn report_all<R: Reporter + ?Sized>(reporter: &R, events: &[Event]) {
@@ -249,7 +256,7 @@ async fn apply<R: Reporter + ?Sized>(
     // made again from a fresh read. Each round applies at least one
     // migration or finds it applied, so this ends.
     for _ in 0..=migrations.len() {
-        let rows = db::lock_and_read(client, &t, options.session(), reporter).await?;
+        let (mut lock, rows) = db::lock_and_read(client, &t, options.session(), reporter).await?;
         let result = async {
             let p = plan::plan_up(&migrations, &rows, policy, target)?;
             report_all(reporter, &p.warnings);
@@ -258,15 +265,13 @@ async fn apply<R: Reporter + ?Sized>(
                 pending: p.pending.len(),
             });
             let items = up_items(&p.pending, options, &mut prepared)?;
-            let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
-            Ok::<_, Error>((done, p.applied, p.beyond_target, unlocked))
+            let done = run(&mut lock, &t, options, &items, reporter).await?;
+            Ok::<_, Error>((done, p.applied, p.beyond_target))
         }
         .await;
+        lock.release().await;
         match result {
-            Ok((done, already, beyond, unlocked)) => {
-                if !unlocked {
-                    db::unlock(client, &t, options.session()).await;
-                }
+            Ok((done, already, beyond)) => {
                 // Earlier rounds' migrations are in this round's rows.
                 let already = already.saturating_sub(applied.len());
                 applied.extend(done);
@@ -279,7 +284,6 @@ async fn apply<R: Reporter + ?Sized>(
             }
             Err(e) if e.claimed_elsewhere() => applied.extend(e.applied().iter().cloned()),
             Err(e) => {
-                db::unlock(client, &t, options.session()).await;
                 let mut all = applied;
                 all.extend(e.applied().iter().cloned());
                 return Err(e.with_applied(all));
@@ -342,65 +346,23 @@ pub async fn status<R: Reporter + ?Sized>(
     let rows = match first {
         FirstRead::Rows(rows) => rows,
         FirstRead::NoTable => Vec::new(),
-        FirstRead::Foreign => {
-            // Let the shape check explain what the table is.
-            db::lock_and_read(client, &t, options.session(), reporter).await?;
-            db::unlock(client, &t, options.session()).await;
-            return Err(Error::new(
-                Kind::TrackingTableIncompatible,
-                "incompatible tracking table",
-            ));
-        }
+        // Explained read-only: status takes no lock and changes nothing.
+        FirstRead::Foreign => return Err(db::explain_foreign(client, &t).await),
     };
     Ok(plan::status(&migrations, &rows))
 }
 
-/// Runs `items` with the options' session settings and message bound.
+/// Runs `items` under `lock` with the options' session settings and
+/// message bound; the last message releases the lock when it can.
 async fn run<R: Reporter + ?Sized>(
-    client: &Client,
+    lock: &mut Lock<'_>,
     t: &Tracking,
     options: &Options,
     items: &[Item<'_>],
     reporter: &R,
-) -> Result<(Vec<AppliedMigration>, bool)> {
-    db::run_items(
-        client,
-        t,
-        options.session(),
-        items,
-        options.max_message_bytes,
-        reporter,
-    )
-    .await
-}
-
-/// Releases the lock unless the last message already did (`true` beside
-/// the value), on success and on failure alike.
-async fn release<T>(
-    client: &Client,
-    t: &Tracking,
-    options: &Options,
-    result: Result<(T, bool)>,
-) -> Result<T> {
-    if !matches!(result, Ok((_, true))) {
-        db::unlock(client, t, options.session()).await;
-    }
-    result.map(|(value, _)| value)
-}
-
-async fn locked<R, T, F>(
-    client: &Client,
-    t: &Tracking,
-    options: &Options,
-    reporter: &R,
-    work: F,
-) -> Result<T>
-where
-    R: Reporter + ?Sized,
-    F: AsyncFnOnce(Vec<AppliedRow>) -> Result<(T, bool)>,
-{
-    let rows = db::lock_and_read(client, t, options.session(), reporter).await?;
-    release(client, t, options, work(rows).await).await
+) -> Result<Vec<AppliedMigration>> {
+    let (s, max) = (options.session(), options.max_message_bytes);
+    db::run_items(lock, t, s, items, max, true, reporter).await
 }
 
 /// Reverts applied migrations with their down SQL, newest first: the last
@@ -415,19 +377,16 @@ pub async fn down<R: Reporter + ?Sized>(
 ) -> Result<DownReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
-    locked(
-        client,
-        &t,
-        options,
-        reporter,
-        async |rows: Vec<AppliedRow>| {
-            let chosen = plan::plan_down(&migrations, &rows, steps, to)?;
-            let items = down_items(&chosen, options)?;
-            let (reverted, unlocked) = run(client, &t, options, &items, reporter).await?;
-            Ok((DownReport { reverted }, unlocked))
-        },
-    )
-    .await
+    let (mut lock, rows) = db::lock_and_read(client, &t, options.session(), reporter).await?;
+    let result = async {
+        let chosen = plan::plan_down(&migrations, &rows, steps, to)?;
+        let items = down_items(&chosen, options)?;
+        let reverted = run(&mut lock, &t, options, &items, reporter).await?;
+        Ok(DownReport { reverted })
+    }
+    .await;
+    lock.release().await;
+    result
 }
 
 /// Reverts the last `steps` migrations (default 1) and applies them again, in
@@ -441,28 +400,22 @@ pub async fn redo<R: Reporter + ?Sized>(
 ) -> Result<RedoReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
-    locked(
-        client,
-        &t,
-        options,
-        reporter,
-        async |rows: Vec<AppliedRow>| {
-            let chosen = plan::plan_down(&migrations, &rows, steps, None)?;
-            let mut items = down_items(&chosen, options)?;
-            let again: Vec<_> = chosen.iter().rev().map(|m| (*m, None)).collect();
-            items.extend(up_items(&again, options, &mut Vec::new())?);
-            let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
-            let (reverted, applied) = done.split_at(chosen.len().min(done.len()));
-            Ok((
-                RedoReport {
-                    reverted: reverted.to_vec(),
-                    applied: applied.to_vec(),
-                },
-                unlocked,
-            ))
-        },
-    )
-    .await
+    let (mut lock, rows) = db::lock_and_read(client, &t, options.session(), reporter).await?;
+    let result = async {
+        let chosen = plan::plan_down(&migrations, &rows, steps, None)?;
+        let mut items = down_items(&chosen, options)?;
+        let again: Vec<_> = chosen.iter().rev().map(|m| (*m, None)).collect();
+        items.extend(up_items(&again, options, &mut Vec::new())?);
+        let done = run(&mut lock, &t, options, &items, reporter).await?;
+        let (reverted, applied) = done.split_at(chosen.len().min(done.len()));
+        Ok(RedoReport {
+            reverted: reverted.to_vec(),
+            applied: applied.to_vec(),
+        })
+    }
+    .await;
+    lock.release().await;
+    result
 }
 
 /// Runs the seeds of one environment folder, each in its own transaction,
@@ -477,18 +430,22 @@ pub async fn seed<R: Reporter + ?Sized>(
     seed_options: &SeedOptions,
     reporter: &R,
 ) -> Result<SeedReport> {
+    refuse_production(Operation::Seed, seed_options)?;
+    // Every file this reads is a seed: errors say so, for the host to
+    // find the file in the seeds folder.
+    run_seeds(client, files, options, seed_options, reporter)
+        .await
+        .map_err(|e| e.in_folder(Folder::Seed))
+}
+
+async fn run_seeds<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    seed_options: &SeedOptions,
+    reporter: &R,
+) -> Result<SeedReport> {
     let env = seed_options.environment.as_str();
-    if seed_options.production && !(seed_options.allow_production && env == "production") {
-        let why = if seed_options.allow_production {
-            format!("--allow-production only runs seeds/production, and the seed environment is {env:?}")
-        } else {
-            "seeding production could overwrite real data; if you really mean it, pass --allow-production to run seeds/production".to_string()
-        };
-        return Err(Error::new(
-            Kind::SeedProduction,
-            format!("refusing to seed: this is production (NODE_ENV or VERCEL_ENV is production); {why}"),
-        ));
-    }
     let t = options.tracking()?;
     let mut seeds = Seeds::from_files(files)?;
     report_all(reporter, &seeds.warnings);
@@ -509,17 +466,46 @@ pub async fn seed<R: Reporter + ?Sized>(
             ));
         }
     }
-    // Refuse bad SQL before anything runs.
+    // Refuse bad SQL before anything runs (script seeds are the host's).
     let bodies = seeds
         .seeds
         .iter()
-        .map(|s| prepare(&s.sql, false, Some(options.guard())))
-        .collect::<Result<Vec<Body<'_>>>>()?;
-    let ran = db::lock_and_read_seeds(client, &t, options.session(), reporter).await?;
+        .map(|s| {
+            (!s.script)
+                .then(|| prepare(&s.sql, false, Some(options.guard())))
+                .transpose()
+        })
+        .collect::<Result<Vec<Option<Body<'_>>>>>()?;
+    // After a script seed the host ran: the seeds before it were handled
+    // by the call that reported it.
+    let resume = match &seed_options.ran_script {
+        None => None,
+        Some(r) => Some(script_ran(&seeds.seeds, r)?),
+    };
+    let (mut lock, ran) = db::lock_and_read_seeds(client, &t, options.session(), reporter).await?;
     let result = async {
+        let mut recorded = Vec::new();
+        let mut start = 0;
+        if let (Some(i), Some(r)) = (resume, &seed_options.ran_script) {
+            let s = &seeds.seeds[i];
+            let session = options.session();
+            db::record_script_seed(&lock, &t, session, &s.name, &r.checksum, r.duration_ms).await?;
+            reporter.report(Event::SeedApplied {
+                name: s.name.clone(),
+                file: s.sql.file.clone(),
+                duration_ms: r.duration_ms,
+            });
+            recorded.push(SeedRun {
+                name: s.name.clone(),
+                file: s.sql.file.clone(),
+                duration_ms: r.duration_ms,
+            });
+            start = i + 1;
+        }
         let mut items = Vec::new();
         let mut skipped = Vec::new();
-        for (s, body) in seeds.seeds.iter().zip(bodies) {
+        let mut script_due = None;
+        for (s, body) in seeds.seeds.iter().zip(bodies).skip(start) {
             let same = ran
                 .iter()
                 .any(|(n, sum)| n == &s.name && sum == &s.checksum);
@@ -531,6 +517,15 @@ pub async fn seed<R: Reporter + ?Sized>(
                 skipped.push(s.name.clone());
                 continue;
             }
+            let Some(body) = body else {
+                // A script: the seeds before it run now, then the host runs it.
+                script_due = Some(ScriptSeed {
+                    name: s.name.clone(),
+                    file: s.sql.file.clone(),
+                    checksum: s.checksum.clone(),
+                });
+                break;
+            };
             items.push(Item {
                 work: Work::Seed,
                 key: &s.name,
@@ -541,25 +536,52 @@ pub async fn seed<R: Reporter + ?Sized>(
                 previous: None,
             });
         }
-        let (done, unlocked) = run(client, &t, options, &items, reporter).await?;
-        Ok::<_, Error>((
-            SeedReport {
-                environment: env.to_string(),
-                ran: done
-                    .into_iter()
-                    .map(|d| SeedRun {
-                        name: d.version,
-                        file: d.file,
-                        duration_ms: d.duration_ms,
-                    })
-                    .collect(),
-                skipped,
-            },
-            unlocked,
-        ))
+        let done = run(&mut lock, &t, options, &items, reporter).await?;
+        recorded.extend(done.into_iter().map(|d| SeedRun {
+            name: d.version,
+            file: d.file,
+            duration_ms: d.duration_ms,
+        }));
+        Ok::<_, Error>(SeedReport {
+            environment: env.to_string(),
+            ran: recorded,
+            skipped,
+            script_due,
+        })
     }
     .await;
-    release(client, &t, options, result).await
+    lock.release().await;
+    result
+}
+
+/// Where the script seed the host ran sits in the folder; refuses a name
+/// that is not a script seed there, or a file that changed since it was
+/// reported due (what ran is not what the folder holds now).
+fn script_ran(seeds: &[Seed], r: &ScriptRun) -> Result<usize> {
+    let i = seeds
+        .iter()
+        .position(|s| s.script && s.name == r.name)
+        .ok_or_else(|| {
+            Error::new(
+                Kind::InvalidOption,
+                format!(
+                    "there is no script seed named {:?} in this seed folder to record",
+                    r.name
+                ),
+            )
+        })?;
+    let s = &seeds[i];
+    if s.checksum != r.checksum {
+        return Err(Error::new(
+            Kind::SeedFailed,
+            format!(
+                "{} changed while it ran, so it was not recorded; run the seed command again",
+                s.sql.file
+            ),
+        )
+        .at(&s.sql.file, None, None));
+    }
+    Ok(i)
 }
 
 /// Development only: drops the `public` schema (and the tracking schema)
@@ -573,12 +595,7 @@ pub async fn reset<R: Reporter + ?Sized>(
     seed_options: &SeedOptions,
     reporter: &R,
 ) -> Result<ResetReport> {
-    if seed_options.production {
-        return Err(Error::new(
-            Kind::ResetProduction,
-            "refusing to reset: this is production (NODE_ENV or VERCEL_ENV is production), and reset drops every table; it is for development databases only",
-        ));
-    }
+    refuse_production(Operation::Reset, seed_options)?;
     let t = options.tracking()?;
     // Check the files before dropping anything.
     let checked = Migrations::from_files(migrations.clone())?;
@@ -596,9 +613,8 @@ pub async fn reset<R: Reporter + ?Sized>(
     // One transaction under the transaction-scoped lock: works the same
     // through a pooler.
     let sql = format!(
-        "BEGIN;\nSET LOCAL lock_timeout = '{}ms';\nSELECT pg_advisory_xact_lock({});\n{drops}CREATE SCHEMA public;\nCOMMIT;",
-        options.lock_wait_timeout_ms.max(1),
-        t.lock_key
+        "BEGIN;\n{}{drops}CREATE SCHEMA public;\nCOMMIT;",
+        db::xact_lock_sql(&t, options.session())
     );
     if let Err(e) = client.simple_query(&sql).await {
         let _ = client.simple_query("ROLLBACK").await;
@@ -670,8 +686,10 @@ pub async fn create_database(client: &Client, name: &str) -> Result<CreateDataba
     crate::create_db::create_database(client, name).await
 }
 
-/// The operations the hosts export, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The operations the hosts run through [`execute`], by name
+/// (`"migrate"`, `"createDatabase"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Operation {
     Migrate,
     Deploy,
@@ -685,8 +703,8 @@ pub enum Operation {
     Unlock,
     Accept,
     Plan,
-    /// `db create`: the host connects to the `postgres` database and sets
-    /// `Request::create_database` to the URL's database.
+    /// `db create`: connects to the server's `postgres` database and
+    /// creates the URL's database (see [`Request::target`]).
     CreateDatabase,
     /// `verify`: replays the folder on a scratch database the host provides.
     Verify,
@@ -711,27 +729,343 @@ impl Operation {
     }
 }
 
-/// Everything one operation may use, as a host receives it.
-#[derive(Debug, Clone, Default)]
+/// Everything one operation may use, as a host sends it: one serde struct,
+/// deserialized by both bindings from the JS options. Its keys are the keys
+/// of the JS options table (`npm/tidemark/lib/options.cjs`) and of the
+/// resolved config, so the host passes its config through; every default is
+/// declared here (`#[serde(default)]` takes [`Request::default`]).
+/// Durations are milliseconds.
+///
+/// ```
+/// let r: tidemark_core::Request = serde_json::from_str(r#"{"url": "postgres://h/d", "lockTimeout": 5000}"#).unwrap();
+/// assert_eq!((r.lock_wait_timeout, r.lock_timeout, r.seed_env.as_str()), (120_000, Some(5000), "development"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Request {
+    /// The database URL (or keyword/value string).
+    pub url: String,
+    /// The migrations folder's entries (see [`Migrations::from_files`]).
     pub migrations: Vec<SourceFile>,
+    /// The seed environment folder's files.
     pub seeds: Vec<SourceFile>,
-    pub options: Options,
-    pub seed_options: SeedOptions,
-    /// `migrate --to`, `down --to`.
+    /// Schema of the tracking tables.
+    pub schema: String,
+    /// The migrations tracking table.
+    pub table: String,
+    /// The seed log table.
+    pub seeds_table: String,
+    /// How long to wait for another run's migration lock.
+    pub lock_wait_timeout: u64,
+    /// `lock_timeout` for the migrations' own statements.
+    pub lock_timeout: Option<u64>,
+    /// `statement_timeout` for the migrations' own statements.
+    pub statement_timeout: Option<u64>,
+    /// The whole budget for connecting, retries included; unset, the URL's
+    /// `connect_timeout`, else [`crate::url::DEFAULT_CONNECT_TIMEOUT_MS`].
+    pub connect_timeout: Option<u64>,
+    /// Encrypt without verifying the server certificate.
+    pub tls_insecure: bool,
+    /// The URL goes through a transaction-mode pooler and no direct URL is
+    /// set (the host decides): see [`Options::pool_safe`].
+    pub pool_safe: bool,
+    /// `migrate`: relaxed checks (`deploy` ignores them).
+    pub allow_drift: bool,
+    pub allow_missing: bool,
+    pub allow_out_of_order: bool,
+    /// `migrate`, `down`, `baseline`: the target version.
     pub to: Option<String>,
-    /// `down --steps`, `redo --steps`.
+    /// `down`, `redo`: how many migrations.
     pub steps: Option<usize>,
-    /// `adopt --from`: whose history to adopt (else detected).
+    /// `adopt`: whose history to adopt (else detected).
     pub from: Option<String>,
-    /// `adopt --dry-run`, `baseline --dry-run`: report, write nothing.
+    /// `adopt`, `baseline`: report, write nothing.
     pub dry_run: bool,
-    /// `unlock --terminate` (and the pid the user confirmed).
-    pub unlock: UnlockOptions,
-    /// `accept <version> --reason`.
-    pub accept: AcceptOptions,
-    /// `db create`: the database to create.
+    /// The seed environment: the folder of the seeds folder the seeds come
+    /// from (the options table's `env`, resolved).
+    pub seed_env: String,
+    /// What says this is production (`NODE_ENV=production`), if anything:
+    /// seeds and reset refuse it.
+    pub production_source: Option<String>,
+    /// `seed`: seed production anyway, from the `production` folder only.
+    pub allow_production: bool,
+    /// `seed`: run every seed again.
+    pub force: bool,
+    /// `seed`: run this seed alone.
+    pub only: Option<String>,
+    /// `seed`: the script seed the host ran, as the last call's
+    /// `scriptDue` named it (see [`SeedOptions::ran_script`]).
+    pub ran_script: Option<ScriptRun>,
+    /// `unlock`: end the holder's session (only this pid, when given).
+    pub terminate: bool,
+    pub pid: Option<u32>,
+    /// `accept`: the applied migration's version, and why its edit changes
+    /// no behaviour.
+    pub version: Option<String>,
+    pub reason: Option<String>,
+    /// The operating system's user: the database user when the URL names
+    /// none (libpq's default), and who accepts an edit.
+    pub os_user: Option<String>,
+    /// Where the host found the URL (`DATABASE_URL`, `--url`), for the
+    /// `connecting` event.
+    pub url_source: Option<String>,
+    /// The pooled URL's source when the host switched to a direct URL, and
+    /// why that one looked pooled.
+    pub pooled_from: Option<String>,
+    pub pooler_reason: Option<String>,
+    /// No URL: the host's embedded database stands in (it says which).
+    pub embedded: Option<Embedded>,
+    /// `db create`: the database to create; set by [`Request::target`].
+    #[serde(skip)]
     pub create_database: Option<String>,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            url: String::new(),
+            migrations: Vec::new(),
+            seeds: Vec::new(),
+            schema: "public".into(),
+            table: "schema_migrations".into(),
+            seeds_table: "schema_seeds".into(),
+            lock_wait_timeout: 120_000,
+            lock_timeout: None,
+            statement_timeout: None,
+            connect_timeout: None,
+            tls_insecure: false,
+            pool_safe: false,
+            allow_drift: false,
+            allow_missing: false,
+            allow_out_of_order: false,
+            to: None,
+            steps: None,
+            from: None,
+            dry_run: false,
+            seed_env: "development".into(),
+            production_source: None,
+            allow_production: false,
+            force: false,
+            only: None,
+            ran_script: None,
+            terminate: false,
+            pid: None,
+            version: None,
+            reason: None,
+            os_user: None,
+            url_source: None,
+            pooled_from: None,
+            pooler_reason: None,
+            embedded: None,
+            create_database: None,
+        }
+    }
+}
+
+/// The host's embedded database, for the `connecting` event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Embedded {
+    /// Its folder, as the host shows it.
+    pub dir: String,
+    /// Why it is used (no database URL is set).
+    pub reason: String,
+    /// While `db serve` serves it: its URL and that process.
+    pub url: Option<String>,
+    pub served_by: Option<u32>,
+}
+
+/// The defaults a host shows (`--help`) and resolves its config with: the
+/// same values [`Request`] takes when a key is missing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Defaults {
+    pub schema: String,
+    pub table: String,
+    pub seeds_table: String,
+    pub lock_wait_timeout: u64,
+    pub connect_timeout: u64,
+    pub seed_env: String,
+}
+
+/// Where and how long to connect: see [`Request::target`].
+#[derive(Debug)]
+pub struct Dial {
+    pub target: Target,
+    /// Where the connection goes, for events and messages.
+    pub endpoint: Endpoint,
+    /// The whole budget for connecting, retries included.
+    pub budget_ms: u64,
+}
+
+/// See [`Defaults`].
+pub fn defaults() -> Defaults {
+    let r = Request::default();
+    Defaults {
+        schema: r.schema,
+        table: r.table,
+        seeds_table: r.seeds_table,
+        lock_wait_timeout: r.lock_wait_timeout,
+        connect_timeout: crate::url::DEFAULT_CONNECT_TIMEOUT_MS,
+        seed_env: r.seed_env,
+    }
+}
+
+impl Request {
+    /// The settings every operation shares.
+    pub fn options(&self) -> Options {
+        Options {
+            schema: self.schema.clone(),
+            table: self.table.clone(),
+            seeds_table: self.seeds_table.clone(),
+            lock_wait_timeout_ms: self.lock_wait_timeout,
+            lock_timeout_ms: self.lock_timeout,
+            statement_timeout_ms: self.statement_timeout,
+            max_message_bytes: 8 << 20,
+            policy: Policy {
+                allow_drift: self.allow_drift,
+                allow_missing: self.allow_missing,
+                allow_out_of_order: self.allow_out_of_order,
+            },
+            pool_safe: self.pool_safe,
+        }
+    }
+
+    /// What `seed` and `reset` need to know about where they run.
+    pub fn seed_options(&self) -> SeedOptions {
+        SeedOptions {
+            environment: self.seed_env.clone(),
+            production: self.production_source.clone(),
+            allow_production: self.allow_production,
+            force: self.force,
+            only: self.only.clone(),
+            ran_script: self.ran_script.clone(),
+        }
+    }
+
+    /// Where `op` connects: the URL read by the one parser (an
+    /// `application_name` of its own is kept, else `tidemark`), the session
+    /// settings in the startup packet on direct connections (through a
+    /// pooler they are `SET LOCAL` per transaction), the operating system's
+    /// user when the URL names none (libpq's default; messages still say
+    /// "the default"), and for `db create` the server's `postgres` database
+    /// (the database to create is kept in `create_database`).
+    pub fn target(&mut self, op: Operation) -> Result<Dial, ConnectError> {
+        let mut target = crate::url::parse(&self.url, self.tls_insecure)?;
+        if !self.pool_safe {
+            if let Some(options) = crate::url::startup_options(
+                target.config.get_options(),
+                self.lock_timeout,
+                self.statement_timeout,
+            ) {
+                target.config.options(options);
+            }
+        }
+        let os_user = self
+            .os_user
+            .as_deref()
+            .filter(|_| target.config.get_user().is_none());
+        if op == Operation::CreateDatabase {
+            let wanted = crate::create_db::maintenance_target(&mut target);
+            self.create_database = Some(match os_user {
+                Some(user) if wanted.is_empty() => user.to_string(),
+                _ => wanted,
+            });
+        }
+        let endpoint = Endpoint::of(&target);
+        if let Some(user) = os_user {
+            target.config.user(user);
+        }
+        let budget_ms =
+            crate::url::connect_budget(self.connect_timeout, &target).as_millis() as u64;
+        Ok(Dial {
+            target,
+            endpoint,
+            budget_ms,
+        })
+    }
+
+    /// Refuses, before connecting, what `op` must never do with this
+    /// request: seeding or resetting production (the one place this rule
+    /// is written). Pure; hosts call it first, and [`execute`] again.
+    pub fn check(&self, op: Operation) -> Result<()> {
+        refuse_production(op, &self.seed_options())
+    }
+
+    /// What a host does first, before it reads a file or connects:
+    /// [`Request::check`], then, when the request has a URL, reads it (a
+    /// URL that cannot be used is `E_INVALID_URL`) and reports
+    /// [`Event::Connecting`] with it redacted, so that even a run that
+    /// fails on its files says which database it was pointed at (or, with
+    /// `embedded`, which embedded database).
+    pub fn begin<R: Reporter + ?Sized>(&self, op: Operation, reporter: &R) -> Result<()> {
+        self.check(op)?;
+        if let Some(e) = &self.embedded {
+            reporter.report(Event::Connecting {
+                source: "embedded".into(),
+                url: e.url.clone(),
+                instead_of: None,
+                pooler: None,
+                dir: Some(e.dir.clone()),
+                reason: Some(e.reason.clone()),
+                served_by: e.served_by,
+            });
+            return Ok(());
+        }
+        if self.url.is_empty() {
+            return Ok(());
+        }
+        let info = crate::url::inspect(&self.url);
+        let source = self.url_source.as_deref().unwrap_or("the url option");
+        if let Some(problem) = info.problem {
+            return Err(Error::new(
+                Kind::InvalidUrl,
+                format!(
+                    "invalid database URL {} (from {source}): {problem}",
+                    info.redacted
+                ),
+            ));
+        }
+        let switched = self.pooled_from.is_some();
+        reporter.report(Event::Connecting {
+            source: source.to_string(),
+            url: Some(info.redacted),
+            instead_of: self.pooled_from.clone(),
+            pooler: self.pooler_reason.clone().filter(|_| switched),
+            dir: None,
+            reason: None,
+            served_by: None,
+        });
+        Ok(())
+    }
+}
+
+/// Seeds refuse production unless allowed and from the `production`
+/// folder; `reset` always refuses it (design §6). The messages name no
+/// flag: the host phrases the fix from the code.
+fn refuse_production(op: Operation, seed: &SeedOptions) -> Result<()> {
+    let Some(signal) = seed.production.as_deref() else {
+        return Ok(());
+    };
+    let why = format!("this is production ({signal})");
+    match op {
+        Operation::Reset => Err(Error::new(
+            Kind::ResetProduction,
+            format!("refusing to reset: {why}; reset drops the schema and every table in it, so it never runs in production"),
+        )),
+        Operation::Seed if !seed.allow_production => Err(Error::new(
+            Kind::SeedProduction,
+            format!("refusing to seed: {why}; seeding production could overwrite real data"),
+        )),
+        Operation::Seed if seed.environment != "production" => Err(Error::new(
+            Kind::SeedProduction,
+            format!(
+                "refusing to seed: {why}; production is seeded only from the production seeds, and the seed environment is {:?}",
+                seed.environment
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What an operation returns; serializes as that operation's own report.
@@ -753,27 +1087,47 @@ pub enum Outcome {
 }
 
 /// Runs `op`: the one dispatch both bindings share, so that they only
-/// convert options in and the outcome out.
+/// convert the request in and the outcome (or the error) out. An error
+/// about a file says which folder it is in and carries its source line.
 pub async fn execute<R: Reporter + ?Sized>(
     client: &Client,
     op: Operation,
     request: Request,
     reporter: &R,
 ) -> Result<Outcome> {
+    request.check(op)?;
+    let (options, seed_options) = (request.options(), request.seed_options());
+    // Kept to quote the failing line of a file in the error; the engine
+    // itself consumes its own copies.
+    let files = (request.migrations.clone(), request.seeds.clone());
+    dispatch(client, op, request, &options, &seed_options, reporter)
+        .await
+        .map_err(|e| e.with_source(&files.0, &files.1))
+}
+
+async fn dispatch<R: Reporter + ?Sized>(
+    client: &Client,
+    op: Operation,
+    request: Request,
+    o: &Options,
+    seed_options: &SeedOptions,
+    r: &R,
+) -> Result<Outcome> {
     let Request {
         migrations,
         seeds,
-        options,
-        seed_options,
         to,
         steps,
         from,
         dry_run,
-        unlock: unlock_options,
-        accept: accept_options,
+        terminate,
+        pid,
+        version,
+        reason,
+        os_user,
         create_database: database,
+        ..
     } = request;
-    let (o, r) = (&options, reporter);
     Ok(match op {
         Operation::Migrate => {
             Outcome::Migrate(migrate(client, migrations, o, to.as_deref(), r).await?)
@@ -784,9 +1138,9 @@ pub async fn execute<R: Reporter + ?Sized>(
             Outcome::Down(down(client, migrations, o, steps, to.as_deref(), r).await?)
         }
         Operation::Redo => Outcome::Redo(redo(client, migrations, o, steps, r).await?),
-        Operation::Seed => Outcome::Seed(seed(client, seeds, o, &seed_options, r).await?),
+        Operation::Seed => Outcome::Seed(seed(client, seeds, o, seed_options, r).await?),
         Operation::Reset => {
-            Outcome::Reset(reset(client, migrations, seeds, o, &seed_options, r).await?)
+            Outcome::Reset(reset(client, migrations, seeds, o, seed_options, r).await?)
         }
         #[cfg(not(feature = "full"))]
         Operation::Adopt
@@ -796,7 +1150,9 @@ pub async fn execute<R: Reporter + ?Sized>(
         | Operation::Verify
         | Operation::CreateDatabase
         | Operation::Accept => {
-            let _ = (from, dry_run, unlock_options, accept_options, database);
+            let _ = (
+                from, dry_run, terminate, pid, version, reason, os_user, database,
+            );
             return Err(Error::new(
                 Kind::Internal,
                 format!(
@@ -816,7 +1172,9 @@ pub async fn execute<R: Reporter + ?Sized>(
             Outcome::Adopt(adopt::run(client, &t, s, &migrations, what, dry_run).await?)
         }
         #[cfg(feature = "full")]
-        Operation::Unlock => Outcome::Unlock(unlock(client, o, unlock_options).await?),
+        Operation::Unlock => {
+            Outcome::Unlock(unlock(client, o, UnlockOptions { terminate, pid }).await?)
+        }
         #[cfg(feature = "full")]
         Operation::Plan => Outcome::Plan(crate::dry_run::plan(client, migrations, o, r).await?),
         #[cfg(feature = "full")]
@@ -829,7 +1187,126 @@ pub async fn execute<R: Reporter + ?Sized>(
         ),
         #[cfg(feature = "full")]
         Operation::Accept => {
+            let accept_options = AcceptOptions {
+                version,
+                reason,
+                by: os_user,
+            };
             Outcome::Accept(accept(client, migrations, o, &accept_options, r).await?)
         }
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_takes_the_defaults_for_missing_keys() {
+        let r: Request = serde_json::from_value(serde_json::json!({
+            "url": "postgres://h/d",
+            "lockTimeout": 5000,
+            "allowDrift": true,
+            "migrations": [{ "name": "001_a.sql", "bytes": [115, 101, 108] }],
+            "somethingTheHostKeeps": { "nested": [1, 2] },
+        }))
+        .unwrap();
+        assert_eq!(r.migrations[0].bytes, b"sel");
+        let o = r.options();
+        assert_eq!(
+            (o.schema.as_str(), o.table.as_str(), o.seeds_table.as_str()),
+            ("public", "schema_migrations", "schema_seeds")
+        );
+        assert_eq!(
+            (o.lock_wait_timeout_ms, o.lock_timeout_ms),
+            (120_000, Some(5000))
+        );
+        assert!(o.policy.allow_drift && !o.policy.allow_missing);
+        assert_eq!(r.seed_options().environment, "development");
+        assert_eq!(Options::default(), Request::default().options());
+    }
+
+    #[test]
+    fn production_is_refused_before_connecting_in_words_without_flags() {
+        let mut r = Request {
+            production_source: Some("VERCEL_ENV=production".into()),
+            ..Request::default()
+        };
+        let message = |r: &Request, op| r.check(op).unwrap_err().message().to_string();
+        assert_eq!(
+            message(&r, Operation::Seed),
+            "refusing to seed: this is production (VERCEL_ENV=production); seeding production could overwrite real data"
+        );
+        assert!(message(&r, Operation::Reset).starts_with(
+            "refusing to reset: this is production (VERCEL_ENV=production); reset drops the schema"
+        ));
+        r.allow_production = true;
+        assert!(message(&r, Operation::Seed).ends_with("the seed environment is \"development\""));
+        r.seed_env = "production".into();
+        assert!(r.check(Operation::Seed).is_ok());
+        assert!(r.check(Operation::Reset).is_err());
+        assert!(r.check(Operation::Migrate).is_ok());
+        r.production_source = None;
+        assert!(r.check(Operation::Reset).is_ok());
+    }
+
+    #[test]
+    fn begin_refuses_then_says_where_it_connects() {
+        let events = std::cell::RefCell::new(Vec::new());
+        let report = |e: Event| events.borrow_mut().push(serde_json::to_value(e).unwrap());
+        let mut r = Request {
+            url: "postgres://app:secret@db.example.com/app".into(),
+            url_source: Some("DATABASE_URL".into()),
+            ..Request::default()
+        };
+        r.begin(Operation::Deploy, &report).unwrap();
+        r.url = "postgres://".into();
+        assert_eq!(
+            r.begin(Operation::Deploy, &report).unwrap_err().code(),
+            "E_INVALID_URL"
+        );
+        r.url = String::new();
+        r.embedded = Some(Embedded {
+            dir: ".tidemark/pglite".into(),
+            reason: "no database URL is set".into(),
+            ..Embedded::default()
+        });
+        r.begin(Operation::Migrate, &report).unwrap();
+        r.production_source = Some("NODE_ENV=production".into());
+        assert_eq!(
+            r.begin(Operation::Reset, &report).unwrap_err().code(),
+            "E_RESET_PRODUCTION"
+        );
+        assert_eq!(
+            events.into_inner(),
+            vec![
+                serde_json::json!({ "event": "connecting", "source": "DATABASE_URL", "url": "postgres://app:****@db.example.com/app" }),
+                serde_json::json!({ "event": "connecting", "source": "embedded", "dir": ".tidemark/pglite", "reason": "no database URL is set" }),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_url_keeps_its_own_application_name() {
+        let mut r = Request {
+            url: "postgres://u@h/d?application_name=billing".into(),
+            ..Request::default()
+        };
+        let d = r.target(Operation::Migrate).unwrap();
+        assert_eq!(d.target.config.get_application_name(), Some("billing"));
+        assert_eq!(d.budget_ms, crate::url::DEFAULT_CONNECT_TIMEOUT_MS);
+        r.url = "postgres://h/d".into();
+        r.os_user = Some("alice".into());
+        r.lock_timeout = Some(5000);
+        let d = r.target(Operation::Migrate).unwrap();
+        assert_eq!(d.target.config.get_application_name(), Some("tidemark"));
+        assert_eq!(d.target.config.get_user(), Some("alice"));
+        assert_eq!(d.endpoint.user, "");
+        assert_eq!(d.target.config.get_options(), Some("-c lock_timeout=5000"));
+        r.url = "postgres://h".into();
+        let d = r.target(Operation::CreateDatabase).unwrap();
+        assert_eq!(d.target.config.get_dbname(), Some("postgres"));
+        assert_eq!(r.create_database.as_deref(), Some("alice"));
+    }
 }

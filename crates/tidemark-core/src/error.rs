@@ -2,19 +2,16 @@
 //! private kind, a stable [`Error::code`], accessors for where it happened, and
 //! the partial progress made before it.
 
-use std::fmt;
-
 use crate::report::AppliedMigration;
+use crate::source::SourceFile;
+use crate::url::ConnectError;
 
 /// Where in a source file an error points. Lines and columns are 1-based;
 /// columns count characters, as editors do.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Location {
     pub file: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<u32>,
 }
 
@@ -59,6 +56,12 @@ pub(crate) enum Kind {
     NothingToAccept,
     CreateDatabaseRefused,
     Database,
+    /// The URL cannot be read (a configuration error).
+    InvalidUrl,
+    /// Every connection attempt failed.
+    Connect,
+    /// A bug: a binding caught a panic.
+    Panic,
     /// A host asked a build of the engine for an operation it leaves out.
     #[cfg(not(feature = "full"))]
     Internal,
@@ -104,6 +107,9 @@ impl Kind {
             Kind::NothingToAccept => "E_NOTHING_TO_ACCEPT",
             Kind::CreateDatabaseRefused => "E_CREATE_DATABASE_REFUSED",
             Kind::Database => "E_DATABASE",
+            Kind::InvalidUrl => "E_INVALID_URL",
+            Kind::Connect => "E_CONNECT",
+            Kind::Panic => "E_PANIC",
             #[cfg(not(feature = "full"))]
             Kind::Internal => "E_INTERNAL",
         }
@@ -126,12 +132,25 @@ impl Kind {
 #[error("{}", .0.message)]
 pub struct Error(Box<Inner>);
 
+/// Which folder an error's file is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Folder {
+    /// The migrations folder.
+    Migration,
+    /// The seed environment's folder.
+    Seed,
+}
+
 /// Boxed so that `Result<T, Error>` stays one pointer wide.
 #[derive(Debug, Clone)]
 struct Inner {
     kind: Kind,
     message: String,
     location: Option<Location>,
+    folder: Option<Folder>,
+    /// The text of the file's line [`Location::line`].
+    source_line: Option<String>,
     version: Option<String>,
     sql_state: Option<String>,
     detail: Option<String>,
@@ -145,6 +164,8 @@ impl Error {
             kind,
             message: message.into(),
             location: None,
+            folder: None,
+            source_line: None,
             version: None,
             sql_state: None,
             detail: None,
@@ -160,6 +181,52 @@ impl Error {
             column,
         });
         self
+    }
+
+    /// Says which folder the error's file is in, unless already said.
+    pub(crate) fn in_folder(mut self, folder: Folder) -> Self {
+        if self.0.location.is_some() && self.0.folder.is_none() {
+            self.0.folder = Some(folder);
+        }
+        self
+    }
+
+    /// Fills in the folder (migrations unless said) and the text of the
+    /// line the error points at, from the files it was run with.
+    pub(crate) fn with_source(mut self, migrations: &[SourceFile], seeds: &[SourceFile]) -> Self {
+        let Some(location) = &self.0.location else {
+            return self;
+        };
+        let folder = *self.0.folder.get_or_insert(Folder::Migration);
+        let files = match folder {
+            Folder::Migration => migrations,
+            Folder::Seed => seeds,
+        };
+        if let (Some(line), None) = (location.line, &self.0.source_line) {
+            let file = files.iter().find(|f| f.name == location.file);
+            self.0.source_line = file.and_then(|f| {
+                let text = crate::source::normalize(&f.bytes);
+                let text = String::from_utf8_lossy(&text);
+                text.split('\n')
+                    .nth(line.checked_sub(1)? as usize)
+                    .map(str::to_string)
+            });
+        }
+        self
+    }
+
+    /// The host's request cannot be read (a wrong key type, an unknown
+    /// operation).
+    pub fn invalid_request(what: impl std::fmt::Display) -> Self {
+        Error::new(Kind::InvalidOption, format!("invalid options: {what}"))
+    }
+
+    /// An internal error (a bug) a host caught, such as a panic.
+    pub fn panic(what: &str) -> Self {
+        Error::new(
+            Kind::Panic,
+            format!("tidemark hit an internal error (a bug; please report it): {what}"),
+        )
     }
 
     pub(crate) fn with_version(mut self, version: &str) -> Self {
@@ -202,6 +269,16 @@ impl Error {
     /// 1-based column (in characters) in [`Error::file`].
     pub fn column(&self) -> Option<u32> {
         self.0.location.as_ref().and_then(|l| l.column)
+    }
+
+    /// The folder [`Error::file`] is in, when the engine knows it.
+    pub fn folder(&self) -> Option<Folder> {
+        self.0.folder
+    }
+
+    /// The text of line [`Error::line`] of [`Error::file`].
+    pub fn source_line(&self) -> Option<&str> {
+        self.0.source_line.as_deref()
     }
 
     /// The migration version the error is about.
@@ -249,6 +326,67 @@ impl Error {
             .with_db(&db);
         }
         Error::new(Kind::Database, format!("{context}: {}", db.message)).with_db(&db)
+    }
+}
+
+impl From<ConnectError> for Error {
+    fn from(e: ConnectError) -> Error {
+        let kind = if e.code == "E_INVALID_URL" {
+            Kind::InvalidUrl
+        } else {
+            Kind::Connect
+        };
+        let mut err = Error::new(kind, e.message);
+        err.0.sql_state = e.sql_state;
+        err
+    }
+}
+
+/// The one shape an error crosses to JS in (both bindings serialize it):
+/// `{ code, message, file?, folder?, line?, column?, sourceLine?, sqlState?,
+/// version?, detail?, hint?, applied }`.
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Shape<'a> {
+            code: &'a str,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            file: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            folder: Option<Folder>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            line: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            column: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            source_line: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sql_state: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            version: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            detail: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            hint: Option<&'a str>,
+            applied: &'a [AppliedMigration],
+        }
+        Shape {
+            code: self.code(),
+            message: self.message(),
+            file: self.file(),
+            folder: self.folder(),
+            line: self.line(),
+            column: self.column(),
+            source_line: self.source_line(),
+            sql_state: self.sql_state(),
+            version: self.version(),
+            detail: self.detail(),
+            hint: self.hint(),
+            applied: self.applied(),
+        }
+        .serialize(s)
     }
 }
 
@@ -307,19 +445,6 @@ impl DbDetails {
             lost: true,
             ..DbDetails::default()
         }
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(col) = self.column {
-                write!(f, ":{col}")?;
-            }
-        }
-        Ok(())
     }
 }
 

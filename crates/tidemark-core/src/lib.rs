@@ -65,6 +65,8 @@ mod accept;
 pub mod adopt;
 mod check;
 pub mod connect;
+#[cfg(test)]
+mod contract;
 mod create_db;
 mod db;
 mod dry_run;
@@ -84,15 +86,16 @@ pub use adopt::AdoptReport;
 pub use create_db::maintenance_target;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
-    accept, create_database, deploy, down, dry_run, execute, migrate, redo, reset, seed, status,
-    unlock, Operation, Options, Outcome, Request, SeedOptions,
+    accept, create_database, defaults, deploy, down, dry_run, execute, migrate, redo, reset, seed,
+    status, unlock, Defaults, Dial, Embedded, Operation, Options, Outcome, Request, ScriptRun,
+    SeedOptions,
 };
-pub use error::{Error, Location, Result};
+pub use error::{Error, Folder, Location, Result};
 pub use plan::Policy;
 pub use report::{
     AppliedMigration, ChecksumState, DownReport, Event, LockHolder, MigrateReport, MigrationState,
-    RedoReport, Reporter, ResetReport, SeedReport, SeedRun, Silent, StatusReport, StatusRow,
-    UnlockReport,
+    RedoReport, Reporter, ResetReport, ScriptSeed, SeedReport, SeedRun, Silent, StatusReport,
+    StatusRow, UnlockReport,
 };
 pub use source::{Migrations, SourceFile};
 pub use unlock::UnlockOptions;

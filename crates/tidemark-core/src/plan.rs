@@ -192,7 +192,7 @@ pub fn plan_up<'a>(
             None => row.version.clone(),
         };
         let message = format!(
-            "migration {label} was applied{} but its file is not in the migrations folder; restore the file (check the --dir option and your branch)",
+            "migration {label} was applied{} but its file is not in the migrations folder; restore the file (check which folder is read, and your branch)",
             applied_on(row)
         );
         if policy.allow_missing {
@@ -223,7 +223,7 @@ pub fn plan_up<'a>(
         }
         if let Some(h) = highest.filter(|h| cmp_versions(&m.version, h).is_lt()) {
             let message = format!(
-                "migration {} is pending but {h} (a later version) is already applied, probably from a merged branch; give it a version above {h}, or pass --allow-out-of-order to apply it anyway",
+                "migration {} is pending but {h} (a later version) is already applied, probably from a merged branch; give it a version above {h}, or allow out-of-order migrations",
                 m.file()
             );
             if policy.allow_out_of_order {

@@ -31,6 +31,26 @@ impl<F: Fn(Event)> Reporter for F {
     rename_all_fields = "camelCase"
 )]
 pub enum Event {
+    /// The host is about to connect to `url` (redacted), found in `source`
+    /// (`--url`, `DATABASE_URL`, ...); `instead_of` the pooled URL of that
+    /// source, which looked pooled for the reason `pooler`. For the host's
+    /// embedded database, `source` is `embedded`, with its folder, why it
+    /// is used, and, while `db serve` serves it, its URL and that process.
+    Connecting {
+        source: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instead_of: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pooler: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dir: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        served_by: Option<u32>,
+    },
     /// A connection attempt failed and will be retried after `delay_ms`.
     ConnectRetry {
         attempt: u32,
@@ -157,6 +177,25 @@ pub struct SeedReport {
     pub ran: Vec<SeedRun>,
     /// Seeds skipped because they already ran with the same contents.
     pub skipped: Vec<String>,
+    /// The script seed due next: the core never spawns, so the run stops
+    /// before it. The host runs it and calls `seed` again with
+    /// [`crate::SeedOptions::ran_script`], which records it and goes on with
+    /// the seeds after it. Absent when every seed due ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script_due: Option<ScriptSeed>,
+}
+
+/// A script seed the host is to run now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScriptSeed {
+    /// `002_posts`, the key in the seeds table.
+    pub name: String,
+    /// `002_posts.mjs`, in the seed folder.
+    pub file: String,
+    /// The checksum the host hands back with the run, so that a file
+    /// edited while it ran is not recorded as the version that ran.
+    pub checksum: String,
 }
 
 /// One seed that ran.

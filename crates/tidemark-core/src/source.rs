@@ -8,9 +8,11 @@ use crate::error::{Error, Kind, Result};
 use crate::report::Event;
 
 /// A file as the host read it: its name inside the folder and its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct SourceFile {
     pub name: String,
+    /// A `Buffer`/`Uint8Array` from JS.
+    #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
 }
 
@@ -58,12 +60,6 @@ impl SqlText {
             }
         }
         (line, col)
-    }
-
-    /// The text of the given 1-based file line, for pointing at it.
-    pub fn line_text(&self, line: u32) -> Option<&str> {
-        let index = line.checked_sub(self.first_line + 1)?;
-        self.sql.split('\n').nth(index as usize)
     }
 }
 
@@ -569,10 +565,33 @@ fn unexpected_file_warning(name: &str, what: &str) -> Option<Event> {
 /// One seed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seed {
-    /// The file name without `.sql`, e.g. `001_users`; the key in `schema_seeds`.
+    /// The file name without its extension, e.g. `001_users`; the key in
+    /// `schema_seeds`.
     pub name: String,
+    /// The SQL (empty for a script seed, whose file name is `sql.file`).
     pub sql: SqlText,
+    /// SHA-256 of the file, normalized like a migration's (CRLF, BOM).
     pub checksum: String,
+    /// A JavaScript or TypeScript seed (`.mjs`, `.cjs`, `.js`, `.ts`,
+    /// `.mts`, `.cts`): the host runs it as a child process, the core
+    /// decides when and records it.
+    pub script: bool,
+}
+
+/// Extensions of script seeds.
+const SCRIPT_SEED_EXTENSIONS: [&str; 6] = [".mjs", ".cjs", ".js", ".ts", ".mts", ".cts"];
+
+/// The parsed name of a seed file, and whether it is a script.
+fn parse_seed_name(file: &str) -> Option<(FileName, bool)> {
+    if let Some(n) = parse_file_name(file) {
+        return (n.part == Part::Whole).then_some((n, false));
+    }
+    if file.ends_with(".d.ts") {
+        return None;
+    }
+    let ext = SCRIPT_SEED_EXTENSIONS.iter().find(|e| file.ends_with(*e))?;
+    let n = parse_file_name(&format!("{}.sql", file.strip_suffix(ext)?))?;
+    (n.part == Part::Whole).then_some((n, true))
 }
 
 /// The seeds of one environment folder, in version order.
@@ -587,9 +606,9 @@ impl Seeds {
         let mut warnings = Vec::new();
         let mut named = Vec::new();
         for file in files {
-            match parse_file_name(&file.name) {
-                Some(n) if n.part == Part::Whole => named.push((n, file)),
-                _ => {
+            match parse_seed_name(&file.name) {
+                Some((n, script)) => named.push((n, script, file)),
+                None => {
                     if let Some(w) = unexpected_file_warning(&file.name, "seed") {
                         warnings.push(w);
                     }
@@ -597,18 +616,35 @@ impl Seeds {
             }
         }
         named
-            .sort_by(|a, b| cmp_versions(&a.0.version, &b.0.version).then(a.1.name.cmp(&b.1.name)));
-        let mut seeds = Vec::with_capacity(named.len());
-        for (_, file) in named {
-            let sql = decode(&file)?;
+            .sort_by(|a, b| cmp_versions(&a.0.version, &b.0.version).then(a.2.name.cmp(&b.2.name)));
+        let mut seeds: Vec<Seed> = Vec::with_capacity(named.len());
+        for (n, script, file) in named {
+            let name = format!("{}_{}", n.version, n.name);
+            if let Some(other) = seeds.iter().find(|s| s.name == name) {
+                return Err(Error::new(
+                    Kind::BadFileName,
+                    format!(
+                        "two seeds are named {name} ({} and {}), and the seeds table records seeds by name; rename one",
+                        other.sql.file, file.name
+                    ),
+                ));
+            }
+            let (sql, sum) = if script {
+                (String::new(), checksum(&file.bytes))
+            } else {
+                let sql = decode(&file)?;
+                let sum = checksum(sql.as_bytes());
+                (sql, sum)
+            };
             seeds.push(Seed {
-                name: file.name.trim_end_matches(".sql").to_string(),
-                checksum: checksum(sql.as_bytes()),
+                name,
+                checksum: sum,
                 sql: SqlText {
                     file: file.name,
                     sql,
                     first_line: 0,
                 },
+                script,
             });
         }
         Ok(Seeds { seeds, warnings })
@@ -749,6 +785,39 @@ mod tests {
         ] {
             assert!(parse_file_name(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn seeds_may_be_scripts_keyed_by_name_like_sql_seeds() {
+        let s = Seeds::from_files(vec![
+            SourceFile::new("002_posts.mjs", b"\xef\xbb\xbfconsole.log(1)\r\n".to_vec()),
+            SourceFile::new("001_users.sql", b"select 1;".to_vec()),
+            SourceFile::new("003_types.d.ts", b"export {};".to_vec()),
+            SourceFile::new("004_more.ts", b"const n: number = 1;".to_vec()),
+        ])
+        .unwrap();
+        let seen: Vec<_> = s
+            .seeds
+            .iter()
+            .map(|s| (s.name.as_str(), s.sql.file.as_str(), s.script))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("001_users", "001_users.sql", false),
+                ("002_posts", "002_posts.mjs", true),
+                ("004_more", "004_more.ts", true),
+            ]
+        );
+        // The file's checksum, normalized like SQL (BOM, CRLF).
+        assert_eq!(s.seeds[1].checksum, checksum(b"console.log(1)\n"));
+        assert_eq!(s.warnings.len(), 1, "the .d.ts file is reported");
+        let twice = Seeds::from_files(vec![
+            SourceFile::new("001_users.sql", b"select 1;".to_vec()),
+            SourceFile::new("001_users.cjs", b"".to_vec()),
+        ])
+        .unwrap_err();
+        assert!(twice.message().contains("two seeds are named 001_users"));
     }
 
     #[test]
@@ -1072,6 +1141,46 @@ mod tests {
 pub struct NewFile {
     pub name: String,
     pub contents: String,
+}
+
+/// What a host asks `create` for (deserialized by both bindings).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateRequest {
+    /// The migrations folder's entries.
+    pub existing: Vec<String>,
+    /// The migration's name.
+    pub name: String,
+    /// Also a `.down.sql` file.
+    pub reversible: bool,
+    /// The time, UTC `YYYYMMDDHHMMSS`.
+    pub stamp: String,
+    /// The time, epoch milliseconds.
+    pub millis: f64,
+}
+
+/// What `create` returns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Created {
+    pub version: String,
+    pub files: Vec<NewFile>,
+}
+
+/// [`create_files`] for a host's request.
+pub fn create(request: &CreateRequest) -> Result<Created> {
+    let existing: Vec<&str> = request.existing.iter().map(String::as_str).collect();
+    let millis = if request.millis.is_finite() && request.millis >= 0.0 {
+        request.millis as u64
+    } else {
+        0
+    };
+    let (version, files) = create_files(
+        &existing,
+        &request.name,
+        request.reversible,
+        (&request.stamp, millis),
+    )?;
+    Ok(Created { version, files })
 }
 
 /// What `create` writes: the next version in the folder's convention and one

@@ -896,13 +896,18 @@ impl Endpoint {
     }
 }
 
+/// How long connecting may take, retries included, when neither the host
+/// nor the URL's `connect_timeout` says: a cold serverless database takes
+/// seconds.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 30_000;
+
 /// The connect budget: the host's option, else the URL's `connect_timeout`,
-/// else 30 s.
+/// else [`DEFAULT_CONNECT_TIMEOUT_MS`].
 pub fn connect_budget(option_ms: Option<u64>, target: &Target) -> Duration {
     Duration::from_millis(
         option_ms
             .or(target.connect_timeout_ms)
-            .unwrap_or(30_000)
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS)
             .max(1),
     )
 }

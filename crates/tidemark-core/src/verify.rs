@@ -82,7 +82,7 @@ pub(crate) async fn verify<R: Reporter + ?Sized>(
             ));
         }
     }
-    db::lock_and_read(client, &t, s, reporter).await?;
+    let (mut lock, _) = db::lock_and_read(client, &t, s, reporter).await?;
     let result = async {
         let mut report = VerifyReport {
             migrations: migrations.len(),
@@ -96,14 +96,14 @@ pub(crate) async fn verify<R: Reporter + ?Sized>(
                 None
             };
             let up = up_items(&[(m, None)], options, &mut Vec::new())?;
-            db::run_items(client, &t, s, &up, max, reporter).await?;
+            db::run_items(&mut lock, &t, s, &up, max, false, reporter).await?;
             let Some(before) = before else {
                 report.replayed += 1;
                 continue;
             };
             report.reversible += 1;
             let down = down_items(&[m], options)?;
-            db::run_items(client, &t, s, &down, max, reporter).await?;
+            db::run_items(&mut lock, &t, s, &down, max, false, reporter).await?;
             let after = fingerprint(client).await?;
             if after != before {
                 report.not_reversed.push(NotReversed {
@@ -118,12 +118,12 @@ pub(crate) async fn verify<R: Reporter + ?Sized>(
             }
             report.replayed += 1;
             let again = up_items(&[(m, None)], options, &mut Vec::new())?;
-            db::run_items(client, &t, s, &again, max, reporter).await?;
+            db::run_items(&mut lock, &t, s, &again, max, false, reporter).await?;
         }
         Ok::<_, Error>(report)
     }
     .await;
-    db::unlock(client, &t, s).await;
+    lock.release().await;
     result
 }
 

@@ -75,7 +75,7 @@ async fn adopt_waits_for_tidemarks_lock_and_writes_nothing_when_it_cannot_take_i
         .await
         .unwrap();
     let mut req = request(2);
-    req.options.lock_wait_timeout_ms = 200;
+    req.lock_wait_timeout = 200;
     let err = execute(&c, Operation::Adopt, req, &Silent)
         .await
         .unwrap_err();

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use tidemark_core::{
-    deploy, down, migrate, redo, seed, status, Event, MigrationState, Options, Policy, SeedOptions,
-    Silent,
+    deploy, down, migrate, redo, seed, status, unlock, Event, MigrationState, Options, Policy,
+    ScriptRun, SeedOptions, Silent, UnlockOptions,
 };
 
 fn opts() -> Options {
@@ -608,6 +608,96 @@ async fn down_and_redo() {
     assert_eq!(tracking(&c).await.len(), 4);
 }
 
+/// Script seeds: the core stops before one that is due (it never spawns),
+/// the host runs it and hands it back, the core records it and goes on in
+/// folder order.
+#[tokio::test]
+async fn script_seeds_stop_for_the_host_and_are_recorded_in_order() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    c.batch_execute("CREATE TABLE log (step text)")
+        .await
+        .unwrap();
+    let seeds = vec![
+        file("001_a.sql", "INSERT INTO log VALUES ('a');"),
+        file("002_b.mjs", "// the host runs this one"),
+        file("003_c.sql", "INSERT INTO log VALUES ('c');"),
+    ];
+    let dev = SeedOptions {
+        environment: "development".into(),
+        ..SeedOptions::default()
+    };
+    let first = seed(&c, seeds.clone(), &opts(), &dev, &Silent)
+        .await
+        .unwrap();
+    assert_eq!(first.ran.len(), 1);
+    let due = first.script_due.expect("002_b is due");
+    assert_eq!(
+        (due.name.as_str(), due.file.as_str()),
+        ("002_b", "002_b.mjs")
+    );
+    // Nothing after the script ran yet.
+    assert_eq!(common::tracking_seeds(&c).await, vec!["001_a".to_string()]);
+
+    // A file that changed while it ran is not recorded.
+    let stale = SeedOptions {
+        ran_script: Some(ScriptRun {
+            name: due.name.clone(),
+            checksum: "0".repeat(64),
+            duration_ms: 5,
+        }),
+        ..dev.clone()
+    };
+    let err = seed(&c, seeds.clone(), &opts(), &stale, &Silent)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "E_SEED_FAILED");
+    assert_eq!(common::tracking_seeds(&c).await, vec!["001_a".to_string()]);
+
+    let events = Events::default();
+    let after = SeedOptions {
+        ran_script: Some(ScriptRun {
+            name: due.name.clone(),
+            checksum: due.checksum.clone(),
+            duration_ms: 42,
+        }),
+        ..dev.clone()
+    };
+    let second = seed(&c, seeds.clone(), &opts(), &after, &events)
+        .await
+        .unwrap();
+    assert!(second.script_due.is_none());
+    let ran: Vec<_> = second.ran.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(ran, vec!["002_b", "003_c"]);
+    assert_eq!(second.ran[0].duration_ms, 42);
+    assert!(second.skipped.is_empty(), "the first call reported 001_a");
+    assert!(events
+        .all()
+        .iter()
+        .any(|e| matches!(e, Event::SeedApplied { name, .. } if name == "002_b")));
+    assert_eq!(
+        common::tracking_seeds(&c).await,
+        vec![
+            "001_a".to_string(),
+            "002_b".to_string(),
+            "003_c".to_string()
+        ]
+    );
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM log", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 2);
+
+    // Everything ran with these contents: skipped, no script due.
+    let third = seed(&c, seeds.clone(), &opts(), &dev, &Silent)
+        .await
+        .unwrap();
+    assert_eq!((third.ran.len(), third.skipped.len()), (0, 3));
+    assert!(third.script_due.is_none());
+}
+
 #[tokio::test]
 async fn seeds_run_once_and_refuse_production() {
     let db = TestDb::new().await;
@@ -655,20 +745,25 @@ async fn seeds_run_once_and_refuse_production() {
 
     let prod = SeedOptions {
         environment: "production".into(),
-        production: true,
+        production: Some("NODE_ENV=production".into()),
         ..SeedOptions::default()
     };
     let err = seed(&c, seeds.clone(), &opts(), &prod, &Silent)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "E_SEED_PRODUCTION");
-    assert!(err.message().contains("--allow-production"));
+    // The core names no CLI flag; the host phrases the fix.
+    assert_eq!(
+        err.message(),
+        "refusing to seed: this is production (NODE_ENV=production); seeding production could overwrite real data"
+    );
     let dev_in_prod = SeedOptions {
         environment: "development".into(),
-        production: true,
+        production: Some("VERCEL_ENV=production".into()),
         allow_production: true,
         force: false,
         only: None,
+        ran_script: None,
     };
     assert_eq!(
         seed(&c, seeds.clone(), &opts(), &dev_in_prod, &Silent)
@@ -757,6 +852,57 @@ async fn refuses_other_tools_tracking_tables() {
         // Another table works.
         let other = Options { table: "tidemark_migrations".into(), ..opts() };
         assert_eq!(migrate(&c, many(1), &other, None, &Silent).await.unwrap().applied.len(), 1);
+    }
+}
+
+/// `status` used to take the migration lock and run the tracking table's
+/// DDL just to explain another tool's table: it waited behind a running
+/// deploy (and could time out) for a read-only question. Now it reads.
+#[tokio::test]
+async fn status_explains_a_foreign_table_without_the_lock_or_ddl() {
+    // Near misses of the peers' shapes: not adoptable history, so the only
+    // answer is the shape check's explanation.
+    for (ddl, tool) in [
+        ("CREATE TABLE schema_migrations (version integer PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (20240101, false)", "golang-migrate"),
+        ("CREATE TABLE schema_migrations (version bigint PRIMARY KEY); INSERT INTO schema_migrations VALUES (20240101000000)", "dbmate"),
+        ("CREATE TABLE schema_migrations (version text PRIMARY KEY, note text); INSERT INTO schema_migrations VALUES ('1', 'x')", "which tidemark cannot use"),
+    ] {
+        let db = TestDb::new().await;
+        let holder = db.client().await;
+        holder.batch_execute(ddl).await.unwrap();
+        // Another session holds tidemark's lock, and a lock on the table
+        // that any DDL on it would wait for (reads go through).
+        let key = unlock(&holder, &opts(), UnlockOptions::default())
+            .await
+            .unwrap()
+            .lock_key;
+        holder
+            .batch_execute(&format!(
+                "SELECT pg_advisory_lock({key}); BEGIN; LOCK TABLE schema_migrations IN EXCLUSIVE MODE"
+            ))
+            .await
+            .unwrap();
+        let objects = "SELECT count(*)::text FROM pg_class WHERE relnamespace = 'public'::regnamespace";
+        let before = holder.query_one(objects, &[]).await.unwrap().get::<_, String>(0);
+        let (c, counter) = db.counted_client().await;
+        let patient_for_a_moment = Options {
+            lock_wait_timeout_ms: 300,
+            ..opts()
+        };
+        let err = status(&c, many(1), &patient_for_a_moment, &Silent)
+            .await
+            .unwrap_err();
+        // The same explanation the locked path gives (not a lock timeout).
+        assert_eq!(err.code(), "E_TRACKING_TABLE_INCOMPATIBLE", "{}", err.message());
+        assert!(err.message().contains(tool), "{}", err.message());
+        assert!(err.message().contains("--table"), "{}", err.message());
+        let sent = counter.queries().join("\n");
+        for word in ["pg_advisory", "CREATE", "ALTER", "DO $", "BEGIN"] {
+            assert!(!sent.contains(word), "status sent {word}: {sent}");
+        }
+        holder.batch_execute("COMMIT").await.unwrap();
+        let after = holder.query_one(objects, &[]).await.unwrap().get::<_, String>(0);
+        assert_eq!(before, after, "status created objects");
     }
 }
 

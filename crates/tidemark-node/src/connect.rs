@@ -11,7 +11,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tidemark_core::connect::{AttemptError, Dialer};
-use tidemark_core::url::{connect_budget, ConnectError, Endpoint, Target, Tls};
+use tidemark_core::url::{ConnectError, Target, Tls};
+use tidemark_core::Dial;
 use tidemark_core::Reporter;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
@@ -206,16 +207,6 @@ impl Connected {
     }
 }
 
-/// How to dial, beyond the URL.
-pub struct Dial {
-    /// The whole budget for connecting, retries included (default: the
-    /// URL's `connect_timeout`, else 30 s).
-    pub connect_timeout_ms: Option<u64>,
-    pub application_name: Option<String>,
-    /// Session settings for the startup packet (direct connections).
-    pub startup_options: Option<String>,
-}
-
 type Session = (Client, tokio::task::JoinHandle<()>);
 
 /// One attempt.
@@ -289,19 +280,15 @@ impl Dialer for NativeDialer {
 /// the URL so that a connection whose network goes silent fails instead of
 /// hanging.
 pub async fn connect<R: Reporter + ?Sized>(
-    target: Target,
     dial: Dial,
     reporter: &R,
 ) -> Result<Connected, ConnectError> {
-    let endpoint = Endpoint::of(&target);
-    let budget = connect_budget(dial.connect_timeout_ms, &target);
+    let Dial {
+        target,
+        endpoint,
+        budget_ms,
+    } = dial;
     let mut config = target.config.clone();
-    if let Some(name) = &dial.application_name {
-        config.application_name(name);
-    }
-    if let Some(options) = dial.startup_options {
-        config.options(options);
-    }
     let k = &target.keepalive;
     config.keepalives(k.enabled);
     config.keepalives_idle(Duration::from_millis(k.idle_ms));
@@ -325,12 +312,7 @@ pub async fn connect<R: Reporter + ?Sized>(
         }
     };
     let mut dialer = NativeDialer { config, tls };
-    let (client, task) = tidemark_core::connect::connect(
-        &mut dialer,
-        &endpoint,
-        budget.as_millis() as u64,
-        reporter,
-    )
-    .await?;
+    let (client, task) =
+        tidemark_core::connect::connect(&mut dialer, &endpoint, budget_ms, reporter).await?;
     Ok(Connected { client, task })
 }

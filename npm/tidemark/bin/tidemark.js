@@ -39,7 +39,7 @@ process.on('beforeExit', () => {
   process.exitCode = 2;
 });
 
-require('../lib/cli.cjs')
+require('../lib/cli/main.cjs')
   .main(process.argv.slice(2))
   .finally(() => {
     settled = true;

@@ -1,396 +1,40 @@
 'use strict';
-// The JS API: resolve options like the CLI, read the folders, call the
-// engine, convert its errors. The CLI is a renderer over `run` (style rule 2).
+// The JS API: resolve options like the CLI, then one run (lib/run.cjs); an
+// engine error gets its fix in the API's words (lib/fixes.cjs).
 
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const { TidemarkError } = require('./errors.cjs');
-const { resolveConfig, noUrlMessage } = require('./config.cjs');
-const { inspect, redact, scrub } = require('./url.cjs');
-const loader = require('./loader.cjs');
-const embedded = require('./embedded.cjs');
+const { withFix } = require('./fixes.cjs');
+const { resolveConfig } = require('./config.cjs');
+const { redact } = require('./url.cjs');
+const { run, verifyWith, createFiles } = require('./run.cjs');
 const { version: VERSION } = require('../package.json');
 
-const rel = (cwd, p) => path.relative(cwd, p) || '.';
-
-/** Contents the engine reads: SQL, diesel's metadata.toml, drizzle's journal. */
-const wantsBytes = (name) => name.endsWith('.sql') || name.endsWith('.toml') || name.endsWith('_journal.json');
-
-/**
- * Lists every entry of `dir` as `{ name, bytes }`, sorted by name, or returns
- * undefined when the folder does not exist. With `depth` 1 (migrations),
- * subfolders are listed too: the folder as `sub/` and its entries as
- * `sub/file` (deeper folders as `sub/deeper/`), so the engine sees every
- * layout (Prisma, diesel, drizzle-kit) and refuses what it cannot read. Files
- * the engine does not read (snapshots, scripts) are passed with no bytes. An
- * entry that cannot be read (a dangling symlink) is an error naming it.
- */
-function readFolder(dir, cwd, what, depth = 0) {
-  let entries;
+/** Runs `fn(config)` with the resolved config; an engine error gets its fix in the API's words. */
+async function withConfig(options, fn) {
+  const config = resolveConfig(options);
   try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
+    return await fn(config);
   } catch (err) {
-    if (err.code === 'ENOENT') return undefined;
-    if (err.code === 'ENOTDIR') throw new TidemarkError('E_CONFIG', `the ${what} folder ${rel(cwd, dir)} is a file, not a folder`);
-    throw new TidemarkError('E_CONFIG', `could not read the ${what} folder ${rel(cwd, dir)}: ${err.message}`);
+    throw withFix(err, config, { cli: false });
   }
-  const files = [];
-  // `dir` is absolute and normalized: plain concatenation, where path.join
-  // would normalize each of hundreds of names again on every deploy.
-  const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
-  const empty = Buffer.alloc(0);
-  const visit = (full, name, level, e) => {
-    let kind = e.isFile() ? 'file' : e.isDirectory() ? 'dir' : 'other';
-    if (e.isSymbolicLink()) {
-      try {
-        const st = fs.statSync(full);
-        kind = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
-      } catch (err) {
-        throw new TidemarkError(
-          'E_CONFIG',
-          `${rel(cwd, full)} in the ${what} folder is a symbolic link to something that does not exist (${err.code}); fix or remove the link`,
-          { file: rel(cwd, full) },
-        );
-      }
-    }
-    if (kind === 'dir') {
-      files.push({ name: name + '/', bytes: empty });
-      if (level >= depth) return;
-      let inner;
-      try {
-        inner = fs.readdirSync(full, { withFileTypes: true });
-      } catch (err) {
-        throw new TidemarkError('E_CONFIG', `could not read ${rel(cwd, full)}: ${err.message}`, { file: rel(cwd, full) });
-      }
-      for (const i of inner) visit(full + path.sep + i.name, name + '/' + i.name, level + 1, i);
-      return;
-    }
-    if (kind !== 'file') {
-      throw new TidemarkError('E_CONFIG', `${rel(cwd, full)} in the ${what} folder is not a file or a folder; remove it`, {
-        file: rel(cwd, full),
-      });
-    }
-    if (depth > 0 && !wantsBytes(name)) {
-      files.push({ name, bytes: empty });
-      return;
-    }
-    try {
-      files.push({ name, bytes: fs.readFileSync(full) });
-    } catch (err) {
-      throw new TidemarkError('E_CONFIG', `could not read ${rel(cwd, full)}: ${err.message}`, { file: rel(cwd, full) });
-    }
-  };
-  for (const e of entries) visit(prefix + e.name, e.name, 0, e);
-  files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return files;
-}
-
-function readMigrations(config, required) {
-  const files = readFolder(config.dir, config.cwd, 'migrations', 1);
-  if (files === undefined && required) {
-    throw new TidemarkError(
-      'E_CONFIG',
-      `the migrations folder ${rel(config.cwd, config.dir)} does not exist (looked in ${config.dir}); ` +
-        'create it (tidemark create <name> does), or point the --dir flag at your migrations ' +
-        '(or set TIDEMARK_DIR, or "dir" in tidemark.config.json)',
-    );
-  }
-  return files ?? [];
-}
-
-function seedFolder(config) {
-  return path.join(config.seedsDir, config.seedEnv);
-}
-
-function readSeeds(config, required) {
-  const dir = seedFolder(config);
-  const files = readFolder(dir, config.cwd, 'seeds');
-  if (files === undefined && required) {
-    let have = '';
-    try {
-      const envs = fs.readdirSync(config.seedsDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-      have = envs.length ? ` (${rel(config.cwd, config.seedsDir)} has: ${envs.join(', ')})` : '';
-    } catch {
-      // the seeds folder itself is missing
-    }
-    throw new TidemarkError(
-      'E_CONFIG',
-      `no seeds for the environment "${config.seedEnv}": the folder ${rel(config.cwd, dir)} does not exist${have}; ` +
-        'create it, choose another environment with --env, or point --seeds-dir at your seeds',
-    );
-  }
-  return files ?? [];
-}
-
-/** Refuses seed/reset in production before connecting (design §6). */
-function refuseProduction(command, config) {
-  if (!config.production) return;
-  const why = `this is production (${config.productionSource})`;
-  if (command === 'reset') {
-    throw new TidemarkError(
-      'E_RESET_PRODUCTION',
-      `refusing to reset: ${why}; reset drops the schema and every table in it, so it never runs in production`,
-      { exitCode: 2 },
-    );
-  }
-  if (command === 'seed' && !(config.allowProduction && config.seedEnv === 'production')) {
-    const fix = config.allowProduction
-      ? `--allow-production only runs ${rel(config.cwd, path.join(config.seedsDir, 'production'))}, and the seed environment is "${config.seedEnv}"; pass --env production`
-      : 'seeding production could overwrite real data; if you really mean it, pass --allow-production --env production to run ' +
-        rel(config.cwd, path.join(config.seedsDir, 'production'));
-    throw new TidemarkError('E_SEED_PRODUCTION', `refusing to seed: ${why}; ${fix}`, { exitCode: 2 });
-  }
-}
-
-/** Who runs tidemark, for `accept`'s record (the database role is added by the engine). */
-function osUser() {
-  try {
-    return os.userInfo().username || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function nativeOptions(command, config, migrations, seeds) {
-  const o = {
-    url: config.url,
-    migrations,
-    schema: config.schema,
-    table: config.table,
-    seedsTable: config.seedsTable,
-    lockWaitTimeoutMs: config.lockWaitTimeout,
-  };
-  // Unset, the engine takes the URL's connect_timeout (libpq's), else 30 s.
-  if (config.sources?.connectTimeout !== 'default') o.connectTimeoutMs = config.connectTimeout;
-  if (config.tlsInsecure) o.tlsInsecure = true;
-  if (config.poolSafe) o.poolSafe = true;
-  if (config.lockTimeout !== undefined) o.lockTimeoutMs = config.lockTimeout;
-  if (config.statementTimeout !== undefined) o.statementTimeoutMs = config.statementTimeout;
-  if (command === 'migrate') {
-    o.allowDrift = Boolean(config.allowDrift);
-    o.allowMissing = Boolean(config.allowMissing);
-    o.allowOutOfOrder = Boolean(config.allowOutOfOrder);
-  }
-  if ((command === 'migrate' || command === 'down' || command === 'baseline') && config.to !== undefined) o.to = config.to;
-  if (command === 'adopt' && config.from !== undefined) o.from = config.from;
-  if ((command === 'adopt' || command === 'baseline') && config.dryRun) o.dryRun = true;
-  if ((command === 'down' || command === 'redo') && config.steps !== undefined) o.steps = config.steps;
-  if (command === 'accept') {
-    if (config.acceptVersion !== undefined) o.version = String(config.acceptVersion);
-    if (config.reason !== undefined) o.reason = config.reason;
-    const by = osUser();
-    if (by) o.acceptedBy = by;
-  }
-  if (command === 'unlock') {
-    o.terminate = Boolean(config.terminate);
-    if (config.pid !== undefined) o.pid = config.pid;
-  }
-  if (command === 'seed' || command === 'reset') {
-    o.seeds = seeds;
-    o.environment = config.seedEnv;
-    o.production = config.production;
-    o.allowProduction = config.allowProduction;
-    o.force = config.force;
-    if (command === 'seed' && config.only !== undefined) o.only = config.only;
-  }
-  return o;
-}
-
-/**
- * Turns whatever the engine threw into a TidemarkError: stable code, file
- * relative to cwd (`migrations/003_x.sql`), and no password anywhere.
- */
-function convertError(err, config, lists = {}) {
-  if (err instanceof TidemarkError) return err;
-  const raw = err && typeof err === 'object' ? err : { message: String(err) };
-  const known = typeof raw.code === 'string' && /^E_[A-Z0-9_]+$/.test(raw.code);
-  const code = known ? raw.code : 'E_INTERNAL';
-  let message = scrub(String(raw.message ?? raw), config.url, config.env);
-  if (!known) {
-    message = `internal error in the tidemark engine${raw.code ? ` (${raw.code})` : ''}: ${message}; please report it`;
-  }
-  let file;
-  if (typeof raw.file === 'string' && raw.file) {
-    const inSeeds = (lists.seeds ?? []).some((f) => f.name === raw.file);
-    const inMigrations = (lists.migrations ?? []).some((f) => f.name === raw.file);
-    const dir = inSeeds && (!inMigrations || code.startsWith('E_SEED')) ? seedFolder(config) : config.dir;
-    file = path.relative(config.cwd, path.join(dir, raw.file));
-  }
-  const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-  // The database the URL names does not exist (SQLSTATE 3D000 at connect): name the command that creates it.
-  const missingDatabase = code === 'E_CONNECT' && message.includes('(SQLSTATE 3D000)');
-  const hint = missingDatabase ? 'create it with tidemark db create (or createDatabase() from the API); the role needs CREATEDB' : raw.hint;
-  return new TidemarkError(code, message, {
-    file,
-    line: num(raw.line),
-    column: num(raw.column),
-    sqlState: raw.sqlState ?? (missingDatabase ? '3D000' : undefined),
-    version: raw.version ?? undefined,
-    detail: scrub(raw.detail ?? undefined, config.url, config.env),
-    hint: scrub(hint ?? undefined, config.url, config.env),
-    applied: Array.isArray(raw.applied) ? raw.applied : [],
-    cause: err,
-  });
-}
-
-/** Calls `fn` for each event; an exception in it is kept and rethrown at the end. */
-function eventSink(onEvent) {
-  const state = { error: undefined };
-  const emit = (event) => {
-    if (typeof onEvent !== 'function') return;
-    try {
-      onEvent(event);
-    } catch (err) {
-      state.error ??= err;
-    }
-  };
-  return { emit, state };
-}
-
-const settle = () => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * Runs one connecting command with an already resolved config. Emits
- * `{ event: 'connecting', source, url }` (URL redacted) before the engine's
- * own events. Resolves with the engine's report. With no URL and
- * `embedded: true` (the CLI), runs on the embedded database where allowed
- * (lib/embedded.cjs): `{ event: 'connecting', source: 'embedded', dir, reason }`.
- */
-async function run(command, config, { onEvent, embedded: allowEmbedded = false } = {}) {
-  // deploy --dry-run is plan.
-  if (command === 'deploy' && config.dryRun) command = 'plan';
-  const { emit, state } = eventSink(onEvent);
-  // The pooler warning follows the line that names the URL.
-  const pooled = (config.warnings ?? []).filter((w) => w.code === 'W_POOLED_URL');
-  for (const w of config.warnings ?? []) if (w.code !== 'W_POOLED_URL') emit(w);
-  if (command === 'seed' || command === 'reset') refuseProduction(command, config);
-  // No URL: the embedded database, when allowed here (else E_NO_DATABASE_URL saying why).
-  const local = config.url ? undefined : embedded.prepare(command, config, { allowed: allowEmbedded });
-  if (!config.url && !local) {
-    throw new TidemarkError('E_NO_DATABASE_URL', noUrlMessage(config));
-  }
-  if (local) {
-    emit(local.event);
-  } else {
-    const info = inspect(config.url, config.env);
-    if (info.problem) {
-      throw new TidemarkError('E_INVALID_URL', `invalid database URL ${info.redacted} (from ${config.urlSource}): ${info.problem}`);
-    }
-    // Said first, so that even a deploy that fails on its files shows which
-    // database it was pointed at.
-    emit({
-      event: 'connecting',
-      source: config.urlSource,
-      url: info.redacted,
-      ...(config.pooledFrom ? { insteadOf: config.pooledFrom, pooler: config.poolerReason } : {}),
-    });
-    for (const w of pooled) emit(w);
-  }
-  // unlock and db create read no files.
-  const migrations = command === 'unlock' || command === 'createDatabase' ? [] : readMigrations(config, command !== 'seed');
-  const seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : undefined;
-  const { binding, backend } = loader.load(config.env);
-  const opts = nativeOptions(command, config, migrations, seeds);
-  let report;
-  try {
-    report = local ? await local.run({ binding, backend, opts, emit }) : await binding[command](opts, emit);
-  } catch (err) {
-    await settle();
-    throw convertError(err, config, { migrations, seeds });
-  }
-  await settle();
-  if (state.error) throw state.error;
-  return report;
-}
-
-/** `YYYYMMDDHHMMSS` in UTC. */
-function utcStamp(now) {
-  return now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-}
-
-/**
- * Writes the next migration file(s) into `config.dir` (created when missing),
- * never overwriting. Returns `{ version, files: [{ name, file, path }] }`.
- */
-function createFiles(config, { name, reversible, now = new Date(), onEvent } = {}) {
-  const { emit } = eventSink(onEvent);
-  for (const w of config.warnings ?? []) if (w.code !== 'W_POOLED_URL') emit(w);
-  if (typeof name !== 'string' || name.trim() === '') {
-    throw new TidemarkError('E_INVALID_OPTION', 'create needs a migration name, for example: tidemark create add_user_email');
-  }
-  const existing = (readFolder(config.dir, config.cwd, 'migrations', 1) ?? []).map((f) => f.name);
-  const { binding } = loader.load(config.env);
-  let result;
-  try {
-    result = binding.create({
-      existing,
-      name,
-      reversible: Boolean(reversible ?? config.reversible),
-      stamp: utcStamp(now),
-      millis: now.getTime(),
-    });
-  } catch (err) {
-    throw convertError(err, config);
-  }
-  fs.mkdirSync(config.dir, { recursive: true });
-  const written = [];
-  for (const f of result.files) {
-    const target = path.join(config.dir, f.name);
-    // The engine checks names already; this keeps every write inside the
-    // folder (at most one subfolder down: Prisma's and diesel's layouts).
-    const parts = f.name.split('/');
-    if (parts.length > 2 || parts.some((p) => p === '' || p.startsWith('.') || p !== path.basename(p))) {
-      throw new TidemarkError('E_INVALID_OPTION', `refusing to write ${JSON.stringify(f.name)} outside ${rel(config.cwd, config.dir)}`);
-    }
-    try {
-      if (parts.length === 2) fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.writeFileSync(target, f.contents, { flag: 'wx' });
-    } catch (err) {
-      for (const w of written) fs.rmSync(w.path, { force: true });
-      if (err.code === 'EEXIST') {
-        throw new TidemarkError('E_FILE_EXISTS', `refusing to overwrite ${rel(config.cwd, target)}, which already exists; choose another name`, {
-          file: rel(config.cwd, target),
-        });
-      }
-      throw new TidemarkError('E_CONFIG', `could not write ${rel(config.cwd, target)}: ${err.message}`);
-    }
-    const entry = { name: f.name, file: rel(config.cwd, target), path: target };
-    written.push(entry);
-  }
-  for (const w of written) emit({ event: 'created', name: w.name, file: w.file, path: w.path });
-  return { version: result.version, files: written };
 }
 
 function command(name) {
   const fn = async (options = {}) =>
-    run(name, resolveConfig(options), { onEvent: options.onEvent, embedded: options.embedded === true });
+    withConfig(options, (config) => run(name, config, { onEvent: options.onEvent, embedded: options.embedded === true }));
   Object.defineProperty(fn, 'name', { value: name });
   return fn;
 }
 
-/**
- * Replays the migrations on a throwaway embedded database (PGlite) in a
- * temporary folder, deleted afterwards; never touches a database server.
- */
-async function verifyWith(config, { onEvent } = {}) {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-verify-'));
-  try {
-    return await run('verify', { ...config, url: undefined, embeddedDir: path.join(tmp, 'pglite') }, { onEvent, embedded: true });
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
-/** See verifyWith. */
+/** Replays the migrations on a throwaway embedded database; see verifyWith in lib/run.cjs. */
 async function verify(options = {}) {
-  return verifyWith(resolveConfig(options), { onEvent: options.onEvent });
+  return withConfig(options, (config) => verifyWith(config, { onEvent: options.onEvent }));
 }
 
 /** Accepts the edit of applied migration `options.version` (with `options.reason`). */
 async function accept(options = {}) {
-  const config = { ...resolveConfig(options), acceptVersion: options.version };
-  return run('accept', config, { onEvent: options.onEvent });
+  const version = options.version === undefined ? undefined : String(options.version);
+  return withConfig(options, (config) => run('accept', { ...config, version }, { onEvent: options.onEvent }));
 }
 
 /** Creates the next migration file(s); see createFiles. */
@@ -419,6 +63,4 @@ module.exports = {
   redact: (url) => redact(url),
   TidemarkError,
   version: VERSION,
-  // For the CLI (same package): run with an already resolved config.
-  _internal: { run, verifyWith, createFiles, convertError, readFolder },
 };

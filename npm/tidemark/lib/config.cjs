@@ -8,6 +8,7 @@ const { OPTIONS, URL_ENV, parseDuration, bareUnit } = require('./options.cjs');
 const { TidemarkError } = require('./errors.cjs');
 const { loadDotenv } = require('./dotenv.cjs');
 const { resolveUrl, redact, choosePooling, DIRECT_ENV } = require('./url.cjs');
+const loader = require('./loader.cjs');
 
 // Options resolved on their own below, not by the generic loop.
 const SEPARATE = new Set(['url', 'config', 'env', 'allowProduction', 'force']);
@@ -175,7 +176,7 @@ function resolveConfig(options = {}, internal = {}) {
       source = `config:${cfg.label}`;
     }
     if (source === undefined) {
-      out[opt.key] = opt.default;
+      out[opt.key] = opt.engineDefault ? loader.defaults(env)[opt.key] : opt.default;
       out.sources[opt.key] = 'default';
       if (opt.type === 'path' && opt.default !== undefined) out[opt.key] = path.resolve(cwd, opt.default);
       continue;
@@ -219,7 +220,7 @@ function resolveConfig(options = {}, internal = {}) {
   if (options.env !== undefined && options.env !== null && (typeof options.env !== 'string' || options.env === '')) {
     throw new TidemarkError(cli ? 'E_USAGE' : 'E_CONFIG', `${cli ? '--env' : 'the env option'} must be a non-empty string`);
   }
-  out.seedEnv = options.env || env.NODE_ENV || 'development';
+  out.seedEnv = options.env || env.NODE_ENV || loader.defaults(env).seedEnv;
   if (/[/\\]|^\.\.?$/.test(out.seedEnv)) {
     throw new TidemarkError(cli && options.env ? 'E_USAGE' : 'E_CONFIG', `the seed environment ${JSON.stringify(out.seedEnv)} must be a plain folder name (no '/' or '..')`);
   }

@@ -27,11 +27,12 @@ function exitCodeFor(code) {
   return CONFIG_CODES.has(code) ? 3 : 2;
 }
 
-const FIELDS = ['file', 'line', 'column', 'sqlState', 'version', 'detail', 'hint'];
+const FIELDS = ['file', 'folder', 'line', 'column', 'sourceLine', 'sqlState', 'version', 'detail', 'hint'];
 
 /**
  * The one error type of the JS API: a stable `code`, where it happened
- * (`file` relative to the working directory, 1-based `line`/`column`), the
+ * (`file` relative to the working directory, its `folder`: migration or
+ * seed, 1-based `line`/`column`, the line's text `sourceLine`), the
  * server's `sqlState`/`detail`/`hint`, the migrations committed before it
  * (`applied`) and the CLI's `exitCode`.
  */

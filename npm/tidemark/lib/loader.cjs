@@ -144,9 +144,15 @@ function load(env = process.env) {
   return result;
 }
 
-module.exports = { load, platformSuffix, isMusl };
-// `require('./loader.cjs').binding` etc. load on first use, so commands that
-// need no engine (--help, config errors) work without one.
-for (const key of ['backend', 'binding', 'packageName']) {
-  Object.defineProperty(module.exports, key, { enumerable: true, get: () => load()[key] });
+/**
+ * The engine's defaults of its request's keys (`schema`, `table`,
+ * `seedsTable`, `lockWaitTimeout`, `connectTimeout` in ms, `seedEnv`):
+ * declared once, in the engine.
+ */
+function defaults(env = process.env) {
+  const loaded = load(env);
+  loaded.defaults ??= loaded.binding.defaults();
+  return loaded.defaults;
 }
+
+module.exports = { load, defaults, platformSuffix, isMusl };

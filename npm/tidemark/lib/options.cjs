@@ -1,12 +1,12 @@
 'use strict';
 // The one table of options (style rule 10). It feeds the CLI parser
-// (lib/cli.cjs), the help text, the environment fallbacks and the config file
+// (lib/cli/parse.cjs), the help text (lib/cli/help.cjs), the environment fallbacks and the config file
 // loader (lib/config.cjs), so a new option is one row here.
 
 /** Commands that open a database connection. */
 const CONNECTING = ['migrate', 'deploy', 'status', 'down', 'redo', 'seed', 'reset', 'adopt', 'baseline', 'unlock', 'accept', 'plan'];
 const ALL = [...CONNECTING, 'create', 'verify'];
-/** Commands that use the embedded database when no URL is set (lib/embedded.cjs); `db` serves it. */
+/** Commands that use the embedded database when no URL is set (lib/embedded/); `db` serves it. */
 const EMBEDDED = ['migrate', 'status', 'down', 'redo', 'seed', 'reset', 'db'];
 
 /**
@@ -137,6 +137,9 @@ const URL_ENV = [
  * - type: string | path | duration | integer | boolean. A duration's `unit` is
  *   what a bare number means (from any source: flag, env, config file, API).
  * - env: the environment fallback; config: whether a config file may set it.
+ * - default: the value when unset; engineDefault: the engine declares it
+ *   (its request's defaults, lib/loader.cjs defaults()); the engine's own
+ *   options keep the engine's keys, so the API passes them on as they are.
  * - commands: which commands use it; common: also accepted (and checked, but
  *   unused) by every other command in ALL, so that one set of flags can be
  *   passed to several commands (design §8); cli: CLI-only (not an API option).
@@ -157,15 +160,15 @@ const OPTIONS = [
   },
   {
     key: 'schema', flag: 'schema', type: 'string', value: '<name>', env: 'TIDEMARK_SCHEMA', config: true,
-    default: 'public', commands: CONNECTING, common: true, help: 'Schema of the tracking tables',
+    engineDefault: true, commands: CONNECTING, common: true, help: 'Schema of the tracking tables',
   },
   {
     key: 'table', flag: 'table', type: 'string', value: '<name>', env: 'TIDEMARK_TABLE', config: true,
-    default: 'schema_migrations', commands: CONNECTING, common: true, help: 'Migrations tracking table',
+    engineDefault: true, commands: CONNECTING, common: true, help: 'Migrations tracking table',
   },
   {
     key: 'seedsTable', flag: 'seeds-table', type: 'string', value: '<name>', env: 'TIDEMARK_SEEDS_TABLE', config: true,
-    default: 'schema_seeds', commands: CONNECTING, common: true, help: 'Seeds log table',
+    engineDefault: true, commands: CONNECTING, common: true, help: 'Seeds log table',
   },
   {
     key: 'embeddedDir', flag: 'embedded-dir', type: 'path', value: '<path>', env: 'TIDEMARK_EMBEDDED_DIR', config: true,
@@ -178,7 +181,7 @@ const OPTIONS = [
   },
   {
     key: 'lockWaitTimeout', flag: 'lock-wait-timeout', type: 'duration', unit: 'ms', value: '<time>', env: 'TIDEMARK_LOCK_WAIT_TIMEOUT',
-    config: true, default: 120_000, commands: CONNECTING, common: true,
+    config: true, engineDefault: true, commands: CONNECTING, common: true,
     help: 'How long to wait for another run\'s migration lock (e.g. 120s, 2min)',
   },
   {
@@ -191,7 +194,7 @@ const OPTIONS = [
   },
   {
     key: 'connectTimeout', flag: 'connect-timeout', type: 'duration', unit: 's', value: '<time>', env: 'TIDEMARK_CONNECT_TIMEOUT',
-    config: true, default: 30_000, commands: [...CONNECTING, 'db'], common: true,
+    config: true, engineDefault: true, commands: [...CONNECTING, 'db'], common: true,
     help: 'How long to keep trying to connect (e.g. 20, 20s, 2min; a cold serverless database takes seconds)',
   },
   {

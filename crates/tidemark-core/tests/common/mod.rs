@@ -230,3 +230,14 @@ pub async fn table_exists(client: &Client, name: &str) -> bool {
         .unwrap()
         .get(0)
 }
+
+/// Names in the seeds table, in name order.
+pub async fn tracking_seeds(client: &Client) -> Vec<String> {
+    client
+        .query("SELECT name FROM schema_seeds ORDER BY name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}

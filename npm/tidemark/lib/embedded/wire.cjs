@@ -539,4 +539,4 @@ function listen(session, { host = '127.0.0.1', port = 0 } = {}) {
   });
 }
 
-module.exports = { Session, Connection, openDuplex, listen, lastReadyStatus, startupSettings, query, SYNC };
+module.exports = { Session, openDuplex, listen };
