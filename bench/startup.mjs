@@ -4,9 +4,10 @@
 // median of each phase (bench/lib/phases.cjs marks them inside the CLI):
 //
 //   node start                 process start to the first line of tidemark (Node's own bootstrap)
-//   CLI modules                require of lib/cli.cjs and what it loads
-//   config, .env, files        flags, config file, .env, URL, reading the migrations
-//   engine load                the loader: require of the addon, or the wasm module (compile, instantiate)
+//   CLI: modules, config, .env, files
+//                              tidemark's own modules, flags, config file, .env, URL, reading the migrations
+//   engine load                require of the addon, or of the wasm package (reading, compiling and
+//                              instantiating the module)
 //   before dial (wasm)         in the engine before the socket is asked for: options in, URL
 //   dial (wasm)                node:net connect (native: part of connect + startup)
 //   connect + startup          TCP (native), startup, authentication, until the `connected` event
@@ -67,9 +68,8 @@ try {
       const wasm = at.dial !== undefined;
       samples.get(name).push({
         'node start': at.preload,
-        'CLI modules': at.cli - at.preload,
-        'config, .env, files': at.loadStart - at.cli + (at.call - at.loadEnd),
-        'engine load': at.loadEnd - at.loadStart,
+        'CLI: modules, config, .env, files': at.call - at.preload - at.engine,
+        'engine load': at.engine,
         'before dial': wasm ? at.dial - at.call : 0,
         dial: wasm ? at.dialed - at.dial : 0,
         'connect + startup': at.connected - (wasm ? at.dialed : at.call),

@@ -10,9 +10,24 @@ const fs = require('node:fs');
 const at = { preload: performance.now() };
 const now = () => performance.now();
 const load = Module._load;
+// The engine: the addon, the wasm package, and its modules (loaded on first
+// use since issue 14); `engine` sums the time spent in their requires.
+const engines = /^(tidemark-wasm|@tidemark\/[^/]+)$|\.node$|\/pkg\/tidemark_\w+\.js$/;
+at.engine = 0;
+let inEngine = false;
 Module._load = function (request) {
-  const out = load.apply(this, arguments);
-  if (/\/lib\/cli(\.cjs|\/main\.cjs|\/index\.cjs)?$/.test(request)) at.cli ??= now();
+  const outer = !inEngine && engines.test(request);
+  const t0 = outer ? now() : 0;
+  if (outer) inEngine = true;
+  let out;
+  try {
+    out = load.apply(this, arguments);
+  } finally {
+    if (outer) {
+      inEngine = false;
+      at.engine += now() - t0;
+    }
+  }
   if (request === './host.cjs' && typeof out.dial === 'function' && !out.dial.marked) {
     const dial = out.dial;
     out.dial = async function (...args) {
@@ -26,10 +41,7 @@ Module._load = function (request) {
   if (request.endsWith('/loader.cjs') && !out.load.marked) {
     const inner = out.load;
     out.load = function (...args) {
-      const first = at.loadStart === undefined;
-      if (first) at.loadStart = now();
       const result = inner.apply(this, args);
-      if (first) at.loadEnd = now();
       const b = result.binding;
       if (!b.marked) {
         b.marked = true;
