@@ -9,6 +9,8 @@ bash scripts/setup.sh
 echo "== rustfmt, clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The deploy-path wasm module is built without the core's `full` feature.
+cargo clippy -p tidemark-wasm --target wasm32-unknown-unknown --no-default-features -- -D warnings
 
 echo "== engine: unit, property and integration tests (real PostgreSQL)"
 cargo test --workspace

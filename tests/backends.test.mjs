@@ -10,7 +10,7 @@ import { database, REPO, PKG } from './helpers.mjs';
 const require = createRequire(path.join(PKG, 'index.cjs'));
 const nativePath = path.join(REPO, 'npm/platforms/linux-x64-gnu/tidemark.linux-x64-gnu.node');
 const wasmPath = path.join(REPO, 'npm/tidemark-wasm/index.cjs');
-const built = fs.existsSync(nativePath) && fs.existsSync(path.join(REPO, 'npm/tidemark-wasm/pkg/tidemark_wasm_bg.wasm'));
+const built = fs.existsSync(nativePath) && fs.existsSync(path.join(REPO, 'npm/tidemark-wasm/pkg/tidemark_lite_bg.wasm'));
 const opts = built ? {} : { skip: 'both backends must be built (npm run build)' };
 
 function read(dir) {

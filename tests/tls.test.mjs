@@ -15,6 +15,11 @@ import { makeCerts, createPostgres, tempDir } from './servers.mjs';
 const PASSWORD = 'apppass';
 // Percent-encoding matters for this one: @ : / ? # % and a space.
 const ODD_PASSWORD = 'p@ss:w/rd?#% x';
+// SASLprep (NFKC) changes this one: the server keys the SCRAM secret on
+// "fix-XII-pass", so a client that sends the bytes as typed is refused. The
+// wasm backend's lite module carries no Unicode tables and hands such a
+// connection to its full module (crates/stringprep-lite).
+const UNICODE_PASSWORD = 'ﬁx-Ⅻ-ｐａｓｓ';
 
 const MIGRATIONS = {
   'migrations/001_create_things.sql': 'CREATE TABLE things (id int PRIMARY KEY);\n',
@@ -52,7 +57,7 @@ before(async () => {
     }),
   ]);
   await Promise.all([tls.start(), plain.start()]);
-  const roles = `CREATE ROLE app LOGIN PASSWORD '${PASSWORD}'; CREATE ROLE certuser LOGIN; CREATE ROLE odd LOGIN PASSWORD '${ODD_PASSWORD.replace(/'/g, "''")}';`;
+  const roles = `CREATE ROLE app LOGIN PASSWORD '${PASSWORD}'; CREATE ROLE certuser LOGIN; CREATE ROLE odd LOGIN PASSWORD '${ODD_PASSWORD.replace(/'/g, "''")}'; CREATE ROLE uni LOGIN PASSWORD '${UNICODE_PASSWORD}';`;
   await Promise.all([tls.psql(roles), plain.psql(roles)]);
 }, { timeout: 120_000 });
 
@@ -264,4 +269,18 @@ test('connection string forms reach a SCRAM server: keyword form, postgresql://,
     assertNoSecret(assert, r, ODD_PASSWORD);
     assertNoSecret(assert, r, encodeURIComponent(ODD_PASSWORD));
   }
+});
+
+test('a non-ASCII password is SASLprepped as the server does: deploy, then a wrong one is refused', engine, async (t) => {
+  const db = await plain.createDatabase('app');
+  await plain.psql('GRANT CREATE ON SCHEMA public TO uni', db);
+  const r = await deploy(t, `postgres://uni:${encodeURIComponent(UNICODE_PASSWORD)}@127.0.0.1:${plain.port}/${db}`);
+  assert.equal(r.code, 0, plain.explain(r));
+  assert.equal(await plain.psql('SELECT count(*) FROM schema_migrations', db), '2');
+  assertNoSecret(assert, r, encodeURIComponent(UNICODE_PASSWORD));
+  // The same letters without NFKC's folding are another password.
+  const db2 = await plain.createDatabase('app');
+  const wrong = await deploy(t, `postgres://uni:${encodeURIComponent('ﬁx-Ⅻ-pass!')}@127.0.0.1:${plain.port}/${db2}`);
+  assert.equal(wrong.code, 2, plain.explain(wrong));
+  assert.match(wrong.stderr, /password authentication failed/, plain.explain(wrong));
 });

@@ -10,7 +10,7 @@ import { database, project, tidemark, REPO, PKG } from './helpers.mjs';
 
 const require = createRequire(path.join(PKG, 'index.cjs'));
 const wasmPath = path.join(REPO, 'npm/tidemark-wasm/index.cjs');
-const opts = fs.existsSync(path.join(REPO, 'npm/tidemark-wasm/pkg/tidemark_wasm_bg.wasm'))
+const opts = fs.existsSync(path.join(REPO, 'npm/tidemark-wasm/pkg/tidemark_lite_bg.wasm'))
   ? { timeout: 120_000 }
   : { skip: 'the wasm backend is not built (npm run build)' };
 const onlyWasmRun = (t) => process.env.TIDEMARK_BACKEND !== 'wasm' && t.skip('runs in the wasm pass of the suite');

@@ -6,9 +6,12 @@
 // for SCRAM-SHA-256-PLUS. One attempt only: the retries, the connection
 // events and the error text are the engine's (tidemark-core connect.rs).
 const net = require('node:net');
-const tls = require('node:tls');
 const fs = require('node:fs');
-const crypto = require('node:crypto');
+
+// node:tls (7 ms to load) and node:crypto only once a server says yes to TLS:
+// a local or sslmode=disable deploy never needs them.
+let tlsModule;
+const tls = () => (tlsModule ??= require('node:tls'));
 
 // int32 length 8, int32 80877103: "please speak TLS".
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 4, 210, 22, 47]);
@@ -63,13 +66,13 @@ function tlsOptions(socket, target) {
     // The name verify-full checks: the URL's host, address or not (left
     // unset, Node would check "localhost").
     checkServerIdentity: (_, cert) => {
-      const err = tls.checkServerIdentity(target.host, cert);
+      const err = tls().checkServerIdentity(target.host, cert);
       if (err) err.message += ` (the certificate is for ${cert.subjectaltname || cert.subject?.CN || 'no name'})`;
       return err;
     },
   };
   if (verify) {
-    const ca = [...tls.rootCertificates];
+    const ca = [...tls().rootCertificates];
     if (process.env.SSL_CERT_FILE && fs.existsSync(process.env.SSL_CERT_FILE)) ca.push(readPem(process.env.SSL_CERT_FILE));
     if (target.rootCert) ca.push(readPem(target.rootCert));
     options.ca = ca;
@@ -105,7 +108,7 @@ function tlsServerEndPoint(secure) {
   const at384 = last(SHA384_OIDS);
   const at512 = last(SHA512_OIDS);
   const algorithm = at384 < 0 && at512 < 0 ? 'sha256' : at384 > at512 ? 'sha384' : 'sha512';
-  return crypto.createHash(algorithm).update(der).digest();
+  return require('node:crypto').createHash(algorithm).update(der).digest();
 }
 
 /**
@@ -194,7 +197,7 @@ async function dial(target, remainingMs) {
     raw.write(SSL_REQUEST);
     const chunk = await answer;
     if (chunk[0] === 0x53 /* S */) {
-      const secure = tls.connect(tlsOptions(raw, target));
+      const secure = tls().connect(tlsOptions(raw, target));
       secure.on('error', ignore);
       current = secure;
       await waitFor(secure, 'secureConnect', 'during the TLS handshake', tlsFailure);

@@ -11,7 +11,7 @@
 //! when it is tidemark's own table, which is converted in place with its rows
 //! kept.
 
-use sha2::{Digest, Sha256, Sha384};
+use sha2::{Digest, Sha384};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::db::{self, quote_literal, Tracking};
@@ -484,7 +484,7 @@ impl AdoptReport {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex(&crate::source::sha256(bytes))
 }
 
 fn ambiguous(tool: Tool, entry: &str, files: &[&Local]) -> Error {
@@ -819,6 +819,7 @@ pub(crate) fn probe_sql(t: &Tracking) -> String {
 const PROBE_MARKER: &str = "tidemark_peer_probe";
 
 /// One row of [`probe_sql`], added to `found` when it is a peer's table.
+#[inline(never)] // out of line: see lib.rs
 fn probe_row(r: &tokio_postgres::SimpleQueryRow, found: &mut Vec<Found>) {
     let (Some(tool), Some(table)) = (r.get(0).and_then(Tool::parse), r.get(1)) else {
         return;
@@ -855,7 +856,8 @@ fn probe_row(r: &tokio_postgres::SimpleQueryRow, found: &mut Vec<Found>) {
 /// none: running what that tool recorded again would fail, or worse, succeed
 /// twice. Costs one more read only on such a database.
 pub(crate) async fn first_read(client: &Client, t: &Tracking) -> Result<db::FirstRead> {
-    let (first, probed) = db::first_read(client, t, &probe_sql(t)).await?;
+    // The row loop polls in a function of its own (out of line: see lib.rs).
+    let (first, probed) = crate::out_of_line(db::first_read(client, t, &probe_sql(t))).await?;
     let mut found = Vec::new();
     for r in &probed {
         probe_row(r, &mut found);

@@ -711,6 +711,25 @@ pub enum Operation {
     Verify,
 }
 
+impl Operation {
+    /// Whether this build of the engine carries the operation: all of them
+    /// with the `full` feature (the default), else the deploy path only
+    /// (migrate, deploy, status, down, redo, seed, reset).
+    pub const fn in_build(self) -> bool {
+        cfg!(feature = "full")
+            || matches!(
+                self,
+                Operation::Migrate
+                    | Operation::Deploy
+                    | Operation::Status
+                    | Operation::Down
+                    | Operation::Redo
+                    | Operation::Seed
+                    | Operation::Reset
+            )
+    }
+}
+
 /// Everything one operation may use, as a host sends it: one serde struct,
 /// deserialized by both bindings from the JS options. Its keys are the keys
 /// of the JS options table (`npm/tidemark/lib/options.cjs`) and of the
@@ -1148,6 +1167,33 @@ async fn dispatch<R: Reporter + ?Sized>(
         Operation::Reset => {
             Outcome::Reset(reset(client, migrations, seeds, o, seed_options, r).await?)
         }
+        #[cfg(not(feature = "full"))]
+        Operation::Adopt
+        | Operation::Baseline
+        | Operation::Unlock
+        | Operation::Plan
+        | Operation::Verify
+        | Operation::CreateDatabase
+        | Operation::Accept => {
+            let _ = (
+                from,
+                dry_run,
+                terminate,
+                pid,
+                version,
+                reason,
+                os_user,
+                database,
+                verify_options,
+            );
+            return Err(Error::new(
+                Kind::Internal,
+                format!(
+                    "this build of the engine leaves out the {op:?} operation (it was built without the `full` feature); the host must load the full build for it"
+                ),
+            ));
+        }
+        #[cfg(feature = "full")]
         Operation::Adopt | Operation::Baseline => {
             let what = match op {
                 Operation::Adopt => adopt::What::Adopt {
@@ -1158,19 +1204,25 @@ async fn dispatch<R: Reporter + ?Sized>(
             let (t, s) = (o.tracking()?, o.session());
             Outcome::Adopt(adopt::run(client, &t, s, &migrations, what, dry_run).await?)
         }
+        #[cfg(feature = "full")]
         Operation::Unlock => {
             Outcome::Unlock(unlock(client, o, UnlockOptions { terminate, pid }).await?)
         }
+        #[cfg(feature = "full")]
         Operation::Plan => Outcome::Plan(crate::dry_run::plan(client, migrations, o, r).await?),
+        #[cfg(feature = "full")]
         Operation::Verify => {
             Outcome::Verify(crate::verify::verify(client, migrations, o, &verify_options, r).await?)
         }
+        #[cfg(feature = "full")]
         Operation::CreateDatabase if verify_options.drop_scratch => Outcome::CreateDatabase(
             crate::verify::drop_scratch(client, database.as_deref().unwrap_or_default()).await?,
         ),
+        #[cfg(feature = "full")]
         Operation::CreateDatabase => Outcome::CreateDatabase(
             create_database(client, database.as_deref().unwrap_or_default()).await?,
         ),
+        #[cfg(feature = "full")]
         Operation::Accept => {
             let accept_options = AcceptOptions {
                 version,

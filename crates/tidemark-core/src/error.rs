@@ -62,6 +62,9 @@ pub(crate) enum Kind {
     Connect,
     /// A bug: a binding caught a panic.
     Panic,
+    /// A host asked a build of the engine for an operation it leaves out.
+    #[cfg(not(feature = "full"))]
+    Internal,
 }
 
 impl Kind {
@@ -107,6 +110,8 @@ impl Kind {
             Kind::InvalidUrl => "E_INVALID_URL",
             Kind::Connect => "E_CONNECT",
             Kind::Panic => "E_PANIC",
+            #[cfg(not(feature = "full"))]
+            Kind::Internal => "E_INTERNAL",
         }
     }
 }

@@ -63,6 +63,44 @@ pub struct UpPlan<'a> {
     pub warnings: Vec<Event>,
 }
 
+/// Rows looked up by version (by numeric value: `001` is `1`), in O(log n):
+/// with a few hundred migrations a scan per migration cost more than the
+/// rest of a no-op deploy on the wasm backend.
+struct RowIndex<'a>(Vec<&'a AppliedRow>);
+
+impl<'a> RowIndex<'a> {
+    fn new(rows: &'a [AppliedRow]) -> Self {
+        let mut sorted: Vec<&AppliedRow> = rows.iter().collect();
+        // Stable: of two rows with the same version, the first one wins, as
+        // with a scan.
+        sorted.sort_by(|a, b| cmp_versions(&a.version, &b.version));
+        RowIndex(sorted)
+    }
+
+    fn find(&self, version: &str) -> Option<&'a AppliedRow> {
+        let at = self
+            .0
+            .partition_point(|r| cmp_versions(&r.version, version).is_lt());
+        self.0
+            .get(at)
+            .copied()
+            .filter(|r| cmp_versions(&r.version, version).is_eq())
+    }
+}
+
+/// The migrations' versions, sorted, for "is there a file for this row".
+fn version_set(migrations: &[Migration]) -> Vec<&str> {
+    let mut versions: Vec<&str> = migrations.iter().map(|m| m.version.as_str()).collect();
+    versions.sort_by(|a, b| cmp_versions(a, b));
+    versions
+}
+
+fn has_version(sorted: &[&str], version: &str) -> bool {
+    sorted
+        .binary_search_by(|v| cmp_versions(v, version))
+        .is_ok()
+}
+
 fn find<'a>(rows: &'a [AppliedRow], version: &str) -> Option<&'a AppliedRow> {
     rows.iter()
         .find(|r| cmp_versions(&r.version, version).is_eq())
@@ -101,6 +139,7 @@ fn check_target(migrations: &[Migration], rows: &[AppliedRow], target: &str) -> 
 
 /// Plans `migrate`: which migrations to apply, after checking drift, missing
 /// files and order under `policy`.
+#[inline(never)] // out of line: see lib.rs
 pub fn plan_up<'a>(
     migrations: &'a [Migration],
     rows: &'a [AppliedRow],
@@ -112,9 +151,11 @@ pub fn plan_up<'a>(
     }
     let mut warnings = Vec::new();
     let completed: Vec<&AppliedRow> = rows.iter().filter(|r| r.completed).collect();
+    let index = RowIndex::new(rows);
+    let files = version_set(migrations);
 
     for m in migrations {
-        let Some(row) = find(rows, &m.version).filter(|r| r.completed) else {
+        let Some(row) = index.find(&m.version).filter(|r| r.completed) else {
             continue;
         };
         let Some(stored) = row.checksum.as_deref() else {
@@ -143,10 +184,7 @@ pub fn plan_up<'a>(
     }
 
     for row in &completed {
-        if migrations
-            .iter()
-            .any(|m| cmp_versions(&m.version, &row.version).is_eq())
-        {
+        if has_version(&files, &row.version) {
             continue;
         }
         let label = match &row.name {
@@ -175,7 +213,7 @@ pub fn plan_up<'a>(
     let mut pending = Vec::new();
     let mut beyond_target = 0;
     for m in migrations {
-        let row = find(rows, &m.version);
+        let row = index.find(&m.version);
         if row.is_some_and(|r| r.completed) {
             continue;
         }
@@ -271,15 +309,18 @@ pub fn plan_down<'a>(
 
 /// Builds `status`: one row per file and per applied migration whose file is
 /// gone, in version order.
+#[inline(never)] // out of line: see lib.rs
 pub fn status(migrations: &[Migration], rows: &[AppliedRow]) -> StatusReport {
     let highest = rows
         .iter()
         .filter(|r| r.completed)
         .map(|r| r.version.as_str())
         .max_by(|a, b| cmp_versions(a, b));
+    let index = RowIndex::new(rows);
+    let files = version_set(migrations);
     let mut out: Vec<StatusRow> = Vec::new();
     for m in migrations {
-        let row = find(rows, &m.version);
+        let row = index.find(&m.version);
         let (state, checksum) = match row {
             Some(r) if r.completed => {
                 let c = match r.checksum.as_deref() {
@@ -310,10 +351,7 @@ pub fn status(migrations: &[Migration], rows: &[AppliedRow]) -> StatusReport {
         });
     }
     for r in rows.iter().filter(|r| r.completed) {
-        if !migrations
-            .iter()
-            .any(|m| cmp_versions(&m.version, &r.version).is_eq())
-        {
+        if !has_version(&files, &r.version) {
             out.push(StatusRow {
                 version: r.version.clone(),
                 name: r.name.clone().unwrap_or_default(),
@@ -331,7 +369,7 @@ pub fn status(migrations: &[Migration], rows: &[AppliedRow]) -> StatusReport {
     let count = |s: MigrationState| out.iter().filter(|r| r.state == s).count();
     StatusReport {
         current_version: highest.map(str::to_string),
-        accepted: accepted_edits(migrations, rows),
+        accepted: accepted_edits(migrations, &index),
         applied: count(MigrationState::Applied),
         pending: count(MigrationState::Pending) + count(MigrationState::Failed),
         drifted: out
@@ -345,11 +383,11 @@ pub fn status(migrations: &[Migration], rows: &[AppliedRow]) -> StatusReport {
 }
 
 /// Every accepted edit whose file still has the accepted contents.
-fn accepted_edits(migrations: &[Migration], rows: &[AppliedRow]) -> Vec<AcceptedEdit> {
+fn accepted_edits(migrations: &[Migration], index: &RowIndex<'_>) -> Vec<AcceptedEdit> {
     migrations
         .iter()
         .filter_map(|m| {
-            let r = find(rows, &m.version).filter(|r| r.completed)?;
+            let r = index.find(&m.version).filter(|r| r.completed)?;
             let a = r.accepted.as_ref()?;
             (r.checksum.as_deref() == Some(m.checksum.as_str())).then(|| AcceptedEdit {
                 version: m.version.clone(),

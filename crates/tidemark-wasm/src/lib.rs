@@ -2,6 +2,10 @@
 //! the socket (and TLS) opened by the JS host, one per connection attempt.
 //! Conversion only (style rule 9): the request in (the core's serde
 //! struct), the report or the core's error shape out, like the napi addon.
+//!
+//! Built twice (scripts/build-wasm.sh): with the `full` feature, every
+//! operation; without it, the deploy path within its size budget, which
+//! answers `E_WASM_FULL_MODULE` for the rest before doing anything.
 
 mod dial;
 mod socket;
@@ -14,9 +18,14 @@ use wasm_bindgen::prelude::*;
 
 pub use socket::{Duplex, JsSocket};
 
+/// Reports and events cross to JS as one JSON text that JS parses: built
+/// field by field through serde-wasm-bindgen, a 200-row status report took
+/// thousands of calls across the boundary.
+#[inline(never)]
 pub(crate) fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::NULL)
 }
 
@@ -49,13 +58,27 @@ fn js_error(e: &tidemark_core::Error) -> JsValue {
     err.into()
 }
 
-/// `op` and the request, as the core reads them.
+/// `op` and the request, as the core reads them. Out of line (a loop over
+/// every file; see "Out of line" in tidemark-core's lib.rs).
+#[inline(never)]
 fn request(op: &str, options: JsValue) -> Result<(Operation, Request), JsValue> {
     let op = serde_wasm_bindgen::from_value(JsValue::from_str(op))
         .map_err(|e| js_error(&tidemark_core::Error::invalid_request(e)))?;
     let request = serde_wasm_bindgen::from_value(options)
         .map_err(|e| js_error(&tidemark_core::Error::invalid_request(e)))?;
     Ok((op, request))
+}
+
+/// The code with which a lite module declines a call that the full module
+/// can make; `npm/tidemark-wasm/index.cjs` then makes it there.
+const FULL_MODULE: &str = "E_WASM_FULL_MODULE";
+
+fn full_module_needed(what: &str) -> JsValue {
+    let err = js_sys::Error::new(&format!(
+        "this wasm module is built without {what}: use the full module (pkg/tidemark_full)"
+    ));
+    let _ = Reflect::set(&err, &"code".into(), &FULL_MODULE.into());
+    err.into()
 }
 
 /// The version of this build; the JS loader checks it matches the package.
@@ -104,24 +127,46 @@ pub async fn execute(
     on_event: Option<Function>,
 ) -> Result<JsValue, JsValue> {
     let (op, mut request) = request(&op, options)?;
+    // A module built without `full` (pkg/tidemark_lite) hands the call to the
+    // full module, before anything is sent or reported.
+    if !op.in_build() {
+        return Err(full_module_needed(&format!("{op:?}")));
+    }
     let reporter = JsReporter(on_event);
     let run = async {
         request.check(op)?;
         let to = request.target(op)?;
+        // SASLprep of a non-ASCII password needs the Unicode tables, which
+        // only the full module carries (crates/stringprep-lite).
+        if !cfg!(feature = "full")
+            && to
+                .target
+                .config
+                .get_password()
+                .is_some_and(stringprep::needs_tables)
+        {
+            return Ok(None);
+        }
         let mut dialer = dial::WasmDialer::new(dial, &to.target);
         let (client, closed_rx) =
             tidemark_core::connect::connect(&mut dialer, &to.endpoint, to.budget_ms, &reporter)
                 .await?;
-        let result = tidemark_core::execute(&client, op, request, &reporter).await;
+        // The operation polls in functions of its own, not inlined into
+        // this one (see "Out of line" in tidemark-core's lib.rs).
+        let result =
+            tidemark_core::out_of_line(tidemark_core::execute(&client, op, request, &reporter))
+                .await;
         // An explicit close: wait for the connection task, so nothing is
         // left writing to the socket after the call returns.
         drop(client);
         let _ = closed_rx.await;
-        result
+        result.map(Some)
     };
-    run.await
-        .map(|outcome| to_js(&outcome))
-        .map_err(|e| js_error(&e))
+    match run.await {
+        Ok(Some(outcome)) => Ok(to_js(&outcome)),
+        Ok(None) => Err(full_module_needed("a non-ASCII password")),
+        Err(e) => Err(js_error(&e)),
+    }
 }
 
 /// The next migration file(s) in the folder's convention. Pure.

@@ -1,0 +1,94 @@
+// Where the start-up time of one tidemark command goes (issue 15): runs
+// `deploy` (nothing pending) and `status` on a database with N migrations
+// applied, native and wasm, interleaved with `node -e 0`, and prints the
+// median of each phase (bench/lib/phases.cjs marks them inside the CLI):
+//
+//   node start                 process start to the first line of tidemark (Node's own bootstrap)
+//   CLI: modules, config, .env, files
+//                              tidemark's own modules, flags, config file, .env, URL, reading the migrations
+//   engine load                require of the addon, or of the wasm package (reading, compiling and
+//                              instantiating the module)
+//   before dial (wasm)         in the engine before the socket is asked for: options in, URL
+//   dial (wasm)                node:net connect (native: part of connect + startup)
+//   connect + startup          TCP (native), startup, authentication, until the `connected` event
+//   query + engine             the tracking-table read, the files checked, the report made
+//   output, exit()             rendering until process.exit
+//   teardown                   process.exit until the parent sees the exit (V8 and Node teardown)
+//
+// node bench/startup.mjs                  # RUNS=15 BENCH_N=200
+// STARTUP_BEFORE=/other/checkout/npm/tidemark/bin/tidemark.js node bench/startup.mjs
+//                                         # the same rows for another build, interleaved
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createDb, dbUrl, dropAllOwn } from './lib/pg.mjs';
+import { smallMigrations, sqlText } from './lib/workloads.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const runs = Number(process.env.RUNS ?? 15);
+const n = Number(process.env.BENCH_N ?? 200);
+const clis = { '': join(here, '..', 'npm/tidemark/bin/tidemark.js') };
+if (process.env.STARTUP_BEFORE) clis['before: '] = process.env.STARTUP_BEFORE;
+
+const work = mkdtempSync(join(tmpdir(), 'tidemark-startup-'));
+const dir = join(work, 'migrations');
+mkdirSync(dir);
+for (const m of smallMigrations(n)) writeFileSync(join(dir, `${String(m.i).padStart(4, '0')}_${m.name}.sql`), sqlText(m));
+
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+
+try {
+  const url = dbUrl(await createDb('startup'));
+  const run = (cli, backend, command, phases = true) =>
+    spawnSync(process.execPath, [...(phases ? ['-r', join(here, 'lib/phases.cjs')] : []), cli, command, '--dir', 'migrations', '--url', url], {
+      cwd: work,
+      env: { ...process.env, NO_COLOR: '1', TIDEMARK_BACKEND: backend },
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
+  const setup = run(clis[''], 'native', 'migrate', false);
+  if (setup.status !== 0) throw new Error(`setup migrate failed: ${setup.stderr}`);
+
+  const cases = [['node -e 0']];
+  for (const [label, cli] of Object.entries(clis)) for (const command of ['deploy', 'status']) for (const backend of ['native', 'wasm']) cases.push([`${label}${backend} ${command}`, cli, backend, command]);
+  const samples = new Map(cases.map(([name]) => [name, []]));
+  for (let r = 0; r < runs; r++) {
+    for (const [name, cli, backend, command] of [...cases.slice(r % cases.length), ...cases.slice(0, r % cases.length)]) {
+      const t0 = performance.now();
+      const p = cli ? run(cli, backend, command) : spawnSync(process.execPath, ['-e', '0']);
+      const wall = performance.now() - t0;
+      if (p.status !== 0) throw new Error(`${name} exited ${p.status}: ${p.stderr}`);
+      if (!cli) {
+        samples.get(name).push({ wall });
+        continue;
+      }
+      const at = JSON.parse(String(p.output[3]).trim());
+      const wasm = at.dial !== undefined;
+      samples.get(name).push({
+        'node start': at.preload,
+        'CLI: modules, config, .env, files': at.call - at.preload - at.engine,
+        'engine load': at.engine,
+        'before dial': wasm ? at.dial - at.call : 0,
+        dial: wasm ? at.dialed - at.dial : 0,
+        'connect + startup': at.connected - (wasm ? at.dialed : at.call),
+        'query + engine': at.returned - at.connected,
+        'output, exit()': at.exit - at.returned,
+        teardown: wall - at.exit,
+        wall,
+      });
+    }
+  }
+  const columns = Object.keys(samples.get(cases[1][0])[0]);
+  console.log(`${n} migrations applied, ${runs} runs each, interleaved; median ms per phase (the columns need not add up to the wall median).\n`);
+  console.log(`| command | ${columns.join(' | ')} |`);
+  console.log(`|---|${columns.map(() => '---:').join('|')}|`);
+  for (const [name, list] of samples) {
+    const cell = (c) => (list[0][c] === undefined ? '' : median(list.map((s) => s[c])).toFixed(1));
+    console.log(`| ${name} | ${columns.map(cell).join(' | ')} |`);
+  }
+} finally {
+  await dropAllOwn();
+  rmSync(work, { recursive: true, force: true });
+}
