@@ -35,6 +35,10 @@ function checkVersion(binding, what) {
   try {
     v = binding.version();
   } catch (err) {
+    // tidemark-wasm loads its module on first use: a module that is not
+    // there (not built in a source checkout) is "not installed", as a
+    // missing package is.
+    if (err && err.code === 'MODULE_NOT_FOUND') throw err;
     throw new TidemarkError('E_BACKEND', `${what} loaded but its version() failed: ${reason(err)}`);
   }
   if (v !== OWN_VERSION) {
