@@ -184,3 +184,23 @@ test('the fix names the option the way the caller passes it: a flag for the CLI,
   // With it, the same migration applies.
   assert.equal((await api.migrate({ cwd, url: db.url, environment: {}, allowOutOfOrder: true })).applied.length, 1);
 });
+
+test('another tool\'s tracking table: the fix names --table for the CLI and the table option for the API', engine, async (t) => {
+  const db = await database(t);
+  await db.query('CREATE TABLE dbmate_like (version varchar(128) PRIMARY KEY)');
+  const cwd = project(t, { 'migrations/001_a.sql': 'CREATE TABLE a (id int);\n' });
+  const env = { DATABASE_URL: db.url };
+  const why = /^the tracking table public\.dbmate_like already exists with columns \(version; version is character varying\) \(dbmate's shape\), which tidemark cannot use \(when it holds dbmate's history, `tidemark adopt` takes it over instead, converting the table in place\); tidemark leaves another tool's table alone, so keep tidemark's history in another table; /;
+  const r = await tidemark(['migrate', '--table', 'dbmate_like'], { cwd, env });
+  assert.equal(r.code, 2, r.all);
+  const line = r.err[0].replace(/^error: /, '');
+  assert.match(line, why);
+  assert.match(line, /; for example with --table tidemark_migrations \(or TIDEMARK_TABLE, or "table" in tidemark\.config\.json\)$/);
+  await assert.rejects(api.migrate({ cwd, url: db.url, environment: {}, table: 'dbmate_like' }), (err) => {
+    assert.equal(err.code, 'E_TRACKING_TABLE_INCOMPATIBLE');
+    assert.match(err.message, why);
+    assert.match(err.message, /; for example with table: 'tidemark_migrations' \(or TIDEMARK_TABLE/);
+    return true;
+  });
+  assert.equal(await db.query("SELECT to_regclass('a') IS NULL"), 't');
+});

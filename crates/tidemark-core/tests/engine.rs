@@ -848,7 +848,8 @@ async fn refuses_other_tools_tracking_tables() {
         let err = migrate(&c, many(1), &opts(), None, &Silent).await.unwrap_err();
         assert_eq!(err.code(), "E_TRACKING_TABLE_INCOMPATIBLE");
         assert!(err.message().contains(tool), "{}", err.message());
-        assert!(err.message().contains("--table"), "{}", err.message());
+        assert!(err.message().contains("keep tidemark's history in another table"), "{}", err.message());
+        assert!(!err.message().contains("--"), "a flag in the core's message: {}", err.message());
         // Another table works.
         let other = Options { table: "tidemark_migrations".into(), ..opts() };
         assert_eq!(migrate(&c, many(1), &other, None, &Silent).await.unwrap().applied.len(), 1);
@@ -895,7 +896,8 @@ async fn status_explains_a_foreign_table_without_the_lock_or_ddl() {
         // The same explanation the locked path gives (not a lock timeout).
         assert_eq!(err.code(), "E_TRACKING_TABLE_INCOMPATIBLE", "{}", err.message());
         assert!(err.message().contains(tool), "{}", err.message());
-        assert!(err.message().contains("--table"), "{}", err.message());
+        assert!(err.message().contains("keep tidemark's history in another table"), "{}", err.message());
+        assert!(!err.message().contains("--"), "a flag in the core's message: {}", err.message());
         let sent = counter.queries().join("\n");
         for word in ["pg_advisory", "CREATE", "ALTER", "DO $", "BEGIN"] {
             assert!(!sent.contains(word), "status sent {word}: {sent}");

@@ -16,6 +16,7 @@ const FIXES = {
   E_OUT_OF_ORDER: (name) => `to apply it as it is, pass ${name('allowOutOfOrder')}`,
   E_MISSING_MIGRATION: (name, config) => `the folder read is ${path.relative(config.cwd, config.dir) || '.'} (${name('dir')})`,
   E_TRACKING_TABLE_TOUCHED: (name) => `with ${name('table')} (or TIDEMARK_TABLE, or "table" in tidemark.config.json)`,
+  E_TRACKING_TABLE_INCOMPATIBLE: (name) => `for example with ${name('table', 'tidemark_migrations')} (or TIDEMARK_TABLE, or "table" in tidemark.config.json)`,
 };
 
 /**

@@ -10,8 +10,9 @@ const { TidemarkError } = require('./errors.cjs');
 const { noUrlMessage } = require('./config.cjs');
 const { scrub, inspect, redact } = require('./url.cjs');
 const loader = require('./loader.cjs');
-const embedded = require('./embedded/index.cjs');
-const { runDueScripts } = require('./script-seeds.cjs');
+// Loaded when used: a deploy with a URL needs neither (start-up, issue 15).
+const embedded = () => require('./embedded/index.cjs');
+const runDueScripts = (...args) => require('./script-seeds.cjs').runDueScripts(...args);
 
 const rel = (cwd, p) => path.relative(cwd, p) || '.';
 
@@ -228,7 +229,7 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
   };
   begin();
   // No URL: the embedded database, when allowed here (else E_NO_DATABASE_URL saying why).
-  const local = config.url ? undefined : embedded.prepare(command, config, { allowed: allowEmbedded });
+  const local = config.url ? undefined : embedded().prepare(command, config, { allowed: allowEmbedded });
   if (!config.url && !local) {
     throw new TidemarkError('E_NO_DATABASE_URL', noUrlMessage(config));
   }
@@ -244,7 +245,9 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
     report = local ? await local.run({ binding, backend, request, emit }) : await binding.execute(command, request, emit);
     // Script seeds the engine reports due: run here, recorded by the engine.
     const seedAgain = (more) => binding.execute('seed', { ...request, ...more }, emit);
-    report = await runDueScripts(report, { command, config, dir: seedFolder(config), seedAgain });
+    if (command === 'seed' || command === 'reset') {
+      report = await runDueScripts(report, { command, config, dir: seedFolder(config), seedAgain });
+    }
   } catch (err) {
     await settle();
     throw convertError(err, config);

@@ -107,16 +107,17 @@ pub(crate) fn describe_foreign_shape(t: &Tracking, detail: &str) -> Error {
     let (cols, vtype) = detail.split_once(" / version ").unwrap_or((detail, "?"));
     let cols_list: Vec<&str> = cols.split(", ").collect();
     let (looks_like, adopt) = if cols_list.contains(&"dirty") {
-        (" (golang-migrate's shape)", "; when it holds golang-migrate's history, `tidemark adopt` takes it over instead, converting the table in place")
+        (" (golang-migrate's shape)", " (when it holds golang-migrate's history, `tidemark adopt` takes it over instead, converting the table in place)")
     } else if cols_list == ["version"] {
-        (" (dbmate's shape)", "; when it holds dbmate's history, `tidemark adopt` takes it over instead, converting the table in place")
+        (" (dbmate's shape)", " (when it holds dbmate's history, `tidemark adopt` takes it over instead, converting the table in place)")
     } else {
         ("", "")
     };
+    // The host appends how to name another table, in its caller's words.
     Error::new(
         Kind::TrackingTableIncompatible,
         format!(
-            "the tracking table {} already exists with columns ({cols}; version is {vtype}){looks_like}, which tidemark cannot use; tidemark leaves another tool's table alone: choose another table with --table (for example --table tidemark_migrations){adopt}",
+            "the tracking table {} already exists with columns ({cols}; version is {vtype}){looks_like}, which tidemark cannot use{adopt}; tidemark leaves another tool's table alone, so keep tidemark's history in another table",
             t.display()
         ),
     )

@@ -6,7 +6,8 @@ const { TidemarkError } = require('../errors.cjs');
 const { resolveConfig } = require('../config.cjs');
 const runner = require('../run.cjs');
 const loader = require('../loader.cjs');
-const embedded = require('../embedded/index.cjs');
+// Loaded when used (reset's CI check, db serve): start-up, issue 15.
+const embedded = () => require('../embedded/index.cjs');
 const { redact } = require('../url.cjs');
 const { withFix } = require('../fixes.cjs');
 const { version: VERSION } = require('../../package.json');
@@ -66,7 +67,7 @@ async function confirmReset(out, config, values) {
   const what =
     `reset drops ${schemas}, with every table in ${it} (also those no migration created), ` +
     `in the database ${redact(config.url)} (from ${config.urlSource})`;
-  const ci = embedded.ciSignal(config.env);
+  const ci = embedded().ciSignal(config.env);
   if (ci) {
     throw new TidemarkError('E_RESET_CI', `refusing to reset in CI (${ci}): ${what}; reset is for development databases`, { exitCode: 2 });
   }
@@ -140,7 +141,7 @@ async function serveCommand(out, config, onEvent) {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await embedded.serve(config, {
+    await embedded().serve(config, {
       stopSignal,
       onEvent: (e) => {
         onEvent(e);

@@ -4,7 +4,10 @@
 
 const path = require('node:path');
 const util = require('node:util');
-const embedded = require('../embedded/index.cjs');
+// The embedded database's own lines; its module loads only for its events
+// (a deploy with a URL never needs it: start-up, issue 15).
+const embeddedLine = (e) =>
+  e.source === 'embedded' || String(e.event).startsWith('embedded') ? require('../embedded/index.cjs').describe(e) : undefined;
 
 /**
  * `util.styleText` where Node has it (20.12+); on Node 20.0-20.11 the same
@@ -47,7 +50,7 @@ const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 /** Renders one event as a human line (or nothing). */
 function renderEvent(out, e) {
   const d = (s) => out.style('dim', s);
-  const local = embedded.describe(e); // the embedded database's own lines
+  const local = embeddedLine(e);
   if (local !== undefined) {
     out.line(local);
     return;
