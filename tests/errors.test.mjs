@@ -190,7 +190,7 @@ test('another tool\'s tracking table: the fix names --table for the CLI and the 
   await db.query('CREATE TABLE dbmate_like (version varchar(128) PRIMARY KEY)');
   const cwd = project(t, { 'migrations/001_a.sql': 'CREATE TABLE a (id int);\n' });
   const env = { DATABASE_URL: db.url };
-  const why = /^the tracking table public\.dbmate_like already exists with columns \(version; version is character varying\) \(dbmate's shape\), which tidemark cannot use \(when it holds dbmate's history, `tidemark adopt` takes it over instead, converting the table in place\); tidemark leaves another tool's table alone, so keep tidemark's history in another table; /;
+  const why = /^the tracking table public\.dbmate_like already exists with columns \(version; version is character varying\(128\)\) \(dbmate's shape\), which tidemark cannot use \(when it holds dbmate's history, `tidemark adopt` takes it over instead, converting the table in place\); tidemark leaves another tool's table alone, so keep tidemark's history in another table; /;
   const r = await tidemark(['migrate', '--table', 'dbmate_like'], { cwd, env });
   assert.equal(r.code, 2, r.all);
   const line = r.err[0].replace(/^error: /, '');
