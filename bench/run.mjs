@@ -33,7 +33,7 @@ import { bigMigration, smallMigrations } from './lib/workloads.mjs';
 const RUNS = Number(process.env.RUNS ?? 5);
 const N = Number(process.env.BENCH_N ?? 200);
 const DELAY = Number(process.env.BENCH_DELAY_MS ?? 5);
-const BIG_ROWS = 20000;
+const BIG_ROWS = 25000; // 25,000 lines of 100 bytes: the 2.5 MB migration of issue 15
 const onlyTools = process.env.BENCH_TOOLS ? new Set(process.env.BENCH_TOOLS.split(',')) : null;
 const workloads = new Set((process.env.BENCH_WORKLOADS ?? 'counts,noop,fresh,status,big,latency').split(','));
 const target = pgTarget();
@@ -259,8 +259,8 @@ try {
     await timed('3. status', [floorEntry, ...tools.filter((t) => t.status).map(statusEntry)]);
   }
   if (workloads.has('big')) {
-    log('workload 4: one 2 MB migration');
-    await timed('4. 2 MB migration', [...baselines.map(bigEntry), ...tools.map(bigEntry)]);
+    log('workload 4: one 2.5 MB migration');
+    await timed('4. 2.5 MB migration', [...baselines.map(bigEntry), ...tools.map(bigEntry)]);
   }
   if (workloads.has('latency')) {
     log('workload 5: with added latency');
@@ -285,7 +285,7 @@ p();
 p(`${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Linux ${os.release()}, Node ${process.version}, PostgreSQL ${serverVersion} on ${target.host}:${target.port}, RUNS=${RUNS}, N=${N}, ${((Date.now() - started) / 60000).toFixed(1)} min.`);
 if (rtt) p(`\`select 1\` round trip (median of 21 simple-query pings): **${fmt(rtt.direct, 2)} ms** direct, **${fmt(rtt.lag, 2)} ms** through the delaying proxy (${DELAY} ms each way).`);
 p();
-p('| workload | tool | median ms | min ms | max ms | peak RSS MB | × native | query msgs (Q+E) | per migration |');
+p('| workload | tool | median ms | min ms | max ms | peak RSS MB (median) | × native | query msgs (Q+E) | per migration |');
 p('|---|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const native = rows.find((x) => x.workload === r.workload && x.tool.id === 'tidemark-native')?.stats?.median;
@@ -295,7 +295,7 @@ for (const r of rows) {
   if (r.error) { p(`| ${r.workload} | ${r.tool.label} | failed: ${cell(r.error).slice(0, 200)} | | | | | | |`); continue; }
   const s = r.stats;
   const per = cq != null ? cq / migrationsIn(key) : null;
-  p(`| ${r.workload} | ${r.tool.label} | ${fmt(s.median)} | ${fmt(s.min)} | ${fmt(s.max)} | ${fmt(s.rssMb)} | ${native && !r.tool.floor ? fmt(s.median / native, 2) : ''} | ${cq ?? ''} | ${per != null ? fmt(per, per < 10 ? 3 : 1) : ''} |`);
+  p(`| ${r.workload} | ${r.tool.label} | ${fmt(s.median)} | ${fmt(s.min)} | ${fmt(s.max)} | ${fmt(s.rssMedianMb)} | ${native && !r.tool.floor ? fmt(s.median / native, 2) : ''} | ${cq ?? ''} | ${per != null ? fmt(per, per < 10 ? 3 : 1) : ''} |`);
 }
 p();
 if (loads.length) p(`1-minute load average (start → end of each workload; the machine has ${os.cpus().length} cores): ${loads.map((l) => `${l.workload.split(',')[0]}: ${fmt(l.before, 1)} → ${fmt(l.after, 1)}`).join('; ')}.`);
@@ -308,7 +308,7 @@ if (counts.size) {
   p();
   p('| workload | tool | connections | Q | P | B | E | S | query msgs | per migration | sync points (Q+S) | bytes sent |');
   p('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  const label = { noop: `1. no-op deploy (${N} applied)`, fresh: `2. fresh apply (${N})`, fresh1: '2. fresh apply (1)', status: `3. status (${N} applied)`, big: '4. 2 MB migration' };
+  const label = { noop: `1. no-op deploy (${N} applied)`, fresh: `2. fresh apply (${N})`, fresh1: '2. fresh apply (1)', status: `3. status (${N} applied)`, big: '4. 2.5 MB migration' };
   for (const key of Object.keys(label)) {
     for (const t of key === 'big' ? [...baselines, ...tools] : tools) {
       const c = counts.get(`${key}|${t.id}`);
@@ -350,7 +350,26 @@ if (counts.size) {
     const native = med('4.', 'tidemark-native');
     const ps = med('4.', 'psql');
     const ps1 = med('4.', 'psql-1');
+    const one = med('4.', 'psql-one');
     v(native == null || ps == null ? null : native <= 1.2 * ps, `workload 4: tidemark native within 1.2× of \`psql -f\` (${fmt(native)} / ${fmt(ps)} ms = ${fmt(native / ps, 3)}×; against \`psql -1 -f\`: ${fmt(native / ps1, 3)}×)`);
+    v(native == null || one == null ? null : native <= 1.1 * one, `workload 4 (issue 15): tidemark native within 1.1× of \`psql -f\` sending the file as one query (${fmt(native)} / ${fmt(one)} ms = ${fmt(native / one, 3)}×)`);
+  }
+  // Issue 15: start-up at the floor.
+  {
+    const rss = (w, id) => rows.find((r) => r.workload.startsWith(w) && r.tool.id === id)?.stats?.rssMedianMb;
+    const native = med('1.', 'tidemark-native');
+    const fl = med('1.', 'floor');
+    v(native == null || fl == null ? null : native - fl <= 20, `issue 15: no-op deploy, native within 20 ms of \`node -e 0\` (${fmt(native)} − ${fmt(fl)} = ${fmt(native - fl)} ms)`);
+    for (const [w, what, limit] of [['1.', 'no-op deploy', 1.3], ['3.', 'status', 1.3], ['4.', '2.5 MB migration', 1.2]]) {
+      const n = med(w, 'tidemark-native');
+      const x = med(w, 'tidemark-wasm');
+      v(n == null || x == null ? null : x <= limit * n, `issue 15: ${what}, wasm within ${limit}× of native (${fmt(x)} / ${fmt(n)} ms = ${fmt(x / n, 2)}×)`);
+    }
+    const flr = rss('1.', 'floor');
+    for (const [id, limit] of [['tidemark-native', 10], ['tidemark-wasm', 20]]) {
+      const r = rss('1.', id);
+      v(r == null || flr == null ? null : r - flr <= limit, `issue 15: peak RSS of a no-op deploy, ${id} within ${limit} MB of \`node -e 0\` (median of the runs' peaks: ${fmt(r)} − ${fmt(flr)} = ${fmt(r - flr)} MB)`);
+    }
   }
   p('### Targets (this run)');
   p();

@@ -54,6 +54,7 @@ export function summarize(samples) {
     min: ms[0],
     max: ms.at(-1),
     rssMb: Math.max(...samples.map((s) => s.rssKb)) / 1024,
+    rssMedianMb: [...samples.map((s) => s.rssKb)].sort((a, b) => a - b)[samples.length >> 1] / 1024,
     runs: ms.length,
   };
 }

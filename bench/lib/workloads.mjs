@@ -16,7 +16,7 @@ export function smallMigrations(n) {
   });
 }
 
-/** One migration: a table and `rows` INSERT statements of `lineBytes` bytes each (20,000 x 100 B = 2 MB). */
+/** One migration: a table and `rows` INSERT statements of `lineBytes` bytes each (25,000 x 100 B = 2.5 MB). */
 export function bigMigration(rows = 20000, lineBytes = 100) {
   const lines = [];
   for (let r = 1; r <= rows; r++) {

@@ -889,7 +889,8 @@ async fn with_history(client: &Client, found: Vec<Found>) -> Result<Vec<Found>> 
 }
 
 /// The peer's rows, read through `to_jsonb` so that a column a version of the
-/// tool does not have reads as NULL.
+/// tool does not have reads as NULL. `OFFSET 0`: `to_jsonb(p)` once a row,
+/// not once per column (see `db::sql::select_rows_sql`).
 fn select_peer_sql(f: &Found) -> String {
     let cols: Vec<String> = f
         .tool
@@ -898,7 +899,7 @@ fn select_peer_sql(f: &Found) -> String {
         .map(|c| format!("j->>{}", quote_literal(c)))
         .collect();
     format!(
-        "SELECT {tool} AS tidemark_peer, {} FROM (SELECT to_jsonb(p) AS j FROM {} p) rows;\n",
+        "SELECT {tool} AS tidemark_peer, {} FROM (SELECT to_jsonb(p) AS j FROM {} p OFFSET 0) rows;\n",
         cols.join(", "),
         f.table,
         tool = quote_literal(f.tool.name())

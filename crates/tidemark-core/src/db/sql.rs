@@ -50,6 +50,10 @@ pub(super) const DONE_MARKER: &str = "tidemark_done";
 /// Reads the tracking table whatever its shape: the server turns each row
 /// into JSON and hands back the fields as text, so an older table (or another
 /// tool's) reads without an error and without a JSON parser here.
+///
+/// `OFFSET 0` keeps the subquery a subquery: without it, PostgreSQL pulls it
+/// up and evaluates `to_jsonb(t)` once per column that reads `j` (15 times a
+/// row), which made this read 20 ms at 200 rows instead of 2 (issue 15).
 pub(crate) fn select_rows_sql(qualified: &str) -> String {
     format!(
         "SELECT j->>'version' AS tidemark_row, jsonb_typeof(j->'version'), \
@@ -57,7 +61,7 @@ pub(crate) fn select_rows_sql(qualified: &str) -> String {
          coalesce(j->>'name', j->>'description'), j->>'checksum', j->>'applied_at', \
          j->>'duration_ms', j->>'status', j->>'error_message', j->>'statements_done', \
          j->>'statements_checksum', j->>'accepted_from', j->>'accepted_at', j->>'accepted_by', \
-         j->>'accepted_reason' FROM (SELECT to_jsonb(t) AS j FROM {qualified} t) rows"
+         j->>'accepted_reason' FROM (SELECT to_jsonb(t) AS j FROM {qualified} t OFFSET 0) rows"
     )
 }
 
