@@ -19,6 +19,26 @@ const lite = () => (liteModule ??= require('./pkg/tidemark_lite.js'));
 const full = () => (fullModule ??= require('./pkg/tidemark_full.js'));
 
 /**
+ * The request as it crosses into wasm: the keys without the files, then the
+ * files' names (each followed by a NUL), their bytes in one buffer and their
+ * lengths (the migrations, then the seeds), and how many are migrations.
+ * Unpacked by `request` in crates/tidemark-wasm/src/lib.rs. Three crossings
+ * instead of several per file (issue 15).
+ */
+function pack(request) {
+  const { migrations = [], seeds = [], ...rest } = request;
+  const files = [...migrations, ...seeds];
+  let names = '';
+  const sizes = new Uint32Array(files.length);
+  const chunks = files.map((f, i) => {
+    names += `${f.name}\0`;
+    sizes[i] = f.bytes.length;
+    return f.bytes;
+  });
+  return [rest, names, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), sizes, migrations.length];
+}
+
+/**
  * Runs `op` with `request` (the engine's request keys). `request.__duplex`:
  * a ready stream.Duplex that already speaks to the server (tidemark's
  * embedded database: PGlite in process); no socket is opened.
@@ -26,7 +46,7 @@ const full = () => (fullModule ??= require('./pkg/tidemark_full.js'));
 function execute(op, request, onEvent) {
   const { __duplex: ready, ...rest } = request;
   const connect = ready ? async () => ({ socket: ready }) : dial;
-  const args = [op, rest, connect, typeof onEvent === 'function' ? onEvent : undefined];
+  const args = [op, ...pack(rest), connect, typeof onEvent === 'function' ? onEvent : undefined];
   return lite()
     .execute(...args)
     .catch((err) => {

@@ -39,6 +39,9 @@ process.on('beforeExit', () => {
   process.exitCode = 2;
 });
 
+// The process ends with the command (see shortLived in lib/loader.cjs).
+require('../lib/loader.cjs').shortLived.value = true;
+
 require('../lib/cli/main.cjs')
   .main(process.argv.slice(2))
   .finally(() => {

@@ -80,8 +80,23 @@ function tryNative(tried) {
   return undefined;
 }
 
+/**
+ * Set by the CLI, whose process ends with the command: the wasm engine's
+ * code then stays in V8's baseline compiler unless it runs very hot (a
+ * multi-megabyte migration). By default V8 recompiles every function that
+ * has run a little with its optimizing compiler on a background thread, and
+ * a short command pays for that twice: the compiles compete with the
+ * command for the CPU, and the process cannot exit until they finish. A
+ * 200-migration no-op deploy spent 20-60 ms on them (bench/README.md, issue
+ * 15). Never set for the API: a V8 flag applies to the whole process, and a
+ * long-lived one wants the optimized code.
+ */
+const shortLived = { value: false };
+const WASM_TIERING_BUDGET = 100_000_000; // V8's default: 1,800,000
+
 function tryWasm(tried) {
   const packageName = 'tidemark-wasm';
+  if (shortLived.value) require('node:v8').setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
   try {
     const binding = require(packageName);
     checkVersion(binding, packageName);
@@ -159,4 +174,4 @@ function defaults(env = process.env) {
   return loaded.defaults;
 }
 
-module.exports = { load, defaults, platformSuffix, isMusl };
+module.exports = { load, defaults, platformSuffix, isMusl, shortLived };
