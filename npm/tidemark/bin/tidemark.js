@@ -1,31 +1,28 @@
 #!/usr/bin/env node
 'use strict';
 
+// Output is written to file descriptors 1 and 2 synchronously
+// (lib/cli/render.cjs): process.stdout and process.stderr are never created
+// (their stream classes cost 5-7 ms to load; start-up, issue 15), and at
+// exit nothing is left to flush.
+const { writeSync } = require('node:fs');
+const say = (text) => {
+  try {
+    writeSync(2, text);
+  } catch {
+    // stderr is gone: nothing to tell.
+  }
+};
+
 // Before anything else: an older Node.js gets one line, not a TypeError.
 const tooOld = require('../lib/node-check.cjs').unsupportedNode();
 if (tooOld) {
-  process.stderr.write('error: ' + tooOld + '\n');
+  say('error: ' + tooOld + '\n');
   process.exit(3);
 }
 
-// Exit only once stdout and stderr are flushed (pipes are asynchronous on
-// some platforms), and quietly when the reader went away (`| head`).
 function exit(code) {
-  process.exitCode = code;
-  let pending = 2;
-  const done = () => {
-    pending -= 1;
-    if (pending === 0) process.exit(code);
-  };
-  process.stdout.write('', done);
-  process.stderr.write('', done);
-}
-
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (err) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
-  });
+  process.exit(code);
 }
 
 // Never a false green: if the work stops without an answer (nothing left
@@ -35,7 +32,7 @@ let settled = false;
 process.on('beforeExit', () => {
   if (settled) return;
   settled = true;
-  process.stderr.write('error: tidemark stopped before the command finished (E_INTERNAL: nothing was left to wait for); this is a bug, please report it\n');
+  say('error: tidemark stopped before the command finished (E_INTERNAL: nothing was left to wait for); this is a bug, please report it\n');
   process.exitCode = 2;
 });
 
@@ -48,6 +45,6 @@ require('../lib/cli/main.cjs')
     settled = true;
   })
   .then(exit, (err) => {
-    process.stderr.write(`error: internal error: ${err && err.stack ? err.stack : err}\n`);
+    say(`error: internal error: ${err && err.stack ? err.stack : err}\n`);
     exit(2);
   });

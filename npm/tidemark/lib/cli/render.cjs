@@ -2,6 +2,7 @@
 // What the CLI prints: one line per event (or NDJSON), the summaries and
 // tables of the reports, and errors with the line the engine quotes.
 
+const fs = require('node:fs');
 const path = require('node:path');
 const util = require('node:util');
 // The embedded database's own lines; its module loads only for its events
@@ -19,12 +20,51 @@ function paint(format, text) {
   return codes ? `\u001b[${codes[0]}m${text}\u001b[${codes[1]}m` : text;
 }
 
+/**
+ * Whether file descriptor `fd` is a terminal. A pipe or a file (CI, Vercel,
+ * `| tee`) is told by fstat; only a character device asks node:tty, whose
+ * loading costs 5 ms (start-up, issue 15).
+ */
+function isTerminal(fd) {
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isFIFO() || st.isFile() || st.isSocket()) return false;
+  } catch {
+    return false;
+  }
+  return require('node:tty').isatty(fd);
+}
+
+/**
+ * Writes `text` to `fd` whole, synchronously: the CLI never creates
+ * process.stdout and process.stderr, whose stream classes cost 5-7 ms to load
+ * on every run (start-up, issue 15), and nothing is left to flush at exit.
+ * A non-blocking descriptor that is full is waited on; a reader that went
+ * away (`| head`) ends the process quietly with the exit code so far.
+ */
+function writeAll(fd, text) {
+  const bytes = Buffer.from(text);
+  let at = 0;
+  while (at < bytes.length) {
+    try {
+      at += fs.writeSync(fd, bytes, at);
+    } catch (err) {
+      if (err.code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+        continue;
+      }
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    }
+  }
+}
+
 class Output {
   constructor({ json, noColor, env }) {
     this.json = Boolean(json);
     const allowed = !noColor && !env.NO_COLOR;
-    this.colorOut = allowed && Boolean(process.stdout.isTTY);
-    this.colorErr = allowed && Boolean(process.stderr.isTTY);
+    this.colorOut = allowed && isTerminal(1);
+    this.colorErr = allowed && isTerminal(2);
   }
 
   style(format, text, stream = 'out') {
@@ -33,15 +73,15 @@ class Output {
   }
 
   line(text) {
-    process.stdout.write(`${text}\n`);
+    writeAll(1, `${text}\n`);
   }
 
   err(text) {
-    process.stderr.write(`${text}\n`);
+    writeAll(2, `${text}\n`);
   }
 
   record(obj) {
-    process.stdout.write(`${JSON.stringify(obj)}\n`);
+    writeAll(1, `${JSON.stringify(obj)}\n`);
   }
 }
 
