@@ -92,3 +92,33 @@ test('resolveConfig is the CLI\'s resolution', (t) => {
   assert.equal(c.redactedUrl, 'postgres://u:****@h/db');
   assert.equal(api.redact('postgres://u:pw@h/db'), 'postgres://u:****@h/db');
 });
+
+// The native engine starts connecting while the files are read (issue 15);
+// when the files cannot be read, that connection is given up: the error is
+// the files', and no session is left open on the server (on wasm the
+// engine connects only in execute; the same holds).
+test('a migrations folder that cannot be read is the error, and leaves no session open', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {});
+  const appName = `tidemark_early_${process.pid}`;
+  const url = `${db.url}${db.url.includes('?') ? '&' : '?'}application_name=${appName}`;
+  const events = [];
+  await assert.rejects(api.migrate({ cwd, url, environment: {}, dir: 'nowhere', onEvent: (e) => events.push(e) }), (err) => {
+    assert.ok(err instanceof TidemarkError);
+    assert.equal(err.code, 'E_CONFIG');
+    assert.match(err.message, /the migrations folder nowhere does not exist/);
+    return true;
+  });
+  assert.equal(events[0].event, 'connecting');
+  const sessions = () => db.query(`SELECT count(*) FROM pg_stat_activity WHERE application_name = '${appName}'`).then(Number);
+  for (let i = 0; i < 50 && (await sessions()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await sessions(), 0);
+  // Nothing was created: no tracking table.
+  assert.equal(await db.query("SELECT to_regclass('schema_migrations') IS NULL"), 't');
+  // The same folder, readable, applies through the connection set up meanwhile.
+  fs.mkdirSync(path.join(cwd, 'nowhere'));
+  fs.writeFileSync(path.join(cwd, 'nowhere', '001_t.sql'), 'CREATE TABLE early_t (id int);\n');
+  const report = await api.migrate({ cwd, url, environment: {}, dir: 'nowhere' });
+  assert.deepEqual(report.applied.map((m) => m.version), ['001']);
+  assert.equal(await db.query("SELECT to_regclass('early_t') IS NOT NULL"), 't');
+});

@@ -47,6 +47,23 @@ Module._load = function (request) {
         b.marked = true;
         // One function per command, or one `execute(op, ...)`: the event
         // callback is the last function argument either way.
+        // The native engine's early connect (lib/run.cjs): its start is
+        // marked; the connection is then set up while the files are read.
+        if (typeof b.connect === 'function') {
+          const early = b.connect;
+          b.connect = function (...args) {
+            at.connectCall ??= now();
+            const i = args.findLastIndex((a) => typeof a === 'function');
+            if (i >= 0) {
+              const onEvent = args[i];
+              args[i] = (e) => {
+                if (e && e.event === 'connected') at.connected ??= now();
+                return onEvent(e);
+              };
+            }
+            return early.apply(this, args);
+          };
+        }
         for (const command of ['deploy', 'status', 'migrate', 'execute']) {
           const f = b[command];
           if (typeof f !== 'function') continue;

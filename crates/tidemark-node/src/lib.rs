@@ -108,31 +108,108 @@ pub fn begin(
     request.begin(op, &report).map_err(|e| js_error(env, &e))
 }
 
-/// Runs one operation: connect, `execute`, close; resolves with its
-/// report. Panics become an `E_PANIC` error instead of killing Node.
+fn event_fn(on_event: Option<Function<'_, Value, ()>>) -> Result<Option<EventFn>> {
+    on_event
+        .map(|f| {
+            f.build_threadsafe_function::<Value>()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()
+        })
+        .transpose()
+}
+
+type Connecting = tokio::sync::oneshot::Receiver<tidemark_core::Result<connect::Connected>>;
+
+/// A connection being set up for a later `execute` (see [`connect`]).
+#[napi]
+pub struct Dialing {
+    connecting: Option<Connecting>,
+    task: Option<tokio::task::AbortHandle>,
+}
+
+impl std::fmt::Debug for Dialing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialing")
+            .field("pending", &self.connecting.is_some())
+            .finish()
+    }
+}
+
+#[napi]
+impl Dialing {
+    /// Gives the connection up when `execute` will not take it (the host
+    /// failed to read the files): stops the attempt, or closes the session.
+    #[napi]
+    pub fn close(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.connecting = None;
+    }
+}
+
+/// Starts connecting for `op` (the same checks, target and events as
+/// `execute`), so that the host reads the files while the server sets up
+/// the session (issue 15); `execute` then takes the connection. Nothing is
+/// sent but the connection's own startup.
+#[napi]
+pub fn connect(
+    env: &Env,
+    op: String,
+    options: Object<'_>,
+    on_event: Option<Function<'_, Value, ()>>,
+) -> Result<Dialing> {
+    let (op, mut request) = request(env, &op, options)?;
+    request.check(op).map_err(|e| js_error(env, &e))?;
+    let target = request
+        .target(op)
+        .map_err(|e| js_error(env, &tidemark_core::Error::from(e)))?;
+    let reporter = JsReporter(event_fn(on_event)?);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = napi::bindgen_prelude::spawn(async move {
+        let connected = connect::connect(target, &reporter)
+            .await
+            .map_err(tidemark_core::Error::from);
+        let _ = tx.send(connected);
+    });
+    Ok(Dialing {
+        connecting: Some(rx),
+        task: Some(task.abort_handle()),
+    })
+}
+
+/// Runs one operation: connect (or take the connection `dialing` set up),
+/// `execute`, close; resolves with its report. Panics become an `E_PANIC`
+/// error instead of killing Node.
 #[napi]
 pub fn execute<'env>(
     env: &'env Env,
     op: String,
     options: Object<'_>,
     on_event: Option<Function<'_, Value, ()>>,
+    dialing: Option<&mut Dialing>,
 ) -> Result<PromiseRaw<'env, Value>> {
     // The file bytes are copied out of JS memory here, on the JS thread.
     let (op, mut request) = request(env, &op, options)?;
-    let callback = match on_event {
-        Some(f) => Some(
-            f.build_threadsafe_function::<Value>()
-                .callee_handled::<false>()
-                .weak::<true>()
-                .build()?,
-        ),
-        None => None,
-    };
+    let callback = event_fn(on_event)?;
+    let early = dialing.and_then(|d| {
+        d.task = None;
+        d.connecting.take()
+    });
     let fut = async move {
         let reporter = JsReporter(callback);
         let outcome = AssertUnwindSafe(async {
             request.check(op)?;
-            let connected = connect::connect(request.target(op)?, &reporter).await?;
+            // Also when `connect` dialed: `target` completes the request
+            // (db create's database name).
+            let dial = request.target(op)?;
+            let connected = match early {
+                Some(rx) => rx.await.map_err(|_| {
+                    tidemark_core::Error::panic("the connection set up for this call was lost")
+                })??,
+                None => connect::connect(dial, &reporter).await?,
+            };
             let result = tidemark_core::execute(&connected.client, op, request, &reporter).await;
             connected.close().await;
             result.map(|outcome| to_json(&outcome))

@@ -236,13 +236,32 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
   // The engine names the embedded database once it is decided (its refusals came first).
   if (local) begin({ embedded: local.source });
   for (const w of pooled) emit(w);
-  // unlock and db create read no files.
-  const migrations = command === 'unlock' || command === 'createDatabase' ? [] : readMigrations(config, command !== 'seed');
-  const seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : [];
+  // The native engine connects on its own threads while the files are read
+  // here (issue 15): the server sets up the session meanwhile. The wasm
+  // engine's socket lives on this thread, which is busy reading, so it
+  // connects in execute.
+  let dialing;
+  if (!local && typeof binding.connect === 'function') {
+    try {
+      dialing = binding.connect(command, engineRequest(config), emit);
+    } catch (err) {
+      throw convertError(err, config);
+    }
+  }
+  let migrations;
+  let seeds;
+  try {
+    // unlock and db create read no files.
+    migrations = command === 'unlock' || command === 'createDatabase' ? [] : readMigrations(config, command !== 'seed');
+    seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed') : [];
+  } catch (err) {
+    if (dialing) dialing.close();
+    throw err;
+  }
   const request = engineRequest(config, { migrations, seeds });
   let report;
   try {
-    report = local ? await local.run({ binding, backend, request, emit }) : await binding.execute(command, request, emit);
+    report = local ? await local.run({ binding, backend, request, emit }) : await binding.execute(command, request, emit, dialing);
     // Script seeds the engine reports due: run here, recorded by the engine.
     const seedAgain = (more) => binding.execute('seed', { ...request, ...more }, emit);
     if (command === 'seed' || command === 'reset') {
