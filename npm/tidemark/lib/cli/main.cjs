@@ -12,7 +12,9 @@ const { redact } = require('../url.cjs');
 const { withFix } = require('../fixes.cjs');
 const { version: VERSION } = require('../../package.json');
 const { parseCli, flagsToOptions } = require('./parse.cjs');
-const { globalHelp, commandHelp } = require('./help.cjs');
+// Help text is loaded when asked for (start-up, issue 15).
+const globalHelp = () => require('./help.cjs').globalHelp();
+const commandHelp = (command) => require('./help.cjs').commandHelp(command);
 const {
   Output,
   plural,
