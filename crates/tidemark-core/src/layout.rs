@@ -538,8 +538,9 @@ fn flat_migrations(top: Vec<SourceFile>, beside_folders: bool, laid: &mut Laid) 
             return Err(Error::new(
                 Kind::BadFileName,
                 format!(
-                    "{} is not named <version>_<name>.sql (for example 001_create_users.sql), so tidemark cannot tell when it runs and nothing was run; rename it, or move it out of the migrations folder",
-                    file.name
+                    "{} is not named <version>_<name>.sql (for example 001_create_users.sql), so tidemark cannot tell when it runs and nothing was run; {}",
+                    file.name,
+                    other_tool_naming(&file.name).unwrap_or_else(|| "rename it, or move it out of the migrations folder".into())
                 ),
             )
             .at(&file.name, None, None));
@@ -635,6 +636,59 @@ fn journal_migrations(
         ));
     }
     Ok(())
+}
+
+/// The fix for a file named in another tool's convention that tidemark does
+/// not read: postgrator's `001.do.sql` / `001.undo.sql` (with an optional
+/// `.description`) and Flyway's `V1__init.sql` / `U1__init.sql` /
+/// `R__view.sql`, each with the file's own new name.
+fn other_tool_naming(name: &str) -> Option<String> {
+    let stem = name.strip_suffix(".sql")?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = stem.splitn(3, '.');
+    if let (Some(version), Some(part @ ("do" | "undo"))) = (parts.next(), parts.next()) {
+        if digits(version) {
+            let what = parts
+                .next()
+                .filter(|d| !d.is_empty())
+                .unwrap_or("migration");
+            let new = format!(
+                "{version}_{what}{}.sql",
+                if part == "undo" { ".down" } else { "" }
+            );
+            return Some(format!(
+                "it is named like a postgrator migration ({version}.do.sql / {version}.undo.sql), which tidemark reads as {version}_<name>.sql and {version}_<name>.down.sql: rename it to {new}"
+            ));
+        }
+    }
+    let (prefix, rest) = stem.split_at(stem.find("__")?);
+    let description = rest.trim_start_matches('_');
+    let (kind, version) = prefix.split_at(1.min(prefix.len()));
+    let flyway_version = !version.is_empty()
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'_');
+    match kind {
+        "V" | "U" if flyway_version && !description.is_empty() => {
+            let plain = digits(version).then(|| {
+                format!(
+                    ": rename it to {version}_{description}{}.sql",
+                    if kind == "U" { ".down" } else { "" }
+                )
+            });
+            Some(format!(
+                "it is named like a Flyway {} migration (V<version>__<description>.sql), which tidemark reads as <version>_<name>.sql{}",
+                if kind == "U" { "undo" } else { "versioned" },
+                plain.unwrap_or_else(|| format!(
+                    ", with a version of digits only ({version} has dots or underscores): renumber the files in order (1, 2, ... or timestamps) and rename each to <version>_<name>.sql"
+                ))
+            ))
+        }
+        "R" if version.is_empty() && !description.is_empty() => Some(
+            "it is named like a Flyway repeatable migration (R__<description>.sql, run again whenever it changes), which tidemark does not have: give it a version and name it <version>_<name>.sql (a later edit is then drift, which tidemark reports), or move it out of the migrations folder".into(),
+        ),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -741,6 +795,27 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code(), "E_UNKNOWN_LAYOUT");
         assert!(err.message().contains("0001_next"), "{}", err.message());
+    }
+
+    #[test]
+    fn other_tools_names_get_their_own_rename() {
+        for (name, says) in [
+            ("001.do.sql", "postgrator migration (001.do.sql / 001.undo.sql), which tidemark reads as 001_<name>.sql and 001_<name>.down.sql: rename it to 001_migration.sql"),
+            ("002.do.add-users.sql", "rename it to 002_add-users.sql"),
+            ("002.undo.add-users.sql", "rename it to 002_add-users.down.sql"),
+            ("V1__init.sql", "Flyway versioned migration (V<version>__<description>.sql), which tidemark reads as <version>_<name>.sql: rename it to 1_init.sql"),
+            ("U3__init.sql", "Flyway undo migration (V<version>__<description>.sql), which tidemark reads as <version>_<name>.sql: rename it to 3_init.down.sql"),
+            ("V1.1__add_b.sql", "with a version of digits only (1.1 has dots or underscores): renumber the files in order"),
+            ("R__views.sql", "Flyway repeatable migration (R__<description>.sql, run again whenever it changes), which tidemark does not have"),
+            ("init.sql", "rename it, or move it out of the migrations folder"),
+            ("Vx__init.sql", "rename it, or move it out of the migrations folder"),
+        ] {
+            let err = lay_out(entries(&[(name, "select 1;")])).unwrap_err();
+            assert_eq!(err.code(), "E_BAD_FILE_NAME", "{name}");
+            assert!(err.message().starts_with(&format!("{name} is not named <version>_<name>.sql")), "{}", err.message());
+            assert!(err.message().contains(says), "{name}: {}", err.message());
+            assert_eq!(err.file(), Some(name));
+        }
     }
 
     #[test]

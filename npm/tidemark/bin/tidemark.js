@@ -36,6 +36,10 @@ process.on('beforeExit', () => {
   process.exitCode = 2;
 });
 
+// Node 22.1+ keeps the compiled code of tidemark's modules between runs
+// (in the system's temporary folder); Node 20 has no such cache.
+require('node:module').enableCompileCache?.();
+
 // The process ends with the command (see shortLived in lib/loader.cjs).
 require('../lib/loader.cjs').shortLived.value = true;
 

@@ -93,10 +93,16 @@ function tryNative(tried) {
  */
 const shortLived = { value: false };
 const WASM_TIERING_BUDGET = 100_000_000; // V8's default: 1,800,000
+// The Node.js majors whose V8 has the flag (V8 prints an error line for a
+// flag it does not know, so a later Node is left at its default).
+const TIERING_FLAG_NODE = [20, 24];
 
 function tryWasm(tried) {
   const packageName = 'tidemark-wasm';
-  if (shortLived.value) require('node:v8').setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
+  const major = Number(process.versions.node.split('.')[0]);
+  if (shortLived.value && major >= TIERING_FLAG_NODE[0] && major <= TIERING_FLAG_NODE[1]) {
+    require('node:v8').setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
+  }
   try {
     const binding = require(packageName);
     checkVersion(binding, packageName);

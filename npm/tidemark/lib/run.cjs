@@ -268,6 +268,8 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
       report = await runDueScripts(report, { command, config, dir: seedFolder(config), seedAgain });
     }
   } catch (err) {
+    // A connection execute did not take (it threw before): given up.
+    if (dialing) dialing.close();
     await settle();
     throw convertError(err, config);
   }
