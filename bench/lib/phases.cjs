@@ -45,38 +45,34 @@ Module._load = function (request) {
       const b = result.binding;
       if (!b.marked) {
         b.marked = true;
-        // One function per command, or one `execute(op, ...)`: the event
-        // callback is the last function argument either way.
+        // The event callback is the last function argument of a call:
+        // marks the `connected` event it receives.
+        const watchConnected = (args) => {
+          const i = args.findLastIndex((a) => typeof a === 'function');
+          if (i < 0) return;
+          const onEvent = args[i];
+          args[i] = (e) => {
+            if (e && e.event === 'connected') at.connected ??= now();
+            return onEvent(e);
+          };
+        };
         // The native engine's early connect (lib/run.cjs): its start is
         // marked; the connection is then set up while the files are read.
         if (typeof b.connect === 'function') {
           const early = b.connect;
           b.connect = function (...args) {
             at.connectCall ??= now();
-            const i = args.findLastIndex((a) => typeof a === 'function');
-            if (i >= 0) {
-              const onEvent = args[i];
-              args[i] = (e) => {
-                if (e && e.event === 'connected') at.connected ??= now();
-                return onEvent(e);
-              };
-            }
+            watchConnected(args);
             return early.apply(this, args);
           };
         }
+        // One function per command, or one `execute(op, ...)`.
         for (const command of ['deploy', 'status', 'migrate', 'execute']) {
           const f = b[command];
           if (typeof f !== 'function') continue;
           b[command] = function (...args) {
             at.call = now();
-            const i = args.findLastIndex((a) => typeof a === 'function');
-            if (i >= 0) {
-              const onEvent = args[i];
-              args[i] = (e) => {
-                if (e && e.event === 'connected') at.connected ??= now();
-                return onEvent(e);
-              };
-            }
+            watchConnected(args);
             return Promise.resolve(f.apply(this, args)).finally(() => {
               at.returned = now();
             });
