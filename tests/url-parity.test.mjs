@@ -279,7 +279,9 @@ test("the URL's connect_timeout bounds the retries when --connect-timeout is not
   const started = Date.now();
   const { text, error } = await run(cwd, ['deploy', '--url', `postgres://app@127.0.0.1:${port}/db?connect_timeout=1`]);
   assert.equal(text.code, 2, text.all);
-  assert.match(error.message, new RegExp(`\\(after \\d+ attempts over 10\\d\\d ms\\): ${refused(port)}$`), error.message);
+  // The engine stops within 10 ms of the deadline (crates/tidemark-core/src/connect.rs), so the
+  // time it reports is 990 ms or more.
+  assert.match(error.message, new RegExp(`\\(after \\d+ attempts over (99\\d|10\\d\\d) ms\\): ${refused(port)}$`), error.message);
   assert.ok(Date.now() - started < 10_000, 'two runs of about a second each');
 });
 
