@@ -227,3 +227,24 @@ test('no colour when stdout is not a terminal', async (t) => {
   const r = await tidemark(['migrate', '--bogus'], { cwd, env: { FORCE_COLOR: '1' } });
   assert.doesNotMatch(r.all, /\x1b\[/);
 });
+
+// A reader that goes away (`tidemark migrate | head -1`) must not turn a failed
+// run into exit 0: later output is dropped, the exit code is still the outcome's.
+test('stdout closed by its reader: a failing migrate still exits 2, and what committed stays recorded', async (t) => {
+  const { database } = await import('./helpers.mjs');
+  const db = await database(t);
+  const files = { 'migrations/031_bad.sql': 'SELECT nope FROM nowhere;\n' };
+  for (let i = 1; i <= 30; i++) files[`migrations/${String(i).padStart(3, '0')}_t${i}.sql`] = `CREATE TABLE epipe_${i} (id int);\n`;
+  const cwd = project(t, files);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [CLI, 'migrate', '--url', db.url], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // Read the first chunk, then go away, as `head -1` does.
+  child.stdout.once('data', () => child.stdout.destroy());
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.equal(code, 2, stderr);
+  assert.match(stderr, /031_bad\.sql/);
+  assert.equal(await db.query("SELECT status FROM schema_migrations WHERE version = '031'"), 'failed');
+  assert.equal(await db.query("SELECT to_regclass('epipe_30') IS NOT NULL"), 't');
+});

@@ -41,14 +41,19 @@ function isTerminal(fd) {
   }
 }
 
+/** Descriptors whose reader went away (`| head`): nothing more is written to them. */
+const gone = new Set();
+
 /**
  * Writes `text` to `fd` whole, synchronously: the CLI never creates
  * process.stdout and process.stderr, whose stream classes cost 5-7 ms to load
  * on every run (start-up, issue 15), and nothing is left to flush at exit.
- * A non-blocking descriptor that is full is waited on; a reader that went
- * away (`| head`) ends the process quietly with the exit code so far.
+ * A non-blocking descriptor that is full is waited on. When the reader went
+ * away (`| head`), later output to it is dropped but the command runs to its
+ * end: its exit code is still the outcome's, never a 0 for a run cut short.
  */
 function writeAll(fd, text) {
+  if (gone.has(fd)) return;
   const bytes = Buffer.from(text);
   let at = 0;
   while (at < bytes.length) {
@@ -59,7 +64,10 @@ function writeAll(fd, text) {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
         continue;
       }
-      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      if (err.code === 'EPIPE') {
+        gone.add(fd);
+        return;
+      }
       throw err;
     }
   }
