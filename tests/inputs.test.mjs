@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import {
   REPO, PKG, CLI, ENGINE, engine, tidemark, project, database, ndjson, cleanEnv, assertNoSecret, PG_HOST, PG_PORT,
 } from './helpers.mjs';
@@ -483,4 +484,32 @@ test('turbo run build after //#migrate:vercel (the README\'s ordering): the app 
   assert.notEqual(failed.code, 0, failed.all);
   assert.match(failed.all, /error: migration 002_broken\.sql at line 1, column 1 failed: relation "nope" does not exist/);
   assert.doesNotMatch(failed.stdout, /web:build: building web/);
+});
+
+// ------------------------------------------------------------- file bytes
+
+test('files reach the engine byte for byte: BOM, CRLF and a real U+FFFD apply with the checksum of their bytes; invalid UTF-8 names file and line and applies nothing', engine, async (t) => {
+  const db = await database(t);
+  const sha = (b) => createHash('sha256').update(b).digest('hex');
+  // The CLI reads files as UTF-8 and re-reads as bytes when the text holds U+FFFD (lib/run.cjs readBytes).
+  const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('-- café ☕\r\nCREATE TABLE bom_crlf (id int);\r\n')]);
+  const fffd = Buffer.from('-- a replacement character \uFFFD in a comment\nCREATE TABLE has_fffd (note text DEFAULT \'\uFFFD\');\n');
+  const cwd = project(t, { 'migrations/001_bom_crlf.sql': bom, 'migrations/002_fffd.sql': fffd });
+  const ok = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(ok.code, 0, ok.all);
+  const normalized = (b) => Buffer.from(b.toString('latin1').replace(/^\xef\xbb\xbf/, '').replace(/\r\n/g, '\n'), 'latin1');
+  assert.equal(
+    await db.query('SELECT version || \' \' || checksum FROM schema_migrations ORDER BY version'),
+    `001 ${sha(normalized(bom))}\n002 ${sha(fffd)}`,
+  );
+  assert.equal(await db.query("SELECT column_default FROM information_schema.columns WHERE table_name = 'has_fffd'"), "'\uFFFD'::text");
+
+  // Latin-1 é (0xe9) on line 3: not UTF-8. Nothing is applied, not even the valid file before it.
+  const fresh = await database(t);
+  const latin1 = Buffer.concat([Buffer.from('CREATE TABLE first (id int);\n\n-- caf'), Buffer.from([0xe9]), Buffer.from('\n')]);
+  const bad = project(t, { 'migrations/001_ok.sql': 'CREATE TABLE ok (id int);\n', 'migrations/002_latin1.sql': latin1 });
+  const r = await tidemark(['deploy', '--url', fresh.url], { cwd: bad });
+  assert.notEqual(r.code, 0, r.all);
+  assert.match(r.stderr, /002_latin1\.sql is not valid UTF-8 \(line 3\)/, r.all);
+  assert.equal(await fresh.query("SELECT count(*) FROM pg_tables WHERE tablename IN ('ok', 'first', 'schema_migrations')"), '0');
 });
