@@ -214,6 +214,7 @@ pub(crate) fn down_items<'a>(chosen: &[&'a Migration], options: &Options) -> Res
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply<R: Reporter + ?Sized>(
     client: &Client,
     files: Vec<SourceFile>,
@@ -221,13 +222,14 @@ async fn apply<R: Reporter + ?Sized>(
     policy: Policy,
     target: Option<&str>,
     reporter: &R,
+    ahead: Option<ReadAhead>,
 ) -> Result<MigrateReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
 
     // The fast path: one read, no lock, no write.
     let mut prepared: Prepared<'_> = Vec::new();
-    let first = adopt::first_read(client, &t).await?;
+    let first = first_read(client, &t, ahead).await?;
     let rows = match &first {
         FirstRead::Rows(rows) => rows.as_slice(),
         FirstRead::NoTable => &[],
@@ -320,7 +322,16 @@ pub async fn migrate<R: Reporter + ?Sized>(
     target: Option<&str>,
     reporter: &R,
 ) -> Result<MigrateReport> {
-    apply(client, files, options, options.policy, target, reporter).await
+    apply(
+        client,
+        files,
+        options,
+        options.policy,
+        target,
+        reporter,
+        None,
+    )
+    .await
 }
 
 /// `migrate` for CI and deploys: every check strict, whatever the options say.
@@ -330,7 +341,16 @@ pub async fn deploy<R: Reporter + ?Sized>(
     options: &Options,
     reporter: &R,
 ) -> Result<MigrateReport> {
-    apply(client, files, options, Policy::default(), None, reporter).await
+    apply(
+        client,
+        files,
+        options,
+        Policy::default(),
+        None,
+        reporter,
+        None,
+    )
+    .await
 }
 
 /// Reads the tracking table (one message, no lock) and describes every
@@ -341,9 +361,19 @@ pub async fn status<R: Reporter + ?Sized>(
     options: &Options,
     reporter: &R,
 ) -> Result<StatusReport> {
+    status_after(client, files, options, reporter, None).await
+}
+
+async fn status_after<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    reporter: &R,
+    ahead: Option<ReadAhead>,
+) -> Result<StatusReport> {
     let t = options.tracking()?;
     let migrations = load(files, reporter)?;
-    let first = adopt::first_read(client, &t).await?;
+    let first = first_read(client, &t, ahead).await?;
     let rows = match first {
         FirstRead::Rows(rows) => rows,
         FirstRead::NoTable => Vec::new(),
@@ -629,6 +659,7 @@ pub async fn reset<R: Reporter + ?Sized>(
         Policy::default(),
         None,
         reporter,
+        None,
     )
     .await?;
     let seed = seed(client, seeds, options, seed_options, reporter).await?;
@@ -1110,14 +1141,72 @@ pub async fn execute<R: Reporter + ?Sized>(
     request: Request,
     reporter: &R,
 ) -> Result<Outcome> {
+    execute_after(client, op, request, reporter, None).await
+}
+
+/// The first read of `deploy`, `migrate` and `status` (tracking rows and the
+/// probe for other tools' tables: one message, no lock, no write), made by
+/// [`read_ahead`] while the host was still reading the files. Its outcome,
+/// an error included, is taken by [`execute_after`] where the read would
+/// have been made, after the files are checked, so what is reported and in
+/// which order is the same as without it.
+#[derive(Debug)]
+pub struct ReadAhead {
+    qualified: String,
+    read: Result<FirstRead>,
+}
+
+/// Makes the first read of `op` for `request` on a fresh connection before
+/// the files arrive (the native host's early connect, issue 15): the query
+/// runs on the server while the host reads the folder. `None` for an
+/// operation that starts otherwise, or options [`execute`] will refuse.
+pub async fn read_ahead(client: &Client, op: Operation, request: &Request) -> Option<ReadAhead> {
+    if !matches!(
+        op,
+        Operation::Deploy | Operation::Migrate | Operation::Status
+    ) {
+        return None;
+    }
+    let t = request.options().tracking().ok()?;
+    let read = adopt::first_read(client, &t).await;
+    Some(ReadAhead {
+        qualified: t.qualified,
+        read,
+    })
+}
+
+/// The first read: the one made ahead for this tracking table, else made now.
+async fn first_read(client: &Client, t: &Tracking, ahead: Option<ReadAhead>) -> Result<FirstRead> {
+    match ahead {
+        Some(a) if a.qualified == t.qualified => a.read,
+        _ => adopt::first_read(client, t).await,
+    }
+}
+
+/// [`execute`], taking the first read [`read_ahead`] made on this `client`.
+pub async fn execute_after<R: Reporter + ?Sized>(
+    client: &Client,
+    op: Operation,
+    request: Request,
+    reporter: &R,
+    ahead: Option<ReadAhead>,
+) -> Result<Outcome> {
     request.check(op)?;
     let (options, seed_options) = (request.options(), request.seed_options());
     // Kept to quote the failing line of a file in the error; the engine
     // itself consumes its own copies.
     let files = (request.migrations.clone(), request.seeds.clone());
-    dispatch(client, op, request, &options, &seed_options, reporter)
-        .await
-        .map_err(|e| e.with_source(&files.0, &files.1))
+    dispatch(
+        client,
+        op,
+        request,
+        &options,
+        &seed_options,
+        reporter,
+        ahead,
+    )
+    .await
+    .map_err(|e| e.with_source(&files.0, &files.1))
 }
 
 async fn dispatch<R: Reporter + ?Sized>(
@@ -1127,6 +1216,7 @@ async fn dispatch<R: Reporter + ?Sized>(
     o: &Options,
     seed_options: &SeedOptions,
     r: &R,
+    ahead: Option<ReadAhead>,
 ) -> Result<Outcome> {
     let Request {
         migrations,
@@ -1155,10 +1245,12 @@ async fn dispatch<R: Reporter + ?Sized>(
     };
     Ok(match op {
         Operation::Migrate => {
-            Outcome::Migrate(migrate(client, migrations, o, to.as_deref(), r).await?)
+            Outcome::Migrate(apply(client, migrations, o, o.policy, to.as_deref(), r, ahead).await?)
         }
-        Operation::Deploy => Outcome::Migrate(deploy(client, migrations, o, r).await?),
-        Operation::Status => Outcome::Status(status(client, migrations, o, r).await?),
+        Operation::Deploy => {
+            Outcome::Migrate(apply(client, migrations, o, Policy::default(), None, r, ahead).await?)
+        }
+        Operation::Status => Outcome::Status(status_after(client, migrations, o, r, ahead).await?),
         Operation::Down => {
             Outcome::Down(down(client, migrations, o, steps, to.as_deref(), r).await?)
         }

@@ -160,3 +160,100 @@ async fn pool_safe_mode_applies_each_migration_exactly_once_without_session_lock
     let err = migrate(&c, all, &pooled, None, &Silent).await.unwrap_err();
     assert_eq!(err.code(), "E_POOL_NO_TRANSACTION");
 }
+
+/// The native host's early connect: the first read made while the files are
+/// read (`read_ahead`) is the no-op deploy's only message; a read of another
+/// tracking table is not used; a stale "nothing applied" still applies
+/// exactly once; and a bad file is reported before the read's own refusal.
+#[tokio::test]
+async fn a_read_made_ahead_is_taken_in_place_of_the_first_read() {
+    use tidemark_core::{execute_after, read_ahead, Operation, Outcome, Request};
+    let request = |n: usize| Request {
+        migrations: many(n),
+        ..Request::default()
+    };
+    let db = TestDb::new().await;
+    let (c, counter) = db.counted_client().await;
+    // Ahead of an empty database: the tracking table does not exist yet.
+    let ahead = read_ahead(&c, Operation::Deploy, &request(20)).await;
+    assert!(ahead.is_some());
+    let Outcome::Migrate(r) = execute_after(&c, Operation::Deploy, request(20), &Silent, ahead)
+        .await
+        .unwrap()
+    else {
+        panic!("a deploy reports a MigrateReport")
+    };
+    assert_eq!(r.applied.len(), 20);
+    assert!(counter.queries().len() <= 3, "{:#?}", counter.queries());
+    assert_eq!(tracking(&c).await.len(), 20);
+
+    // Nothing pending: the read made ahead is the only message.
+    let (c, counter) = db.counted_client().await;
+    let ahead = read_ahead(&c, Operation::Status, &request(20)).await;
+    let Outcome::Status(s) = execute_after(&c, Operation::Status, request(20), &Silent, ahead)
+        .await
+        .unwrap()
+    else {
+        panic!("status reports a StatusReport")
+    };
+    assert_eq!(s.migrations.len(), 20);
+    let ahead = read_ahead(&c, Operation::Deploy, &request(20)).await;
+    let Outcome::Migrate(r) = execute_after(&c, Operation::Deploy, request(20), &Silent, ahead)
+        .await
+        .unwrap()
+    else {
+        panic!("a deploy reports a MigrateReport")
+    };
+    assert!(r.up_to_date);
+    assert_eq!(counter.queries().len(), 2, "{:#?}", counter.queries());
+
+    // Made for another tracking table: not used, the table is read again.
+    let (c, counter) = db.counted_client().await;
+    let ahead = read_ahead(&c, Operation::Deploy, &request(20)).await;
+    let other = Request {
+        table: "other_migrations".into(),
+        migrations: vec![tidemark_core::SourceFile::new(
+            "001_other.sql",
+            b"select 1;".to_vec(),
+        )],
+        ..Request::default()
+    };
+    let Outcome::Migrate(r) = execute_after(&c, Operation::Deploy, other, &Silent, ahead)
+        .await
+        .unwrap()
+    else {
+        panic!("a deploy reports a MigrateReport")
+    };
+    assert_eq!(r.applied.len(), 1, "other_migrations was empty");
+    assert!(counter.queries()[1].contains("other_migrations"));
+
+    // Other operations read nothing ahead.
+    assert!(read_ahead(&c, Operation::Down, &request(20))
+        .await
+        .is_none());
+
+    // Another tool's history: the read made ahead is a refusal, but a file
+    // that cannot be read is reported first, as without it.
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    c.batch_execute("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20240101000000')")
+        .await
+        .unwrap();
+    let ahead = read_ahead(&c, Operation::Deploy, &request(1)).await;
+    let bad = Request {
+        migrations: vec![tidemark_core::SourceFile::new(
+            "001_nul.sql",
+            b"select 1;\0".to_vec(),
+        )],
+        ..Request::default()
+    };
+    let err = execute_after(&c, Operation::Deploy, bad, &Silent, ahead)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("NUL byte"), "{err}");
+    let ahead = read_ahead(&c, Operation::Deploy, &request(1)).await;
+    let err = execute_after(&c, Operation::Deploy, request(1), &Silent, ahead)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("dbmate"), "{err}");
+}

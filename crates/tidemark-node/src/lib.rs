@@ -119,7 +119,9 @@ fn event_fn(on_event: Option<Function<'_, Value, ()>>) -> Result<Option<EventFn>
         .transpose()
 }
 
-type Connecting = tokio::sync::oneshot::Receiver<tidemark_core::Result<connect::Connected>>;
+/// The connection, and the first read made on it while the host read the files.
+type Early = (connect::Connected, Option<tidemark_core::ReadAhead>);
+type Connecting = tokio::sync::oneshot::Receiver<tidemark_core::Result<Early>>;
 
 /// A connection being set up for a later `execute` (see [`connect`]).
 #[napi]
@@ -151,8 +153,10 @@ impl Dialing {
 
 /// Starts connecting for `op` (the same checks, target and events as
 /// `execute`), so that the host reads the files while the server sets up
-/// the session (issue 15); `execute` then takes the connection. Nothing is
-/// sent but the connection's own startup.
+/// the session (issue 15); `execute` then takes the connection. Once
+/// connected, `deploy`, `migrate` and `status` also send their first read
+/// (tracking rows, no lock, no write: `tidemark_core::read_ahead`), so the
+/// server answers it meanwhile too; nothing else is sent.
 #[napi]
 pub fn connect(
     env: &Env,
@@ -168,10 +172,14 @@ pub fn connect(
     let reporter = JsReporter(event_fn(on_event)?);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = napi::bindgen_prelude::spawn(async move {
-        let connected = connect::connect(target, &reporter)
-            .await
-            .map_err(tidemark_core::Error::from);
-        let _ = tx.send(connected);
+        let early = match connect::connect(target, &reporter).await {
+            Ok(connected) => {
+                let ahead = tidemark_core::read_ahead(&connected.client, op, &request).await;
+                Ok((connected, ahead))
+            }
+            Err(e) => Err(tidemark_core::Error::from(e)),
+        };
+        let _ = tx.send(early);
     });
     Ok(Dialing {
         connecting: Some(rx),
@@ -204,13 +212,15 @@ pub fn execute<'env>(
             // Also when `connect` dialed: `target` completes the request
             // (db create's database name).
             let dial = request.target(op)?;
-            let connected = match early {
+            let (connected, ahead) = match early {
                 Some(rx) => rx.await.map_err(|_| {
                     tidemark_core::Error::panic("the connection set up for this call was lost")
                 })??,
-                None => connect::connect(dial, &reporter).await?,
+                None => (connect::connect(dial, &reporter).await?, None),
             };
-            let result = tidemark_core::execute(&connected.client, op, request, &reporter).await;
+            let result =
+                tidemark_core::execute_after(&connected.client, op, request, &reporter, ahead)
+                    .await;
             connected.close().await;
             result.map(|outcome| to_json(&outcome))
         })
