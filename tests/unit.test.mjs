@@ -340,3 +340,58 @@ test('script seeds: which Node runs TypeScript, and the flag it needs', () => {
     );
   }
 });
+
+test("CLI flags: the fast parser agrees with node:util's parseArgs on what it accepts, and leaves the rest to it", async () => {
+  const { parseArgs } = await import('node:util');
+  const { parseSimple, parseArgsOptions, parseCli } = pkgRequire('./lib/cli/parse.cjs');
+  const { OPTIONS } = pkgRequire('./lib/options.cjs');
+  const flags = OPTIONS.map((o) => o.flag);
+  const valued = OPTIONS.filter((o) => o.type !== 'boolean').map((o) => o.flag);
+  const booleans = OPTIONS.filter((o) => o.type === 'boolean').map((o) => o.flag);
+  const reference = (args) => parseArgs({ args, options: parseArgsOptions(), allowPositionals: true, strict: true, tokens: true });
+  const shape = (p) => JSON.stringify({ values: { ...p.values }, positionals: p.positionals, tokens: p.tokens });
+  const accepted = [
+    ['deploy', '--dir', 'migrations', '--url', 'postgres://u:p@h/d?sslmode=require'],
+    ['migrate', '--url=postgres://h/d', '--dry-run', '--json'],
+    ['seed', '--env', 'development', '--only', 'a.sql', '--only', 'b.sql'],
+    ['create', 'add', 'users', '--reversible'],
+    ['deploy', '--dir', 'a', '--dir', 'b'],
+    ['status', '--url=', '--dir=x=y'],
+    ['deploy', '--connect-timeout', '5s', '--lock-timeout=2s'],
+    ['verify', '--strict'],
+    ...valued.map((f) => ['status', `--${f}`, 'v']),
+    ...valued.map((f) => ['status', `--${f}=v`]),
+    ...booleans.map((f) => ['status', `--${f}`]),
+  ];
+  for (const args of accepted) {
+    const fast = parseSimple(args);
+    assert.ok(fast, `the fast parser takes ${args.join(' ')}`);
+    assert.equal(shape(fast), shape(reference(args)), args.join(' '));
+  }
+  // Everything else goes to parseArgs: its results and its errors, as before.
+  const declined = [
+    ['deploy', '-d', 'migrations'],
+    ['deploy', '-u', 'postgres://h/d', '-y'],
+    ['deploy', '--', '--dir'],
+    ['deploy', '--nope'],
+    ['deploy', '--dir'],
+    ['deploy', '--dir', '--json'],
+    ['deploy', '--json=1'],
+    ['deploy', '-'],
+    ['-h'],
+    ['--version'],
+  ];
+  for (const args of declined) {
+    if (args.join(' ') === '--version') {
+      assert.ok(parseSimple(args), 'a lone boolean flag is simple');
+      continue;
+    }
+    assert.equal(parseSimple(args), undefined, args.join(' '));
+  }
+  assert.equal(flags.length > 20, true);
+  // The usage errors the CLI gives for them are parseArgs's, mapped.
+  assert.throws(() => parseCli(['deploy', '--nope']), /unknown option --nope/);
+  assert.throws(() => parseCli(['deploy', '--dir']), /option --dir needs a value/);
+  assert.throws(() => parseCli(['deploy', '--json=1']), /option --json does not take a value/);
+  assert.deepEqual({ ...parseCli(['deploy', '-d', 'm', '-u', 'postgres://h/d']).values }, { dir: 'm', url: 'postgres://h/d' });
+});

@@ -2,9 +2,54 @@
 // The CLI's arguments: flags from the one options table (lib/options.cjs),
 // commands and their positional arguments, usage errors.
 
-const util = require('node:util');
 const { OPTIONS, COMMANDS, canonicalCommand, accepts } = require('../options.cjs');
 const { TidemarkError } = require('../errors.cjs');
+
+/**
+ * The common command lines (`deploy --dir migrations --url ...`) without
+ * node:util's parseArgs, whose first call costs 1-1.5 ms (start-up, issue
+ * 15): only positionals, known long options as `--flag`, `--flag value`
+ * or `--flag=value`, and values that do not start with `-`. Returns
+ * undefined for anything else (short flags, `--`, an unknown option, a
+ * missing value, `--yes=1`), which parseArgs then parses and reports as
+ * before. Same values, positionals and option tokens as parseArgs for what
+ * it accepts (tests/unit.test.mjs compares the two).
+ */
+function parseSimple(args) {
+  const values = { __proto__: null };
+  const positionals = [];
+  const tokens = [];
+  for (let i = 0; i < args.length; i += 1) {
+    const a = args[i];
+    if (!a.startsWith('-')) {
+      positionals.push(a);
+      tokens.push({ kind: 'positional', index: i, value: a });
+      continue;
+    }
+    if (!a.startsWith('--') || a === '--') return undefined;
+    const eq = a.indexOf('=');
+    const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+    const opt = OPTIONS.find((o) => o.flag === name);
+    if (!opt) return undefined;
+    if (opt.type === 'boolean') {
+      if (eq >= 0) return undefined;
+      values[name] = true;
+      tokens.push({ kind: 'option', name, rawName: a, index: i, value: undefined, inlineValue: undefined });
+      continue;
+    }
+    if (eq >= 0) {
+      values[name] = a.slice(eq + 1);
+      tokens.push({ kind: 'option', name, rawName: `--${name}`, index: i, value: values[name], inlineValue: true });
+      continue;
+    }
+    const value = args[i + 1];
+    if (value === undefined || value.startsWith('-')) return undefined;
+    values[name] = value;
+    tokens.push({ kind: 'option', name, rawName: a, index: i, value, inlineValue: false });
+    i += 1;
+  }
+  return { values, positionals, tokens };
+}
 
 function parseArgsOptions() {
   const o = {};
@@ -79,7 +124,9 @@ function parseCli(argv) {
   let parsed;
   try {
     const args = joinNegativeValues(argv);
-    parsed = util.parseArgs({ args, options: parseArgsOptions(), allowPositionals: true, strict: true, tokens: true });
+    parsed =
+      parseSimple(args) ??
+      require('node:util').parseArgs({ args, options: parseArgsOptions(), allowPositionals: true, strict: true, tokens: true });
   } catch (err) {
     throw usageError(err, argv);
   }
@@ -135,4 +182,4 @@ function flagsToOptions(values) {
   return o;
 }
 
-module.exports = { parseCli, flagsToOptions, helpPointer };
+module.exports = { parseCli, flagsToOptions, helpPointer, parseSimple, parseArgsOptions };
