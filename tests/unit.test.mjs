@@ -345,7 +345,6 @@ test("CLI flags: the fast parser agrees with node:util's parseArgs on what it ac
   const { parseArgs } = await import('node:util');
   const { parseSimple, parseArgsOptions, parseCli } = pkgRequire('./lib/cli/parse.cjs');
   const { OPTIONS } = pkgRequire('./lib/options.cjs');
-  const flags = OPTIONS.map((o) => o.flag);
   const valued = OPTIONS.filter((o) => o.type !== 'boolean').map((o) => o.flag);
   const booleans = OPTIONS.filter((o) => o.type === 'boolean').map((o) => o.flag);
   const reference = (args) => parseArgs({ args, options: parseArgsOptions(), allowPositionals: true, strict: true, tokens: true });
@@ -359,6 +358,7 @@ test("CLI flags: the fast parser agrees with node:util's parseArgs on what it ac
     ['status', '--url=', '--dir=x=y'],
     ['deploy', '--connect-timeout', '5s', '--lock-timeout=2s'],
     ['verify', '--strict'],
+    ['--version'],
     ...valued.map((f) => ['status', `--${f}`, 'v']),
     ...valued.map((f) => ['status', `--${f}=v`]),
     ...booleans.map((f) => ['status', `--${f}`]),
@@ -379,16 +379,8 @@ test("CLI flags: the fast parser agrees with node:util's parseArgs on what it ac
     ['deploy', '--json=1'],
     ['deploy', '-'],
     ['-h'],
-    ['--version'],
   ];
-  for (const args of declined) {
-    if (args.join(' ') === '--version') {
-      assert.ok(parseSimple(args), 'a lone boolean flag is simple');
-      continue;
-    }
-    assert.equal(parseSimple(args), undefined, args.join(' '));
-  }
-  assert.equal(flags.length > 20, true);
+  for (const args of declined) assert.equal(parseSimple(args), undefined, args.join(' '));
   // The usage errors the CLI gives for them are parseArgs's, mapped.
   assert.throws(() => parseCli(['deploy', '--nope']), /unknown option --nope/);
   assert.throws(() => parseCli(['deploy', '--dir']), /option --dir needs a value/);

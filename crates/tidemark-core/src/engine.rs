@@ -322,16 +322,19 @@ pub async fn migrate<R: Reporter + ?Sized>(
     target: Option<&str>,
     reporter: &R,
 ) -> Result<MigrateReport> {
-    apply(
-        client,
-        files,
-        options,
-        options.policy,
-        target,
-        reporter,
-        None,
-    )
-    .await
+    migrate_after(client, files, options, target, reporter, None).await
+}
+
+async fn migrate_after<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    target: Option<&str>,
+    reporter: &R,
+    ahead: Option<ReadAhead>,
+) -> Result<MigrateReport> {
+    let policy = options.policy;
+    apply(client, files, options, policy, target, reporter, ahead).await
 }
 
 /// `migrate` for CI and deploys: every check strict, whatever the options say.
@@ -341,16 +344,18 @@ pub async fn deploy<R: Reporter + ?Sized>(
     options: &Options,
     reporter: &R,
 ) -> Result<MigrateReport> {
-    apply(
-        client,
-        files,
-        options,
-        Policy::default(),
-        None,
-        reporter,
-        None,
-    )
-    .await
+    deploy_after(client, files, options, reporter, None).await
+}
+
+async fn deploy_after<R: Reporter + ?Sized>(
+    client: &Client,
+    files: Vec<SourceFile>,
+    options: &Options,
+    reporter: &R,
+    ahead: Option<ReadAhead>,
+) -> Result<MigrateReport> {
+    let policy = Policy::default();
+    apply(client, files, options, policy, None, reporter, ahead).await
 }
 
 /// Reads the tracking table (one message, no lock) and describes every
@@ -652,16 +657,7 @@ pub async fn reset<R: Reporter + ?Sized>(
         return Err(Error::database("could not drop the schemas", &e));
     }
     reporter.report(Event::SchemasDropped { schemas });
-    let migrate = apply(
-        client,
-        migrations,
-        options,
-        Policy::default(),
-        None,
-        reporter,
-        None,
-    )
-    .await?;
+    let migrate = deploy_after(client, migrations, options, reporter, None).await?;
     let seed = seed(client, seeds, options, seed_options, reporter).await?;
     Ok(ResetReport { migrate, seed })
 }
@@ -1245,11 +1241,9 @@ async fn dispatch<R: Reporter + ?Sized>(
     };
     Ok(match op {
         Operation::Migrate => {
-            Outcome::Migrate(apply(client, migrations, o, o.policy, to.as_deref(), r, ahead).await?)
+            Outcome::Migrate(migrate_after(client, migrations, o, to.as_deref(), r, ahead).await?)
         }
-        Operation::Deploy => {
-            Outcome::Migrate(apply(client, migrations, o, Policy::default(), None, r, ahead).await?)
-        }
+        Operation::Deploy => Outcome::Migrate(deploy_after(client, migrations, o, r, ahead).await?),
         Operation::Status => Outcome::Status(status_after(client, migrations, o, r, ahead).await?),
         Operation::Down => {
             Outcome::Down(down(client, migrations, o, steps, to.as_deref(), r).await?)

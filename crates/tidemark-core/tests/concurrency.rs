@@ -161,6 +161,19 @@ async fn pool_safe_mode_applies_each_migration_exactly_once_without_session_lock
     assert_eq!(err.code(), "E_POOL_NO_TRANSACTION");
 }
 
+/// A deploy through `execute_after`, with the read made ahead (or none).
+async fn deploy_after(
+    c: &tokio_postgres::Client,
+    request: tidemark_core::Request,
+    ahead: Option<tidemark_core::ReadAhead>,
+) -> tidemark_core::Result<tidemark_core::MigrateReport> {
+    use tidemark_core::{execute_after, Operation, Outcome};
+    match execute_after(c, Operation::Deploy, request, &Silent, ahead).await? {
+        Outcome::Migrate(r) => Ok(r),
+        other => panic!("a deploy reports a MigrateReport, not {other:?}"),
+    }
+}
+
 /// The native host's early connect: the first read made while the files are
 /// read (`read_ahead`) is the no-op deploy's only message; a read of another
 /// tracking table is not used; a stale "nothing applied" still applies
@@ -177,12 +190,7 @@ async fn a_read_made_ahead_is_taken_in_place_of_the_first_read() {
     // Ahead of an empty database: the tracking table does not exist yet.
     let ahead = read_ahead(&c, Operation::Deploy, &request(20)).await;
     assert!(ahead.is_some());
-    let Outcome::Migrate(r) = execute_after(&c, Operation::Deploy, request(20), &Silent, ahead)
-        .await
-        .unwrap()
-    else {
-        panic!("a deploy reports a MigrateReport")
-    };
+    let r = deploy_after(&c, request(20), ahead).await.unwrap();
     assert_eq!(r.applied.len(), 20);
     assert!(counter.queries().len() <= 3, "{:#?}", counter.queries());
     assert_eq!(tracking(&c).await.len(), 20);
@@ -198,12 +206,7 @@ async fn a_read_made_ahead_is_taken_in_place_of_the_first_read() {
     };
     assert_eq!(s.migrations.len(), 20);
     let ahead = read_ahead(&c, Operation::Deploy, &request(20)).await;
-    let Outcome::Migrate(r) = execute_after(&c, Operation::Deploy, request(20), &Silent, ahead)
-        .await
-        .unwrap()
-    else {
-        panic!("a deploy reports a MigrateReport")
-    };
+    let r = deploy_after(&c, request(20), ahead).await.unwrap();
     assert!(r.up_to_date);
     assert_eq!(counter.queries().len(), 2, "{:#?}", counter.queries());
 
@@ -218,12 +221,7 @@ async fn a_read_made_ahead_is_taken_in_place_of_the_first_read() {
         )],
         ..Request::default()
     };
-    let Outcome::Migrate(r) = execute_after(&c, Operation::Deploy, other, &Silent, ahead)
-        .await
-        .unwrap()
-    else {
-        panic!("a deploy reports a MigrateReport")
-    };
+    let r = deploy_after(&c, other, ahead).await.unwrap();
     assert_eq!(r.applied.len(), 1, "other_migrations was empty");
     assert!(counter.queries()[1].contains("other_migrations"));
 
@@ -247,13 +245,9 @@ async fn a_read_made_ahead_is_taken_in_place_of_the_first_read() {
         )],
         ..Request::default()
     };
-    let err = execute_after(&c, Operation::Deploy, bad, &Silent, ahead)
-        .await
-        .unwrap_err();
+    let err = deploy_after(&c, bad, ahead).await.unwrap_err();
     assert!(err.to_string().contains("NUL byte"), "{err}");
     let ahead = read_ahead(&c, Operation::Deploy, &request(1)).await;
-    let err = execute_after(&c, Operation::Deploy, request(1), &Silent, ahead)
-        .await
-        .unwrap_err();
+    let err = deploy_after(&c, request(1), ahead).await.unwrap_err();
     assert!(err.to_string().contains("dbmate"), "{err}");
 }

@@ -66,9 +66,8 @@ function readFolder(dir, cwd, what, depth = 0, binding = undefined) {
     throw new TidemarkError('E_CONFIG', `could not read the ${what} folder ${rel(cwd, dir)}: ${err.message}`);
   }
   const files = [];
-  // The files whose bytes the engine reads, as their index in `files`; read together at the end.
+  // The files whose bytes the engine reads, with their paths: read together at the end.
   const toRead = [];
-  const paths = [];
   // `dir` is absolute and normalized: plain concatenation, where path.join
   // would normalize each of hundreds of names again on every deploy.
   const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
@@ -108,13 +107,15 @@ function readFolder(dir, cwd, what, depth = 0, binding = undefined) {
       files.push({ name, bytes: empty });
       return;
     }
-    toRead.push(files.length);
-    paths.push(full);
-    files.push({ name, bytes: empty });
+    const file = { name, bytes: empty };
+    files.push(file);
+    toRead.push([file, full]);
   };
   for (const e of entries) visit(prefix + e.name, e.name, 0, e);
-  const bytes = readFiles(paths, binding, cwd);
-  for (let i = 0; i < toRead.length; i++) files[toRead[i]].bytes = bytes[i];
+  const bytes = readFiles(toRead.map(([, full]) => full), binding, cwd);
+  toRead.forEach(([file], i) => {
+    file.bytes = bytes[i];
+  });
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return files;
 }
