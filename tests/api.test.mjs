@@ -93,10 +93,10 @@ test('resolveConfig is the CLI\'s resolution', (t) => {
   assert.equal(api.redact('postgres://u:pw@h/db'), 'postgres://u:****@h/db');
 });
 
-// The native engine starts connecting while the files are read (issue 15);
-// when the files cannot be read, that connection is given up: the error is
-// the files', and no session is left open on the server (on wasm the
-// engine connects only in execute; the same holds).
+// The engine starts connecting while the files are read (issue 15: the
+// native one on its own threads, the wasm one on the event loop); when the
+// files cannot be read, that connection is given up: the error is the
+// files', and no session is left open on the server.
 test('a migrations folder that cannot be read is the error, and leaves no session open', engine, async (t) => {
   const db = await database(t);
   const cwd = project(t, {});

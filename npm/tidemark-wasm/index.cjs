@@ -1,8 +1,10 @@
 'use strict';
-// The wasm backend, with the same functions as the native addon:
-// execute(op, request, onEvent), begin, create, defaults, inspectUrl,
-// redactText and version. The engine cannot open sockets: execute hands it
-// dial() (host.cjs), which it calls once per connection attempt.
+// The wasm backend, with the same functions as the native addon (but
+// readFiles: wasm has no filesystem): connect(op, request, onEvent),
+// execute(op, request, onEvent, dialing), begin, create, defaults,
+// inspectUrl, redactText and version. The engine cannot open sockets:
+// connect and execute hand it dial() (host.cjs), which it calls once per
+// connection attempt.
 //
 // Two builds of the one engine (scripts/build-wasm.sh): pkg/tidemark_lite
 // carries the deploy path (what a Vercel build and most runs need) within
@@ -39,19 +41,52 @@ function pack(request) {
 }
 
 /**
- * Runs `op` with `request` (the engine's request keys). `request.__duplex`:
- * a ready stream.Duplex that already speaks to the server (tidemark's
- * embedded database: PGlite in process); no socket is opened.
+ * Starts connecting for `op` (the engine's `connect`, as the native addon
+ * has it): the engine dials and sets the session up on this thread's event
+ * loop, and sends deploy's, migrate's or status's first read, while the host
+ * reads the files, which it must do in turns (`inTurns`) so that the
+ * connection moves on meanwhile (issue 15). Returns undefined when the call
+ * will need the full module (which then connects in execute). `close()`
+ * gives the connection up when execute will not take it.
  */
-function execute(op, request, onEvent) {
+function connect(op, request, onEvent) {
+  const { __duplex: ready, migrations, seeds, ...rest } = request;
+  if (ready) return undefined;
+  const inner = lite().connect(op, rest, dial, typeof onEvent === 'function' ? onEvent : undefined);
+  if (!inner) return undefined;
+  return {
+    inTurns: true,
+    take() {
+      const taken = this.inner;
+      this.inner = undefined;
+      return taken;
+    },
+    inner,
+    close() {
+      const d = this.take();
+      if (d) {
+        d.close();
+        d.free();
+      }
+    },
+  };
+}
+
+/**
+ * Runs `op` with `request` (the engine's request keys), on the connection
+ * `dialing` (from connect) when given. `request.__duplex`: a ready
+ * stream.Duplex that already speaks to the server (tidemark's embedded
+ * database: PGlite in process); no socket is opened.
+ */
+function execute(op, request, onEvent, dialing) {
   const { __duplex: ready, ...rest } = request;
   const connect = ready ? async () => ({ socket: ready }) : dial;
   const args = [op, ...pack(rest), connect, typeof onEvent === 'function' ? onEvent : undefined];
   return lite()
-    .execute(...args)
+    .execute(...args, dialing?.take())
     .catch((err) => {
       if (err?.code !== FULL_MODULE) throw err;
-      return full().execute(...args);
+      return full().execute(...args, undefined);
     });
 }
 
@@ -59,6 +94,7 @@ module.exports = {
   backend: 'wasm',
   version: () => lite().version(),
   defaults: () => lite().defaults(),
+  connect,
   execute,
   begin: (op, request, onEvent) => lite().begin(op, request, typeof onEvent === 'function' ? onEvent : undefined),
   create: (options) => lite().create(options),

@@ -11,6 +11,10 @@ mod dial;
 mod socket;
 mod tls;
 
+use std::cell::Cell;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
 use js_sys::{Function, Reflect};
 use serde::Serialize;
 use tidemark_core::{Operation, Request};
@@ -158,8 +162,105 @@ pub fn begin(op: &str, options: JsValue, on_event: Option<Function>) -> Result<(
         .map_err(|e| js_error(&e))
 }
 
+/// SASLprep of a non-ASCII password needs the Unicode tables, which only
+/// the full module carries (crates/stringprep-lite).
+fn needs_full_module(to: &tidemark_core::Dial) -> bool {
+    !cfg!(feature = "full")
+        && to
+            .target
+            .config
+            .get_password()
+            .is_some_and(stringprep::needs_tables)
+}
+
+/// The session a [`connect`] set up, and the first read made on it.
+type Early = (dial::Session, Option<tidemark_core::ReadAhead>);
+
+/// A connection being set up for a later [`execute`] (see [`connect`]).
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Dialing {
+    early: Option<oneshot::Receiver<tidemark_core::Result<Early>>>,
+    wanted: Rc<Cell<bool>>,
+}
+
+#[wasm_bindgen]
+impl Dialing {
+    /// Gives the connection up when `execute` will not take it (the host
+    /// failed to read the files): no more events are reported, and the
+    /// session is closed as soon as the attempt under way ends (a socket
+    /// the host is opening cannot be taken back from here).
+    pub fn close(&mut self) {
+        self.wanted.set(false);
+        self.early = None;
+    }
+}
+
+/// Events of a [`connect`] until its [`Dialing`] is closed.
+struct WhileWanted(JsReporter, Rc<Cell<bool>>);
+
+impl tidemark_core::Reporter for WhileWanted {
+    fn report(&self, event: tidemark_core::Event) {
+        if self.1.get() {
+            self.0.report(event);
+        }
+    }
+}
+
+/// Starts connecting for `op` (the same checks, target and events as
+/// [`execute`]), as the native addon's `connect` does: the engine's
+/// connection loop runs on the JS event loop while the host reads the
+/// files (issue 15), and once connected, `deploy`, `migrate` and `status`
+/// send their first read (`tidemark_core::read_ahead`: tracking rows, no
+/// lock, no write); `execute` then takes the session. `undefined` when this
+/// module would hand `op` to the full module (`execute` connects then).
+#[wasm_bindgen]
+pub fn connect(
+    op: &str,
+    options: JsValue,
+    dial: Function,
+    on_event: Option<Function>,
+) -> Result<Option<Dialing>, JsValue> {
+    let (op, mut request) = request(op, options, Files::default())?;
+    if !op.in_build() {
+        return Ok(None);
+    }
+    request.check(op).map_err(|e| js_error(&e))?;
+    let to = request
+        .target(op)
+        .map_err(|e| js_error(&tidemark_core::Error::from(e)))?;
+    if needs_full_module(&to) {
+        return Ok(None);
+    }
+    let wanted = Rc::new(Cell::new(true));
+    let reporter = WhileWanted(JsReporter(on_event), wanted.clone());
+    let (tx, rx) = oneshot::channel();
+    wasm_bindgen_futures::spawn_local(async move {
+        let mut dialer = dial::WasmDialer::new(dial, &to.target);
+        let early =
+            tidemark_core::connect::connect(&mut dialer, &to.endpoint, to.budget_ms, &reporter)
+                .await;
+        let early = match early {
+            Ok(session) if reporter.1.get() => {
+                let ahead = tidemark_core::read_ahead(&session.0, op, &request).await;
+                Ok((session, ahead))
+            }
+            Ok(session) => Ok((session, None)),
+            Err(e) => Err(tidemark_core::Error::from(e)),
+        };
+        // Not taken (closed, or `execute` failed before taking it): the
+        // session is dropped here, which ends it.
+        let _ = tx.send(early);
+    });
+    Ok(Some(Dialing {
+        early: Some(rx),
+        wanted,
+    }))
+}
+
 /// Runs one operation: connects through the host's `dial` (one socket per
-/// attempt, see `dial.rs`), `execute`s, closes; resolves with its report.
+/// attempt, see `dial.rs`), or takes the session `dialing` set up,
+/// `execute`s, closes; resolves with its report.
 // The files cross as four arguments (see `request`), each one crossing.
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
@@ -172,6 +273,7 @@ pub async fn execute(
     migrations: usize,
     dial: Function,
     on_event: Option<Function>,
+    dialing: Option<Dialing>,
 ) -> Result<JsValue, JsValue> {
     let files = Files {
         names,
@@ -186,29 +288,36 @@ pub async fn execute(
         return Err(full_module_needed(&format!("{op:?}")));
     }
     let reporter = JsReporter(on_event);
+    let early = dialing.and_then(|mut d| d.early.take());
     let run = async {
         request.check(op)?;
+        // Also when `connect` dialed: `target` completes the request.
         let to = request.target(op)?;
-        // SASLprep of a non-ASCII password needs the Unicode tables, which
-        // only the full module carries (crates/stringprep-lite).
-        if !cfg!(feature = "full")
-            && to
-                .target
-                .config
-                .get_password()
-                .is_some_and(stringprep::needs_tables)
-        {
+        if needs_full_module(&to) {
             return Ok(None);
         }
-        let mut dialer = dial::WasmDialer::new(dial, &to.target);
-        let (client, closed_rx) =
-            tidemark_core::connect::connect(&mut dialer, &to.endpoint, to.budget_ms, &reporter)
+        let ((client, closed_rx), ahead) = match early {
+            Some(rx) => rx.await.map_err(|_| {
+                tidemark_core::Error::panic("the connection set up for this call was lost")
+            })??,
+            None => {
+                let mut dialer = dial::WasmDialer::new(dial, &to.target);
+                let session = tidemark_core::connect::connect(
+                    &mut dialer,
+                    &to.endpoint,
+                    to.budget_ms,
+                    &reporter,
+                )
                 .await?;
+                (session, None)
+            }
+        };
         // The operation polls in functions of its own, not inlined into
         // this one (see "Out of line" in tidemark-core's lib.rs).
-        let result =
-            tidemark_core::out_of_line(tidemark_core::execute(&client, op, request, &reporter))
-                .await;
+        let result = tidemark_core::out_of_line(tidemark_core::execute_after(
+            &client, op, request, &reporter, ahead,
+        ))
+        .await;
         // An explicit close: wait for the connection task, so nothing is
         // left writing to the socket after the call returns.
         drop(client);

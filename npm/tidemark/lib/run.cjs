@@ -16,6 +16,9 @@ const runDueScripts = (...args) => require('./script-seeds.cjs').runDueScripts(.
 
 const rel = (cwd, p) => path.relative(cwd, p) || '.';
 
+/** One turn of the event loop. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
 /** Contents the engine reads: SQL, diesel's metadata.toml, drizzle's journal. */
 const wantsBytes = (name) => name.endsWith('.sql') || name.endsWith('.toml') || name.endsWith('_journal.json');
 
@@ -49,14 +52,15 @@ function readFiles(paths, binding, cwd) {
 
 /**
  * Lists every entry of `dir` as `{ name, bytes }`, sorted by name, or returns
- * undefined when the folder does not exist. With `depth` 1 (migrations),
+ * undefined when the folder does not exist (readFolder reads them; this
+ * returns `{ files, toRead }`, the files to read with their paths). With `depth` 1 (migrations),
  * subfolders are listed too: the folder as `sub/` and its entries as
  * `sub/file` (deeper folders as `sub/deeper/`), so the engine sees every
  * layout (Prisma, diesel, drizzle-kit) and refuses what it cannot read. Files
  * the engine does not read (snapshots, scripts) are passed with no bytes. An
  * entry that cannot be read (a dangling symlink) is an error naming it.
  */
-function readFolder(dir, cwd, what, depth = 0, binding = undefined) {
+function listFolder(dir, cwd, what, depth) {
   let entries;
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -112,7 +116,11 @@ function readFolder(dir, cwd, what, depth = 0, binding = undefined) {
     toRead.push([file, full]);
   };
   for (const e of entries) visit(prefix + e.name, e.name, 0, e);
-  const bytes = readFiles(toRead.map(([, full]) => full), binding, cwd);
+  return { files, toRead };
+}
+
+/** The listing's files with the bytes read for them, sorted by name. */
+function filled({ files, toRead }, bytes) {
   toRead.forEach(([file], i) => {
     file.bytes = bytes[i];
   });
@@ -120,8 +128,39 @@ function readFolder(dir, cwd, what, depth = 0, binding = undefined) {
   return files;
 }
 
-function readMigrations(config, required, binding) {
-  const files = readFolder(config.dir, config.cwd, 'migrations', 1, binding);
+/** See listFolder: the entries of `dir` with their bytes, or undefined. */
+function readFolder(dir, cwd, what, depth = 0, binding = undefined) {
+  const listing = listFolder(dir, cwd, what, depth);
+  return listing && filled(listing, readFiles(listing.toRead.map(([, full]) => full), binding, cwd));
+}
+
+// Files read between two turns of the event loop (readFolderInTurns).
+const TURN = 16;
+
+/**
+ * readFolder for a connection being set up on this thread (the wasm
+ * engine's, see connect in npm/tidemark-wasm): the files are read a few at
+ * a time, and each turn lets the connection take its next step (the
+ * server's answers to the startup and to the first read arrive
+ * meanwhile), where one long read would hold it until the end (issue 15).
+ */
+async function readFolderInTurns(dir, cwd, what, depth = 0) {
+  await settle();
+  const listing = listFolder(dir, cwd, what, depth);
+  if (!listing) return listing;
+  const paths = listing.toRead.map(([, full]) => full);
+  const bytes = [];
+  for (let at = 0; at < paths.length; at += TURN) {
+    if (at > 0) await settle();
+    bytes.push(...readFiles(paths.slice(at, at + TURN), undefined, cwd));
+  }
+  return filled(listing, bytes);
+}
+
+
+/** `read(dir, what, depth)`: readFolder, or readFolderInTurns (see run). */
+async function readMigrations(config, required, read) {
+  const files = await read(config.dir, 'migrations', 1);
   if (files === undefined && required) {
     throw new TidemarkError(
       'E_CONFIG',
@@ -137,9 +176,9 @@ function seedFolder(config) {
   return path.join(config.seedsDir, config.seedEnv);
 }
 
-function readSeeds(config, required, binding) {
+async function readSeeds(config, required, read) {
   const dir = seedFolder(config);
-  const files = readFolder(dir, config.cwd, 'seeds', 0, binding);
+  const files = await read(dir, 'seeds', 0);
   if (files === undefined && required) {
     let have = '';
     try {
@@ -234,7 +273,6 @@ function eventSink(onEvent) {
   return { emit, state };
 }
 
-const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Runs one connecting command with an already resolved config. The engine
@@ -268,10 +306,10 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
   // The engine names the embedded database once it is decided (its refusals came first).
   if (local) begin({ embedded: local.source });
   for (const w of pooled) emit(w);
-  // The native engine connects on its own threads while the files are read
-  // here (issue 15): the server sets up the session meanwhile. The wasm
-  // engine's socket lives on this thread, which is busy reading, so it
-  // connects in execute.
+  // The engine connects while the files are read here (issue 15): the
+  // server sets the session up and answers the first read meanwhile. The
+  // native engine does so on its own threads; the wasm engine on this
+  // thread's event loop, so the files are read in turns (`inTurns`).
   let dialing;
   if (!local && typeof binding.connect === 'function') {
     try {
@@ -280,12 +318,15 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
       throw convertError(err, config);
     }
   }
+  const read = dialing?.inTurns
+    ? (dir, what, depth) => readFolderInTurns(dir, config.cwd, what, depth)
+    : (dir, what, depth) => readFolder(dir, config.cwd, what, depth, binding);
   let migrations;
   let seeds;
   try {
     // unlock and db create read no files.
-    migrations = command === 'unlock' || command === 'createDatabase' ? [] : readMigrations(config, command !== 'seed', binding);
-    seeds = command === 'seed' || command === 'reset' ? readSeeds(config, command === 'seed', binding) : [];
+    migrations = command === 'unlock' || command === 'createDatabase' ? [] : await readMigrations(config, command !== 'seed', read);
+    seeds = command === 'seed' || command === 'reset' ? await readSeeds(config, command === 'seed', read) : [];
   } catch (err) {
     if (dialing) dialing.close();
     throw err;
