@@ -8,10 +8,10 @@
 //                              tidemark's own modules, flags, config file, .env, URL, reading the migrations
 //   engine load                require of the addon, or of the wasm package (reading, compiling and
 //                              instantiating the module)
-//   before dial (wasm)         in the engine before the socket is asked for: options in, URL
-//   dial (wasm)                node:net connect (native: part of connect + startup)
-//   connect + startup          TCP (native), startup, authentication, until the `connected` event;
-//                              native starts connecting before the files are read, so this is
+//   dial (wasm)                node:net connect, made while the files are read (native: part
+//                              of connect + startup, on the addon's threads)
+//   connect + startup          TCP, startup, authentication, until the `connected` event; both
+//                              engines start connecting before the files are read, so this is
 //                              only what is left of it once they are
 //   query + engine             the tracking-table read, the files checked, the report made
 //   output, exit()             rendering until process.exit
@@ -72,11 +72,10 @@ try {
         'node start': at.preload,
         'CLI: modules, config, .env, files': at.call - at.preload - at.engine,
         'engine load': at.engine,
-        'before dial': wasm ? at.dial - at.call : 0,
         dial: wasm ? at.dialed - at.dial : 0,
-        // Native connects while the CLI reads the files (lib/run.cjs): what
-        // is left of it after they are read (0 when the files took longer).
-        'connect + startup': Math.max(0, at.connected - (wasm ? at.dialed : at.call)),
+        // Both engines connect while the CLI reads the files (lib/run.cjs):
+        // what is left of it after they are read (0 when the files took longer).
+        'connect + startup': Math.max(0, at.connected - at.call),
         'query + engine': at.returned - at.connected,
         'output, exit()': at.exit - at.returned,
         teardown: wall - at.exit,

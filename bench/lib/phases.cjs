@@ -56,8 +56,8 @@ Module._load = function (request) {
             return onEvent(e);
           };
         };
-        // The native engine's early connect (lib/run.cjs): its start is
-        // marked; the connection is then set up while the files are read.
+        // The engine's early connect (lib/run.cjs): its start is marked;
+        // the connection is then set up while the files are read.
         if (typeof b.connect === 'function') {
           const early = b.connect;
           b.connect = function (...args) {

@@ -105,6 +105,9 @@ const WASM_FLAGS = [`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`, '--wasm-lazy
 const WASM_FLAGS_NODE = [20, 24];
 
 function tryWasm(tried) {
+  // tidemark-wasm's package.json has "main" and no "exports" map: resolving
+  // an exports map loads Node's ES module resolver, 1.5 ms of every wasm
+  // command (start-up, issue 15).
   const packageName = 'tidemark-wasm';
   const major = Number(process.versions.node.split('.')[0]);
   if (shortLived.value && major >= WASM_FLAGS_NODE[0] && major <= WASM_FLAGS_NODE[1]) {
