@@ -20,12 +20,16 @@
 // node bench/startup.mjs                  # RUNS=15 BENCH_N=200
 // STARTUP_BEFORE=/other/checkout/npm/tidemark/bin/tidemark.js node bench/startup.mjs
 //                                         # the same rows for another build, interleaved
+// STARTUP_DELAY_MS=5 node bench/startup.mjs
+//                                         # through the delaying proxy (lib/proxy.mjs), 5 ms
+//                                         # each way: a server about 10 ms away
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createDb, dbUrl, dropAllOwn } from './lib/pg.mjs';
+import { createDb, dbUrl, dropAllOwn, pgTarget } from './lib/pg.mjs';
+import { startProxy } from './lib/proxy.mjs';
 import { smallMigrations, sqlText } from './lib/workloads.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,8 +45,12 @@ for (const m of smallMigrations(n)) writeFileSync(join(dir, `${String(m.i).padSt
 
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
+const delayMs = Number(process.env.STARTUP_DELAY_MS ?? 0);
+let proxy;
 try {
-  const url = dbUrl(await createDb('startup'));
+  const db = await createDb('startup');
+  if (delayMs > 0) proxy = await startProxy({ ...pgTarget(), delayMs });
+  const url = proxy ? dbUrl(db, { ...pgTarget(), host: '127.0.0.1', port: proxy.port }) : dbUrl(db);
   const run = (cli, backend, command, phases = true) =>
     spawnSync(process.execPath, [...(phases ? ['-r', join(here, 'lib/phases.cjs')] : []), cli, command, '--dir', 'migrations', '--url', url], {
       cwd: work,
@@ -84,7 +92,8 @@ try {
     }
   }
   const columns = Object.keys(samples.get(cases[1][0])[0]);
-  console.log(`${n} migrations applied, ${runs} runs each, interleaved; median ms per phase (the columns need not add up to the wall median).\n`);
+  const through = proxy ? `, through a proxy that holds every chunk ${delayMs} ms each way` : '';
+  console.log(`${n} migrations applied${through}, ${runs} runs each, interleaved; median ms per phase (the columns need not add up to the wall median).\n`);
   console.log(`| command | ${columns.join(' | ')} |`);
   console.log(`|---|${columns.map(() => '---:').join('|')}|`);
   for (const [name, list] of samples) {
@@ -92,6 +101,7 @@ try {
     console.log(`| ${name} | ${columns.map(cell).join(' | ')} |`);
   }
 } finally {
+  await proxy?.close();
   await dropAllOwn();
   rmSync(work, { recursive: true, force: true });
 }

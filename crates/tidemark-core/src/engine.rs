@@ -137,6 +137,21 @@ pub(crate) fn load(
     Ok(m.migrations)
 }
 
+/// [`load`], or the files loaded ahead: the same migrations, warnings and
+/// error, reported here, in the same place.
+fn load_or_take(
+    files: Vec<SourceFile>,
+    loaded: Option<LoadedAhead>,
+    reporter: &(impl Reporter + ?Sized),
+) -> Result<Vec<Migration>> {
+    let Some(LoadedAhead(loaded)) = loaded else {
+        return load(files, reporter);
+    };
+    let m = loaded?;
+    report_all(reporter, &m.warnings);
+    Ok(m.migrations)
+}
+
 /// Checks one pending migration and decides how it runs (lexes it once).
 pub(crate) fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
     if m.script {
@@ -222,14 +237,14 @@ async fn apply<R: Reporter + ?Sized>(
     policy: Policy,
     target: Option<&str>,
     reporter: &R,
-    ahead: Option<ReadAhead>,
+    ahead: Ahead,
 ) -> Result<MigrateReport> {
     let t = options.tracking()?;
-    let migrations = load(files, reporter)?;
+    let migrations = load_or_take(files, ahead.loaded, reporter)?;
 
     // The fast path: one read, no lock, no write.
     let mut prepared: Prepared<'_> = Vec::new();
-    let first = first_read(client, &t, ahead).await?;
+    let first = first_read(client, &t, ahead.read).await?;
     let rows = match &first {
         FirstRead::Rows(rows) => rows.as_slice(),
         FirstRead::NoTable => &[],
@@ -322,7 +337,7 @@ pub async fn migrate<R: Reporter + ?Sized>(
     target: Option<&str>,
     reporter: &R,
 ) -> Result<MigrateReport> {
-    migrate_after(client, files, options, target, reporter, None).await
+    migrate_after(client, files, options, target, reporter, Ahead::default()).await
 }
 
 async fn migrate_after<R: Reporter + ?Sized>(
@@ -331,7 +346,7 @@ async fn migrate_after<R: Reporter + ?Sized>(
     options: &Options,
     target: Option<&str>,
     reporter: &R,
-    ahead: Option<ReadAhead>,
+    ahead: Ahead,
 ) -> Result<MigrateReport> {
     let policy = options.policy;
     apply(client, files, options, policy, target, reporter, ahead).await
@@ -344,7 +359,7 @@ pub async fn deploy<R: Reporter + ?Sized>(
     options: &Options,
     reporter: &R,
 ) -> Result<MigrateReport> {
-    deploy_after(client, files, options, reporter, None).await
+    deploy_after(client, files, options, reporter, Ahead::default()).await
 }
 
 async fn deploy_after<R: Reporter + ?Sized>(
@@ -352,7 +367,7 @@ async fn deploy_after<R: Reporter + ?Sized>(
     files: Vec<SourceFile>,
     options: &Options,
     reporter: &R,
-    ahead: Option<ReadAhead>,
+    ahead: Ahead,
 ) -> Result<MigrateReport> {
     let policy = Policy::default();
     apply(client, files, options, policy, None, reporter, ahead).await
@@ -366,7 +381,7 @@ pub async fn status<R: Reporter + ?Sized>(
     options: &Options,
     reporter: &R,
 ) -> Result<StatusReport> {
-    status_after(client, files, options, reporter, None).await
+    status_after(client, files, options, reporter, Ahead::default()).await
 }
 
 async fn status_after<R: Reporter + ?Sized>(
@@ -374,11 +389,11 @@ async fn status_after<R: Reporter + ?Sized>(
     files: Vec<SourceFile>,
     options: &Options,
     reporter: &R,
-    ahead: Option<ReadAhead>,
+    ahead: Ahead,
 ) -> Result<StatusReport> {
     let t = options.tracking()?;
-    let migrations = load(files, reporter)?;
-    let first = first_read(client, &t, ahead).await?;
+    let migrations = load_or_take(files, ahead.loaded, reporter)?;
+    let first = first_read(client, &t, ahead.read).await?;
     let rows = match first {
         FirstRead::Rows(rows) => rows,
         FirstRead::NoTable => Vec::new(),
@@ -657,7 +672,7 @@ pub async fn reset<R: Reporter + ?Sized>(
         return Err(Error::database("could not drop the schemas", &e));
     }
     reporter.report(Event::SchemasDropped { schemas });
-    let migrate = deploy_after(client, migrations, options, reporter, None).await?;
+    let migrate = deploy_after(client, migrations, options, reporter, Ahead::default()).await?;
     let seed = seed(client, seeds, options, seed_options, reporter).await?;
     Ok(ResetReport { migrate, seed })
 }
@@ -1137,7 +1152,7 @@ pub async fn execute<R: Reporter + ?Sized>(
     request: Request,
     reporter: &R,
 ) -> Result<Outcome> {
-    execute_after(client, op, request, reporter, None).await
+    execute_after(client, op, request, reporter, None, None).await
 }
 
 /// The first read of `deploy`, `migrate` and `status` (tracking rows and the
@@ -1171,6 +1186,35 @@ pub async fn read_ahead(client: &Client, op: Operation, request: &Request) -> Op
     })
 }
 
+/// The migration files of a request, checked and parsed by [`load_ahead`]
+/// while the connection was still being set up. Its outcome, an error or
+/// warnings included, is taken by [`execute_after`] where the files would
+/// have been loaded, so what is reported and in which order is the same as
+/// without it: only the work is done earlier.
+#[derive(Debug)]
+pub struct LoadedAhead(Result<Migrations>);
+
+/// Loads `request`'s migration files for `op` before the connection is up
+/// (issue 15: the CPU work of checking and hashing them then overlaps the
+/// round trips of connecting; it matters for the wasm engine and a distant
+/// server). `None` for an operation that loads otherwise. Pass the result to
+/// [`execute_after`] with the same `request`.
+pub fn load_ahead(op: Operation, request: &Request) -> Option<LoadedAhead> {
+    matches!(
+        op,
+        Operation::Deploy | Operation::Migrate | Operation::Status
+    )
+    .then(|| LoadedAhead(Migrations::from_files(request.migrations.clone())))
+}
+
+/// What was done ahead for deploy, migrate and status: the first read and
+/// the files loaded.
+#[derive(Debug, Default)]
+struct Ahead {
+    read: Option<ReadAhead>,
+    loaded: Option<LoadedAhead>,
+}
+
 /// The first read: the one made ahead for this tracking table, else made now.
 async fn first_read(client: &Client, t: &Tracking, ahead: Option<ReadAhead>) -> Result<FirstRead> {
     match ahead {
@@ -1179,19 +1223,30 @@ async fn first_read(client: &Client, t: &Tracking, ahead: Option<ReadAhead>) -> 
     }
 }
 
-/// [`execute`], taking the first read [`read_ahead`] made on this `client`.
+/// [`execute`], taking the first read [`read_ahead`] made on this `client`
+/// and the files [`load_ahead`] loaded from this `request`.
 pub async fn execute_after<R: Reporter + ?Sized>(
     client: &Client,
     op: Operation,
     request: Request,
     reporter: &R,
     ahead: Option<ReadAhead>,
+    loaded: Option<LoadedAhead>,
 ) -> Result<Outcome> {
+    let mut request = request;
     request.check(op)?;
     let (options, seed_options) = (request.options(), request.seed_options());
     // Kept to quote the failing line of a file in the error; the engine
-    // itself consumes its own copies.
-    let files = (request.migrations.clone(), request.seeds.clone());
+    // itself consumes its own copies (the files loaded ahead are one).
+    let migrations = match loaded {
+        Some(_) => std::mem::take(&mut request.migrations),
+        None => request.migrations.clone(),
+    };
+    let files = (migrations, request.seeds.clone());
+    let ahead = Ahead {
+        read: ahead,
+        loaded,
+    };
     dispatch(
         client,
         op,
@@ -1212,7 +1267,7 @@ async fn dispatch<R: Reporter + ?Sized>(
     o: &Options,
     seed_options: &SeedOptions,
     r: &R,
-    ahead: Option<ReadAhead>,
+    ahead: Ahead,
 ) -> Result<Outcome> {
     let Request {
         migrations,

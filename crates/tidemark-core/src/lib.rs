@@ -88,9 +88,9 @@ pub use adopt::AdoptReport;
 pub use create_db::maintenance_target;
 pub use db::{quote_ident, quote_literal};
 pub use engine::{
-    accept, create_database, defaults, deploy, down, dry_run, execute, execute_after, migrate,
-    read_ahead, redo, reset, seed, status, unlock, Defaults, Dial, Embedded, Operation, Options,
-    Outcome, ReadAhead, Request, ScriptRun, SeedOptions,
+    accept, create_database, defaults, deploy, down, dry_run, execute, execute_after, load_ahead,
+    migrate, read_ahead, redo, reset, seed, status, unlock, Defaults, Dial, Embedded, LoadedAhead,
+    Operation, Options, Outcome, ReadAhead, Request, ScriptRun, SeedOptions,
 };
 pub use error::{Error, Folder, Location, Result};
 #[cfg(feature = "lint")]

@@ -167,11 +167,99 @@ async fn deploy_after(
     request: tidemark_core::Request,
     ahead: Option<tidemark_core::ReadAhead>,
 ) -> tidemark_core::Result<tidemark_core::MigrateReport> {
-    use tidemark_core::{execute_after, Operation, Outcome};
-    match execute_after(c, Operation::Deploy, request, &Silent, ahead).await? {
+    deploy_loaded(c, request, ahead, false, &Silent).await
+}
+
+/// [`deploy_after`], the files loaded ahead (`load_ahead`) when `loaded`.
+async fn deploy_loaded(
+    c: &tokio_postgres::Client,
+    request: tidemark_core::Request,
+    ahead: Option<tidemark_core::ReadAhead>,
+    loaded: bool,
+    reporter: &dyn tidemark_core::Reporter,
+) -> tidemark_core::Result<tidemark_core::MigrateReport> {
+    use tidemark_core::{execute_after, load_ahead, Operation, Outcome};
+    let loaded = loaded
+        .then(|| load_ahead(Operation::Deploy, &request))
+        .flatten();
+    match execute_after(c, Operation::Deploy, request, reporter, ahead, loaded).await? {
         Outcome::Migrate(r) => Ok(r),
         other => panic!("a deploy reports a MigrateReport, not {other:?}"),
     }
+}
+
+/// The files loaded while the connection is set up (`load_ahead`, both
+/// hosts' early connect) change only when the work is done: the same
+/// migrations applied, the same warnings in the same place among the
+/// events, and the same error, with its source line, for a bad file.
+#[tokio::test]
+async fn files_loaded_ahead_give_the_same_outcome_events_and_errors() {
+    use tidemark_core::{load_ahead, read_ahead, Operation, Request};
+    let request = || {
+        let mut migrations = many(5);
+        // Not a migration: a warning event.
+        migrations.push(tidemark_core::SourceFile::new("notes.txt", b"hi".to_vec()));
+        Request {
+            migrations,
+            ..Request::default()
+        }
+    };
+    let kinds = |events: &Events| -> Vec<String> {
+        events
+            .all()
+            .iter()
+            .map(|e| {
+                let json = serde_json::to_value(e).unwrap();
+                json["event"].as_str().unwrap_or("?").to_string()
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for loaded in [false, true] {
+        let db = TestDb::new().await;
+        let c = db.client().await;
+        let ahead = read_ahead(&c, Operation::Deploy, &request()).await;
+        let events = Events::default();
+        let r = deploy_loaded(&c, request(), ahead, loaded, &events)
+            .await
+            .unwrap();
+        assert_eq!(r.applied.len(), 5);
+        assert_eq!(tracking(&c).await.len(), 5);
+        let kinds = kinds(&events);
+        assert!(kinds.iter().any(|k| k.starts_with("warning")), "{kinds:?}");
+        seen.push(kinds);
+    }
+    assert_eq!(seen[0], seen[1]);
+
+    // A bad file: the same error, its line quoted, nothing applied.
+    let bad = || Request {
+        migrations: vec![
+            tidemark_core::SourceFile::new("001_ok.sql", b"CREATE TABLE ok1 (id int);".to_vec()),
+            tidemark_core::SourceFile::new("002_nul.sql", b"select 1;\nselect 2;\0\n".to_vec()),
+        ],
+        ..Request::default()
+    };
+    let mut errors = Vec::new();
+    for loaded in [false, true] {
+        let db = TestDb::new().await;
+        let c = db.client().await;
+        let ahead = read_ahead(&c, Operation::Deploy, &bad()).await;
+        let err = deploy_loaded(&c, bad(), ahead, loaded, &Silent)
+            .await
+            .unwrap_err();
+        assert!(!table_exists(&c, "ok1").await);
+        errors.push(serde_json::to_value(&err).unwrap());
+    }
+    assert_eq!(errors[0], errors[1]);
+    assert!(
+        errors[1]["message"].as_str().unwrap().contains("NUL byte"),
+        "{}",
+        errors[1]
+    );
+
+    // Only the operations that start with the first read load ahead.
+    assert!(load_ahead(Operation::Down, &request()).is_none());
+    assert!(load_ahead(Operation::Status, &request()).is_some());
 }
 
 /// The native host's early connect: the first read made while the files are
@@ -198,9 +286,10 @@ async fn a_read_made_ahead_is_taken_in_place_of_the_first_read() {
     // Nothing pending: the read made ahead is the only message.
     let (c, counter) = db.counted_client().await;
     let ahead = read_ahead(&c, Operation::Status, &request(20)).await;
-    let Outcome::Status(s) = execute_after(&c, Operation::Status, request(20), &Silent, ahead)
-        .await
-        .unwrap()
+    let Outcome::Status(s) =
+        execute_after(&c, Operation::Status, request(20), &Silent, ahead, None)
+            .await
+            .unwrap()
     else {
         panic!("status reports a StatusReport")
     };

@@ -212,15 +212,27 @@ pub fn execute<'env>(
             // Also when `connect` dialed: `target` completes the request
             // (db create's database name).
             let dial = request.target(op)?;
+            // The files are checked and hashed while the connection set up
+            // early is still on its way (the outcome is taken in place).
+            let loaded = early
+                .is_some()
+                .then(|| tidemark_core::load_ahead(op, &request))
+                .flatten();
             let (connected, ahead) = match early {
                 Some(rx) => rx.await.map_err(|_| {
                     tidemark_core::Error::panic("the connection set up for this call was lost")
                 })??,
                 None => (connect::connect(dial, &reporter).await?, None),
             };
-            let result =
-                tidemark_core::execute_after(&connected.client, op, request, &reporter, ahead)
-                    .await;
+            let result = tidemark_core::execute_after(
+                &connected.client,
+                op,
+                request,
+                &reporter,
+                ahead,
+                loaded,
+            )
+            .await;
             connected.close().await;
             result.map(|outcome| to_json(&outcome))
         })

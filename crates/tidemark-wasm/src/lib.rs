@@ -296,6 +296,12 @@ pub async fn execute(
         if needs_full_module(&to) {
             return Ok(None);
         }
+        // The files are checked and hashed while the connection set up
+        // early is still on its way (the outcome is taken in place).
+        let loaded = early
+            .is_some()
+            .then(|| tidemark_core::load_ahead(op, &request))
+            .flatten();
         let ((client, closed_rx), ahead) = match early {
             Some(rx) => rx.await.map_err(|_| {
                 tidemark_core::Error::panic("the connection set up for this call was lost")
@@ -315,7 +321,7 @@ pub async fn execute(
         // The operation polls in functions of its own, not inlined into
         // this one (see "Out of line" in tidemark-core's lib.rs).
         let result = tidemark_core::out_of_line(tidemark_core::execute_after(
-            &client, op, request, &reporter, ahead,
+            &client, op, request, &reporter, ahead, loaded,
         ))
         .await;
         // An explicit close: wait for the connection task, so nothing is
