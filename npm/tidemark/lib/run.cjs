@@ -134,25 +134,28 @@ function readFolder(dir, cwd, what, depth = 0, binding = undefined) {
   return listing && filled(listing, readFiles(listing.toRead.map(([, full]) => full), binding, cwd));
 }
 
-// Files read between two turns of the event loop (readFolderInTurns).
-const TURN = 16;
+// Milliseconds of reading between two turns of the event loop (readFolderInTurns).
+const TURN_MS = 1;
 
 /**
  * readFolder for a connection being set up on this thread (the wasm
- * engine's, see connect in npm/tidemark-wasm): the files are read a few at
- * a time, and each turn lets the connection take its next step (the
- * server's answers to the startup and to the first read arrive
+ * engine's, see connect in npm/tidemark-wasm): the files are read in turns
+ * of about a millisecond, and each turn lets the connection take its next
+ * step (the server's answers to the startup and to the first read arrive
  * meanwhile), where one long read would hold it until the end (issue 15).
  */
 async function readFolderInTurns(dir, cwd, what, depth = 0) {
   await settle();
   const listing = listFolder(dir, cwd, what, depth);
   if (!listing) return listing;
-  const paths = listing.toRead.map(([, full]) => full);
   const bytes = [];
-  for (let at = 0; at < paths.length; at += TURN) {
-    if (at > 0) await settle();
-    bytes.push(...readFiles(paths.slice(at, at + TURN), undefined, cwd));
+  let turn = performance.now();
+  for (const [, full] of listing.toRead) {
+    bytes.push(readFiles([full], undefined, cwd)[0]);
+    if (performance.now() - turn >= TURN_MS) {
+      await settle();
+      turn = performance.now();
+    }
   }
   return filled(listing, bytes);
 }
