@@ -97,6 +97,54 @@ test('resolveConfig is the CLI\'s resolution', (t) => {
 // native one on its own threads, the wasm one on the event loop); when the
 // files cannot be read, that connection is given up: the error is the
 // files', and no session is left open on the server.
+// The connection set up while the files are read is given up when they
+// cannot be: a server that accepts and never answers, or one that refuses
+// (retried with backoff), must not hold the process open until the connect
+// timeout (20 s here) runs out. Native aborts its task; wasm drops its
+// connecting task and aborts the socket its host is opening.
+test('a connection given up when the files cannot be read holds nothing open', engine, async (t) => {
+  const net = await import('node:net');
+  const { spawn } = await import('node:child_process');
+  const silent = net.createServer((c) => c.on('error', () => {}));
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => silent.close());
+  // A port nothing listens on: connection refused, retried.
+  const probe = net.createServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const refused = probe.address().port;
+  await new Promise((resolve) => probe.close(resolve));
+  const cwd = project(t, {});
+  // Through the API (the folder is missing, so the connection is given up
+  // at once), then through the engine's own connect/close once the attempt
+  // is under way: waiting for the silent server's answer, or in the backoff
+  // between two refused attempts.
+  const script = `
+    const api = await import(${JSON.stringify(path.join(PKG, 'index.mjs'))});
+    const { createRequire } = await import('node:module');
+    const { binding } = createRequire(${JSON.stringify(path.join(PKG, 'index.cjs'))})('./lib/loader.cjs').load();
+    for (const port of [${silent.address().port}, ${refused}]) {
+      const url = 'postgres://u@127.0.0.1:' + port + '/x?sslmode=disable&connect_timeout=20';
+      const events = [];
+      await api.migrate({ cwd: ${JSON.stringify(cwd)}, url, environment: {}, dir: 'nowhere', onEvent: (e) => events.push(e.event) })
+        .then(() => console.log('resolved'), (e) => console.log(e.code, events.join(',')));
+      const dialing = binding.connect('migrate', { url }, (e) => events.push(e.event));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      dialing.close();
+    }
+  `;
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  const elapsed = Date.now() - started;
+  assert.equal(code, 0, out);
+  assert.deepEqual(out.trim().split('\n'), ['E_CONFIG connecting', 'E_CONFIG connecting'], out);
+  // Far below the 20 s connect timeout either would wait for.
+  assert.ok(elapsed < 8000, `the process took ${elapsed} ms to exit:\n${out}`);
+});
+
 test('a migrations folder that cannot be read is the error, and leaves no session open', engine, async (t) => {
   const db = await database(t);
   const cwd = project(t, {});

@@ -170,7 +170,8 @@ function watchSilence(raw, socket, target) {
  * keepalives watch the connection, so a slow statement is never cut).
  * Rejects with the reason in words.
  */
-async function dial(target, remainingMs) {
+async function dial(target, remainingMs, signal) {
+  if (signal?.aborted) throw new Error('the connection was given up');
   const unix = target.host.startsWith('/');
   const raw = net.connect(unix ? { path: `${target.host}/.s.PGSQL.${target.port}` } : { host: target.host, port: target.port });
   // Errors after the first failure (a TLS socket reports a hang-up as 'end'
@@ -182,8 +183,18 @@ async function dial(target, remainingMs) {
   const timer = setTimeout(() => current.destroy(new Error(`timed out after ${remainingMs} ms`)), Math.max(1, remainingMs));
   const connected = () => {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', givenUp);
     if (!unix) watchSilence(raw, current, target);
   };
+  // `signal` (connect's, in index.cjs): the connection is given up, before
+  // or after the socket was handed over, as long as the engine has not
+  // called connected().
+  const givenUp = () => {
+    clearTimeout(timer);
+    current.destroy(new Error('the connection was given up'));
+    raw.destroy();
+  };
+  signal?.addEventListener('abort', givenUp, { once: true });
   try {
     await waitFor(raw, 'connect', 'before the connection was established');
     raw.setNoDelay(true);
@@ -207,6 +218,7 @@ async function dial(target, remainingMs) {
     throw new Error(`the server does not accept TLS connections, and sslmode=${target.sslmode} requires it`);
   } catch (err) {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', givenUp);
     current.destroy();
     raw.destroy();
     throw err;

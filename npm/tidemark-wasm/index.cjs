@@ -52,7 +52,11 @@ function pack(request) {
 function connect(op, request, onEvent) {
   const { __duplex: ready, migrations, seeds, ...rest } = request;
   if (ready) return undefined;
-  const inner = lite().connect(op, rest, dial, typeof onEvent === 'function' ? onEvent : undefined);
+  // close() aborts the socket being opened (and one handed over but not
+  // taken by execute), so that nothing holds the process open.
+  const abort = new AbortController();
+  const dialHere = (target, remainingMs) => dial(target, remainingMs, abort.signal);
+  const inner = lite().connect(op, rest, dialHere, typeof onEvent === 'function' ? onEvent : undefined);
   if (!inner) return undefined;
   return {
     inTurns: true,
@@ -67,6 +71,7 @@ function connect(op, request, onEvent) {
       if (d) {
         d.close();
         d.free();
+        abort.abort();
       }
     },
   };

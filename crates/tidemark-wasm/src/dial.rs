@@ -21,6 +21,18 @@ use crate::socket::{Duplex, JsSocket};
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// A JS timer, cleared when dropped: a sleep given up (the connecting task
+/// of a closed `Dialing`) leaves nothing that holds the process open.
+struct Timer(JsValue);
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        clear_timeout(&self.0);
+    }
 }
 
 /// What the JS host needs to open the socket: where, how to encrypt, and
@@ -148,10 +160,12 @@ impl Dialer for WasmDialer {
     }
 
     async fn sleep(&mut self, ms: u64) {
+        let mut timer = Timer(JsValue::UNDEFINED);
         let wait = Promise::new(&mut |resolve, _| {
-            set_timeout(&resolve, ms as f64);
+            timer.0 = set_timeout(&resolve, ms as f64);
         });
         let _ = JsFuture::from(wait).await;
+        drop(timer);
     }
 
     fn jitter(&mut self) -> f64 {

@@ -11,8 +11,7 @@ mod dial;
 mod socket;
 mod tls;
 
-use std::cell::Cell;
-use std::rc::Rc;
+use std::future::Future;
 
 use futures_channel::oneshot;
 use js_sys::{Function, Reflect};
@@ -181,30 +180,38 @@ type Early = (dial::Session, Option<tidemark_core::ReadAhead>);
 #[derive(Debug)]
 pub struct Dialing {
     early: Option<oneshot::Receiver<tidemark_core::Result<Early>>>,
-    wanted: Rc<Cell<bool>>,
+    /// Dropped to stop the connecting task (see [`Dialing::close`]).
+    stop: Option<oneshot::Sender<()>>,
 }
 
 #[wasm_bindgen]
 impl Dialing {
     /// Gives the connection up when `execute` will not take it (the host
-    /// failed to read the files): no more events are reported, and the
-    /// session is closed as soon as the attempt under way ends (a socket
-    /// the host is opening cannot be taken back from here).
+    /// failed to read the files): the connecting task stops where it is,
+    /// and reports nothing more; a session it had set up is closed. The
+    /// host aborts the socket it is opening (npm/tidemark-wasm/index.cjs),
+    /// as the native addon aborts its task.
     pub fn close(&mut self) {
-        self.wanted.set(false);
+        self.stop = None;
         self.early = None;
     }
 }
 
-/// Events of a [`connect`] until its [`Dialing`] is closed.
-struct WhileWanted(JsReporter, Rc<Cell<bool>>);
-
-impl tidemark_core::Reporter for WhileWanted {
-    fn report(&self, event: tidemark_core::Event) {
-        if self.1.get() {
-            self.0.report(event);
+/// Runs `work` until it ends, or until `stop` fires (its sender dropped),
+/// whichever is first; `work` is then dropped where it is, with its socket
+/// and timers. Checked first: once stopped, `work` never moves on.
+async fn unless_stopped<T>(
+    work: impl Future<Output = T>,
+    mut stop: oneshot::Receiver<()>,
+) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if std::pin::Pin::new(&mut stop).poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
         }
-    }
+        work.as_mut().poll(cx).map(Some)
+    })
+    .await
 }
 
 /// Starts connecting for `op` (the same checks, target and events as
@@ -232,29 +239,27 @@ pub fn connect(
     if needs_full_module(&to) {
         return Ok(None);
     }
-    let wanted = Rc::new(Cell::new(true));
-    let reporter = WhileWanted(JsReporter(on_event), wanted.clone());
+    let reporter = JsReporter(on_event);
     let (tx, rx) = oneshot::channel();
+    let (stop, stopped) = oneshot::channel();
     wasm_bindgen_futures::spawn_local(async move {
-        let mut dialer = dial::WasmDialer::new(dial, &to.target);
-        let early =
-            tidemark_core::connect::connect(&mut dialer, &to.endpoint, to.budget_ms, &reporter)
-                .await;
-        let early = match early {
-            Ok(session) if reporter.1.get() => {
-                let ahead = tidemark_core::read_ahead(&session.0, op, &request).await;
-                Ok((session, ahead))
-            }
-            Ok(session) => Ok((session, None)),
-            Err(e) => Err(tidemark_core::Error::from(e)),
+        let work = async {
+            let mut dialer = dial::WasmDialer::new(dial, &to.target);
+            let session =
+                tidemark_core::connect::connect(&mut dialer, &to.endpoint, to.budget_ms, &reporter)
+                    .await?;
+            let ahead = tidemark_core::read_ahead(&session.0, op, &request).await;
+            Ok::<_, tidemark_core::Error>((session, ahead))
         };
-        // Not taken (closed, or `execute` failed before taking it): the
-        // session is dropped here, which ends it.
-        let _ = tx.send(early);
+        if let Some(early) = unless_stopped(work, stopped).await {
+            // Not taken (`execute` failed before taking it): the session
+            // is dropped here, which ends it.
+            let _ = tx.send(early);
+        }
     });
     Ok(Some(Dialing {
         early: Some(rx),
-        wanted,
+        stop: Some(stop),
     }))
 }
 
@@ -288,7 +293,12 @@ pub async fn execute(
         return Err(full_module_needed(&format!("{op:?}")));
     }
     let reporter = JsReporter(on_event);
-    let early = dialing.and_then(|mut d| d.early.take());
+    // The stop sender is kept until the session is taken: dropping it would
+    // stop the connecting task.
+    let (early, _keep) = match dialing {
+        Some(mut d) => (d.early.take(), d.stop.take()),
+        None => (None, None),
+    };
     let run = async {
         request.check(op)?;
         // Also when `connect` dialed: `target` completes the request.
