@@ -71,9 +71,13 @@ function connect(op, request, onEvent) {
       if (d) {
         d.close();
         d.free();
-        abort.abort();
       }
+      this.abort();
     },
+    // Also when execute failed after taking it. A socket the engine
+    // already called connected() on is the engine's to close, and this
+    // leaves it alone.
+    abort: () => abort.abort(),
   };
 }
 
@@ -90,6 +94,7 @@ function execute(op, request, onEvent, dialing) {
   return lite()
     .execute(...args, dialing?.take())
     .catch((err) => {
+      dialing?.abort();
       if (err?.code !== FULL_MODULE) throw err;
       return full().execute(...args, undefined);
     });
