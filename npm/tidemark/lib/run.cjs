@@ -51,10 +51,10 @@ function readFiles(paths, binding, cwd) {
 }
 
 /**
- * Lists every entry of `dir` as `{ name, bytes }`, sorted by name, or returns
- * undefined when the folder does not exist (readFolder reads them; this
- * returns `{ files, toRead }`, the files to read with their paths). With `depth` 1 (migrations),
- * subfolders are listed too: the folder as `sub/` and its entries as
+ * Lists every entry of `dir` as `{ files, toRead }` (the entries as `{ name,
+ * bytes }` with no bytes yet, and the files to read with their paths; see
+ * readFolder), or returns undefined when the folder does not exist. With
+ * `depth` 1 (migrations), subfolders are listed too: the folder as `sub/` and its entries as
  * `sub/file` (deeper folders as `sub/deeper/`), so the engine sees every
  * layout (Prisma, diesel, drizzle-kit) and refuses what it cannot read. Files
  * the engine does not read (snapshots, scripts) are passed with no bytes. An
@@ -70,7 +70,7 @@ function listFolder(dir, cwd, what, depth) {
     throw new TidemarkError('E_CONFIG', `could not read the ${what} folder ${rel(cwd, dir)}: ${err.message}`);
   }
   const files = [];
-  // The files whose bytes the engine reads, with their paths: read together at the end.
+  // The files whose bytes the engine reads, with their paths: read by the caller.
   const toRead = [];
   // `dir` is absolute and normalized: plain concatenation, where path.join
   // would normalize each of hundreds of names again on every deploy.
@@ -128,7 +128,7 @@ function filled({ files, toRead }, bytes) {
   return files;
 }
 
-/** See listFolder: the entries of `dir` with their bytes, or undefined. */
+/** The entries of `dir` (see listFolder) with their bytes, sorted by name, or undefined. */
 function readFolder(dir, cwd, what, depth = 0, binding = undefined) {
   const listing = listFolder(dir, cwd, what, depth);
   return listing && filled(listing, readFiles(listing.toRead.map(([, full]) => full), binding, cwd));
@@ -159,7 +159,6 @@ async function readFolderInTurns(dir, cwd, what, depth = 0) {
   }
   return filled(listing, bytes);
 }
-
 
 /** `read(dir, what, depth)`: readFolder, or readFolderInTurns (see run). */
 async function readMigrations(config, required, read) {
