@@ -56,28 +56,29 @@ function connect(op, request, onEvent) {
   // taken by execute), so that nothing holds the process open.
   const abort = new AbortController();
   const dialHere = (target, remainingMs) => dial(target, remainingMs, abort.signal);
-  const inner = lite().connect(op, rest, dialHere, typeof onEvent === 'function' ? onEvent : undefined);
+  let inner = lite().connect(op, rest, dialHere, typeof onEvent === 'function' ? onEvent : undefined);
   if (!inner) return undefined;
+  // The engine's Dialing, once: execute takes it, or close gives it up.
+  const take = () => {
+    const taken = inner;
+    inner = undefined;
+    return taken;
+  };
+  // Also when execute failed after taking it. A socket the engine already
+  // called connected() on is the engine's to close, and this leaves it alone.
+  const giveUp = () => abort.abort();
   return {
     inTurns: true,
-    take() {
-      const taken = this.inner;
-      this.inner = undefined;
-      return taken;
-    },
-    inner,
+    take,
+    abort: giveUp,
     close() {
-      const d = this.take();
+      const d = take();
       if (d) {
         d.close();
         d.free();
       }
-      this.abort();
+      giveUp();
     },
-    // Also when execute failed after taking it. A socket the engine
-    // already called connected() on is the engine's to close, and this
-    // leaves it alone.
-    abort: () => abort.abort(),
   };
 }
 
