@@ -209,6 +209,35 @@ test('node-pg-migrate scripts: a pending one is an error naming it, nothing runs
   assert.equal(await db.query("SELECT count(*) FROM pg_tables WHERE tablename = 'a'"), '0');
 });
 
+test('knex scripts: a pending one is an error naming knex and baseline, not node-pg-migrate; baselined, the SQL after it runs', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    'migrations/20240101120000_create_users.js':
+      "exports.up = function (knex) {\n  return knex.schema.createTable('users', (t) => t.increments());\n};\nexports.down = (knex) => knex.schema.dropTable('users');\n",
+    'migrations/20240102000000_add_posts.sql': 'CREATE TABLE posts (id int);',
+  });
+  let r = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(r.code, 3, r.all);
+  assert.match(r.all, /20240101120000_create_users\.js is a knex migration/);
+  assert.match(r.all, /tidemark baseline --to 20240101120000/);
+  assert.doesNotMatch(r.all, /node-pg-migrate/);
+  assert.equal(await db.query("SELECT count(*) FROM pg_tables WHERE tablename = 'posts'"), '0');
+  // A TypeScript one says the same.
+  const ts = project(t, {
+    'migrations/20240101120000_create_users.ts': "import type { Knex } from 'knex';\nexport async function up(db: Knex): Promise<void> {}\n",
+  });
+  r = await tidemark(['deploy', '--url', db.url], { cwd: ts });
+  assert.equal(r.code, 3, r.all);
+  assert.match(r.all, /20240101120000_create_users\.ts is a knex migration/);
+  // Knex applied it: baseline records it without running it, and the SQL after it runs.
+  r = await tidemark(['baseline', '--to', '20240101120000', '--url', db.url], { cwd });
+  assert.equal(r.code, 0, r.all);
+  r = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(r.code, 0, r.all);
+  assert.equal(await db.query("SELECT count(*) FROM pg_tables WHERE tablename = 'posts'"), '1');
+  assert.equal(await db.query("SELECT count(*) FROM pg_tables WHERE tablename = 'users'"), '0');
+});
+
 test('section markers are exact: a down section without an up line is refused, a look-alike comment is SQL', engine, async (t) => {
   const db = await database(t);
   let cwd = project(t, { 'migrations/001_keep.sql': 'CREATE TABLE keepme (id int);\n-- migrate:down\nDROP TABLE keepme;\n' });

@@ -14,7 +14,7 @@ use crate::report::{
     PlanReport, RedoReport, Reporter, ResetReport, ScriptSeed, SeedReport, SeedRun, StatusReport,
     UnlockReport, VerifyReport,
 };
-use crate::source::{Migration, Migrations, Seed, Seeds, SourceFile};
+use crate::source::{Migration, Migrations, ScriptTool, Seed, Seeds, SourceFile};
 use crate::unlock::UnlockOptions;
 use crate::url::{ConnectError, Endpoint, Target};
 use crate::verify::VerifyOptions;
@@ -154,18 +154,25 @@ fn load_or_take(
 
 /// Checks one pending migration and decides how it runs (lexes it once).
 pub(crate) fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
-    if m.script {
-        return Err(Error::new(
-            Kind::ScriptMigration,
-            format!(
+    if let Some(tool) = m.script {
+        let fix = match tool {
+            ScriptTool::NodePgMigrate => format!(
                 "{} is a node-pg-migrate JavaScript/TypeScript migration, and tidemark runs only SQL, so nothing was run; it is fine as history when it is already applied (tidemark adopt records it), but this one is pending: write it as SQL ({}_{}.sql) and delete the script",
                 m.file(),
                 m.version,
                 m.name
             ),
-        )
-        .at(m.file(), None, None)
-        .with_version(&m.version));
+            ScriptTool::Knex => format!(
+                "{} is a knex migration (JavaScript/TypeScript that takes knex), and tidemark runs only SQL, so nothing was run; write it as SQL ({}_{}.sql) and delete the script, or, when knex already applied it to this database, record it without running it with tidemark baseline --to {}",
+                m.file(),
+                m.version,
+                m.name,
+                m.version
+            ),
+        };
+        return Err(Error::new(Kind::ScriptMigration, fix)
+            .at(m.file(), None, None)
+            .with_version(&m.version));
     }
     if m.no_transaction && options.pool_safe {
         return Err(Error::new(

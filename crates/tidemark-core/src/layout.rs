@@ -21,7 +21,7 @@ use crate::source::{parse_file_name, FileName, Part, SourceFile};
 /// The drizzle-kit v0 journal, relative to the migrations folder.
 pub const DRIZZLE_JOURNAL: &str = "meta/_journal.json";
 
-/// Extensions of node-pg-migrate's script migrations, which tidemark cannot
+/// Extensions of node-pg-migrate's and knex's script migrations, which tidemark cannot
 /// run but accepts as applied history.
 const SCRIPT_EXTENSIONS: [&str; 6] = [".js", ".cjs", ".mjs", ".ts", ".cts", ".mts"];
 
@@ -35,7 +35,7 @@ pub(crate) struct Candidate {
     pub down: Option<SourceFile>,
     /// The layout itself says "no transaction" (diesel's `metadata.toml`).
     pub no_transaction: bool,
-    /// A node-pg-migrate `.js`/`.ts` migration.
+    /// A `.js`/`.ts` migration (node-pg-migrate's or knex's).
     pub script: bool,
 }
 

@@ -79,8 +79,46 @@ pub struct Migration {
     /// The down SQL runs without a transaction (its own marker, a dbmate
     /// `-- migrate:down transaction:false`, or diesel's `metadata.toml`).
     pub down_no_transaction: bool,
-    /// A node-pg-migrate `.js`/`.ts` migration: history only, never run.
-    pub script: bool,
+    /// A `.js`/`.ts` migration (node-pg-migrate's, or knex's): history
+    /// only, never run.
+    pub script: Option<ScriptTool>,
+}
+
+/// Whose `.js`/`.ts` migration a script is, as its text tells: both
+/// node-pg-migrate and knex name theirs `<version>_<name>.js`, and the
+/// error for a pending one names the tool and what its user does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptTool {
+    /// `exports.up = (pgm) => ...`, or no sign of either tool.
+    NodePgMigrate,
+    /// `exports.up = function (knex) ...`, `import { Knex } from 'knex'`.
+    Knex,
+}
+
+impl ScriptTool {
+    /// The tool of a script migration with these bytes: knex when the text
+    /// names `knex` as a word and never node-pg-migrate's `pgm` (or the
+    /// package), node-pg-migrate otherwise.
+    ///
+    /// ```
+    /// use tidemark_core::source::ScriptTool;
+    /// assert_eq!(ScriptTool::of(b"exports.up = function (knex) { return knex.schema.createTable('t', () => {}); };"), ScriptTool::Knex);
+    /// assert_eq!(ScriptTool::of(b"import type { Knex } from 'knex';\nexport async function up(k: Knex) {}"), ScriptTool::Knex);
+    /// assert_eq!(ScriptTool::of(b"exports.up = (pgm) => { pgm.createTable('knex_like', {}); };"), ScriptTool::NodePgMigrate);
+    /// assert_eq!(ScriptTool::of(b"exports.up = () => {};"), ScriptTool::NodePgMigrate);
+    /// ```
+    pub fn of(bytes: &[u8]) -> ScriptTool {
+        let text = String::from_utf8_lossy(bytes);
+        let words = |w: &str| {
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+                .any(|t| t.eq_ignore_ascii_case(w))
+        };
+        if !text.contains("node-pg-migrate") && !words("pgm") && words("knex") {
+            ScriptTool::Knex
+        } else {
+            ScriptTool::NodePgMigrate
+        }
+    }
 }
 
 impl Migration {
@@ -473,7 +511,11 @@ impl Migrations {
 fn migration(c: crate::layout::Candidate) -> Result<Migration> {
     if c.script {
         return Ok(Migration {
-            checksum: checksum(&c.up.bytes),
+            // The bytes are read only to tell the tool: a script's checksum
+            // is that of no SQL, as tidemark has recorded it (adopt) since
+            // scripts were first accepted as history.
+            checksum: checksum(&[]),
+            script: Some(ScriptTool::of(&c.up.bytes)),
             up: SqlText {
                 file: c.up.name,
                 sql: String::new(),
@@ -484,7 +526,6 @@ fn migration(c: crate::layout::Candidate) -> Result<Migration> {
             name: c.name,
             no_transaction: false,
             down_no_transaction: false,
-            script: true,
         });
     }
     let file = c.up;
@@ -536,7 +577,7 @@ fn migration(c: crate::layout::Candidate) -> Result<Migration> {
         name: c.name,
         no_transaction,
         down_no_transaction,
-        script: false,
+        script: None,
     })
 }
 

@@ -19,8 +19,12 @@ const rel = (cwd, p) => path.relative(cwd, p) || '.';
 /** One turn of the event loop. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-/** Contents the engine reads: SQL, diesel's metadata.toml, drizzle's journal. */
-const wantsBytes = (name) => name.endsWith('.sql') || name.endsWith('.toml') || name.endsWith('_journal.json');
+/**
+ * Contents the engine reads: SQL, diesel's metadata.toml, drizzle's journal,
+ * and `.js`/`.ts` migrations, whose text tells node-pg-migrate's from knex's.
+ */
+const WANTED = /\.(sql|toml|[cm]?[jt]s)$|_journal\.json$/;
+const wantsBytes = (name) => WANTED.test(name);
 
 /**
  * The bytes of each file in `paths` (absolute), in order. With the native
