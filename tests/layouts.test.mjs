@@ -178,6 +178,16 @@ test('a folder tidemark cannot read is never "up to date": exit 3 naming what it
     [{ 'migrations/1700000000000-CreateUser.ts': 'export class CreateUser {}' }, /1700000000000-CreateUser\.ts is named like a migration but is a \.ts migration of another tool/],
     [{ 'migrations/001_a.sql': 'select 1;', 'migrations/20240101120000-create-user.js': 'module.exports = {};' }, /20240101120000-create-user\.js is named like a migration/],
     [{ 'migrations/schema.prisma': 'model User { id Int @id }' }, /holds files but no migration tidemark reads \(schema\.prisma\)/],
+    // A Windows export's .SQL, and the tools that order their files by a plan or a hash chain.
+    [{ 'migrations/20240101000000_Init.SQL': 'CREATE TABLE a ();' }, /20240101000000_Init\.SQL ends in \.SQL, and tidemark reads only \.sql in lowercase, so nothing was run; rename it to 20240101000000_Init\.sql/],
+    [
+      { 'migrations/sqitch.plan': '%project=app\ninit 2024-01-01T00:00:00Z A <a@b.c> # init\n', 'migrations/deploy/init.sql': 'CREATE TABLE a ();', 'migrations/revert/init.sql': 'DROP TABLE a;' },
+      /sqitch\.plan: this is a sqitch project .* tidemark baseline --to/,
+    ],
+    [
+      { 'migrations/current.sql': '-- Enter migration here\n', 'migrations/committed/000001.sql': '--! Previous: -\n--! Hash: sha1:0a\n\nCREATE TABLE a ();\n' },
+      /committed\/: this is a graphile-migrate folder/,
+    ],
   ];
   for (const [files, message] of cases) {
     const cwd = project(t, files);

@@ -260,6 +260,9 @@ pub(crate) fn lay_out(files: Vec<SourceFile>) -> Result<Laid> {
         .map(|f| drizzle_journal(&f.bytes))
         .transpose()?;
 
+    if let Some(err) = foreign_project(&top, &folders) {
+        return Err(err);
+    }
     for (dir, folder) in folders {
         if is_quiet(&dir) {
             continue;
@@ -295,6 +298,28 @@ pub(crate) fn lay_out(files: Vec<SourceFile>) -> Result<Laid> {
         ));
     }
     Ok(laid)
+}
+
+/// A folder that another tool orders by a file of its own, which tidemark
+/// does not read: sqitch's plan, graphile-migrate's `committed/` chain. The
+/// generic "a shape tidemark does not read" would leave its user guessing;
+/// this names the tool and the conversion.
+fn foreign_project(top: &[SourceFile], folders: &[(String, Folder)]) -> Option<Error> {
+    let has_top = |name: &str| top.iter().any(|f| f.name == name);
+    let has_dir = |name: &str| folders.iter().any(|(d, _)| d == name);
+    if has_top("sqitch.plan") {
+        return Some(unknown(
+            "sqitch.plan",
+            "sqitch.plan: this is a sqitch project (its plan orders the scripts in deploy/, revert/ and verify/), which tidemark does not read, so nothing was run; write each change of the plan, in its order, as <version>_<change>.sql (from deploy/<change>.sql) and <version>_<change>.down.sql (from revert/<change>.sql), and record the changes sqitch already deployed with tidemark baseline --to <the last one's version>".into(),
+        ));
+    }
+    if has_dir("committed") && (has_top("current.sql") || has_dir("current")) {
+        return Some(unknown(
+            "committed/",
+            "committed/: this is a graphile-migrate folder (committed/<number>.sql, chained by their --! Previous hashes), which tidemark does not read, so nothing was run; move each committed/<number>.sql to <number>_<name>.sql in the migrations folder (its --! lines are comments), and record the ones graphile-migrate already ran with tidemark baseline --to <the last number>".into(),
+        ));
+    }
+    None
 }
 
 fn folder_migration(dir: &str, folder: Folder, laid: &mut Laid) -> Result<()> {
@@ -411,6 +436,21 @@ fn foreign_migration(file: &str) -> Option<String> {
         }
         _ => format!("a .{ext} file"),
     })
+}
+
+/// The name with its `.sql` in lowercase, for a file that ends in `.SQL`,
+/// `.Sql`, ... (a Windows export): SQL that tidemark would otherwise call
+/// "not a migration".
+///
+/// ```text
+/// 20240101000000_init.SQL    -> 20240101000000_init.sql
+/// 001_a.up.Sql               -> 001_a.up.sql
+/// 001_a.sql, notes.txt       -> None
+/// ```
+fn uppercase_sql(file: &str) -> Option<String> {
+    let (stem, ext) = file.rsplit_once('.')?;
+    (ext != "sql" && ext.eq_ignore_ascii_case("sql") && !stem.is_empty())
+        .then(|| format!("{stem}.sql"))
 }
 
 fn script_name(file: &str) -> Option<FileName> {
@@ -544,6 +584,15 @@ fn flat_migrations(top: Vec<SourceFile>, beside_folders: bool, laid: &mut Laid) 
                 ),
             )
             .at(&file.name, None, None));
+        } else if let Some(lower) = uppercase_sql(&file.name) {
+            return Err(unknown(
+                &file.name,
+                format!(
+                    "{} ends in .{}, and tidemark reads only .sql in lowercase, so nothing was run; rename it to {lower}",
+                    file.name,
+                    file.name.rsplit('.').next().unwrap_or_default()
+                ),
+            ));
         } else if let Some(what) = foreign_migration(&file.name) {
             return Err(unknown(
                 &file.name,
@@ -992,6 +1041,64 @@ mod tests {
             .unwrap()
             .candidates
             .is_empty());
+    }
+
+    #[test]
+    fn sqitch_and_graphile_migrate_folders_are_named() {
+        let err = lay_out(entries(&[
+            (
+                "sqitch.plan",
+                "%project=x\ninit 2024-01-01T00:00:00Z A <a@b> # init\n",
+            ),
+            ("deploy/", ""),
+            ("deploy/init.sql", "create table a (id int);"),
+            ("revert/", ""),
+            ("revert/init.sql", "drop table a;"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.code(), "E_UNKNOWN_LAYOUT");
+        assert!(
+            err.message()
+                .starts_with("sqitch.plan: this is a sqitch project"),
+            "{}",
+            err.message()
+        );
+        let err = lay_out(entries(&[
+            ("current.sql", "-- Enter migration here\n"),
+            ("committed/", ""),
+            (
+                "committed/000001.sql",
+                "--! Previous: -\n--! Hash: sha1:abc\n\ncreate table a (id int);",
+            ),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("committed/: this is a graphile-migrate folder"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn uppercase_sql_is_refused_with_the_name_to_give_it() {
+        let err = lay_out(entries(&[
+            ("001_a.sql", "select 1;"),
+            ("20240101000000_Init.SQL", "create table a (id int);"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.message()
+                .contains("20240101000000_Init.SQL ends in .SQL, and tidemark reads only .sql in lowercase, so nothing was run; rename it to 20240101000000_Init.sql"),
+            "{}",
+            err.message()
+        );
+        assert_eq!(
+            uppercase_sql("001_a.up.Sql").as_deref(),
+            Some("001_a.up.sql")
+        );
+        assert_eq!(uppercase_sql("001_a.sql"), None);
+        assert_eq!(uppercase_sql("notes.txt"), None);
     }
 
     #[test]
