@@ -23,8 +23,8 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
  * Contents the engine reads: SQL, diesel's metadata.toml, drizzle's journal,
  * and `.js`/`.ts` migrations, whose text tells node-pg-migrate's from knex's.
  */
-const WANTED = /\.(sql|toml|[cm]?[jt]s)$|_journal\.json$/;
-const wantsBytes = (name) => WANTED.test(name);
+const WANTED = ['.sql', '.toml', '_journal.json', '.js', '.ts', '.mjs', '.cjs', '.mts', '.cts'];
+const wantsBytes = (name) => WANTED.some((ending) => name.endsWith(ending));
 
 /**
  * The bytes of each file in `paths` (absolute), in order. With the native
@@ -206,16 +206,23 @@ async function readSeeds(config, required, read) {
   return files ?? [];
 }
 
+// The operating system's user, once read (null: none).
+let user;
 /**
  * The operating system's user: the database user when the URL names none
  * (libpq's default) and who accepts an edit (the engine adds the role).
+ * Read once: every engine call's request names it, and getpwuid reads
+ * /etc/passwd.
  */
 function osUser() {
-  try {
-    return os.userInfo().username || undefined;
-  } catch {
-    return undefined;
+  if (user === undefined) {
+    try {
+      user = os.userInfo().username || null;
+    } catch {
+      user = null;
+    }
   }
+  return user ?? undefined;
 }
 
 /**
