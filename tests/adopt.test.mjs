@@ -1,7 +1,7 @@
 // Switching from another tool: `adopt`, `baseline`, and the refusal of
 // deploy/migrate/status on a database whose history another tool keeps.
 // History is made by the peer tool itself where it installs from npm
-// (node-pg-migrate, drizzle-orm's migrator, dbmate: tests/peers, `npm ci
+// (node-pg-migrate, knex, drizzle-orm's migrator, dbmate: tests/peers, `npm ci
 // --prefix tests/peers`); otherwise the rows are written exactly as the peer
 // writes them, with the peer's source cited beside them.
 import test from 'node:test';
@@ -128,6 +128,44 @@ test('node-pg-migrate: its own history is adopted, .js migrations included; depl
   const pending = await tidemark(['deploy', '--url', db.url], { cwd });
   assert.equal(pending.code, 3, pending.all);
   assert.match(pending.stderr, /1700000000003_later\.js/);
+  assert.equal(await runs(db), '1,2,3');
+});
+
+test('knex: its knex_migrations is adopted by file name, .js migrations included; deploy then runs only the new SQL', peer, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    'migrations/20240101120000_create_runs.js': `exports.up = (knex) => knex.raw("CREATE TABLE runs (v text); ${counted('1').trim()}");\nexports.down = (knex) => knex.raw('DROP TABLE runs');\n`,
+    'migrations/20240101120001_second.js': `exports.up = (knex) => knex.raw("${counted('2').trim()}");\nexports.down = () => {};\n`,
+  });
+  // knex's own CLI, with no knexfile: the client and URL as flags, knex itself from tests/peers (KNEX_PATH).
+  const knexDir = path.join(PEERS, 'node_modules', 'knex');
+  const knex = await run(process.execPath, [path.join(knexDir, 'bin', 'cli.js'), 'migrate:latest', '--client', 'pg', '--connection', db.url, '--migrations-directory', 'migrations'], {
+    cwd,
+    env: { KNEX_PATH: knexDir },
+  });
+  assert.equal(knex.code, 0, knex.stdout + knex.stderr);
+  assert.equal(await db.query('SELECT count(*) FROM knex_migrations'), '2');
+  const adopted = await switchOver(t, {
+    db,
+    cwd,
+    tool: 'knex',
+    countBefore: '1,2',
+    newFile: '20240101120002_third.sql',
+    newSql: counted('3'),
+  });
+  assert.match(adopted.stdout, /^Found knex's history in knex_migrations: 2 entries, matched by file name$/m);
+  assert.match(adopted.stdout, /^Adopted 20240101120001 second \(applied \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)$/m);
+  assert.equal(await runs(db), '1,2,3');
+  assert.equal(
+    await db.query("SELECT count(*) FROM schema_migrations s JOIN knex_migrations k ON k.name = s.version || '_' || s.name || '.js' AND k.migration_time = s.applied_at"),
+    '2',
+    'applied_at comes from migration_time',
+  );
+  // A knex script it never applied cannot run here: named as knex's, nothing runs.
+  writeFiles(cwd, { 'migrations/20240101120009_later.js': 'exports.up = (knex) => knex.raw("select 1");\n' });
+  const pending = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(pending.code, 3, pending.all);
+  assert.match(pending.stderr, /20240101120009_later\.js is a knex migration/);
   assert.equal(await runs(db), '1,2,3');
 });
 
@@ -498,7 +536,7 @@ test('two tools\' histories: adopt refuses to guess; --from chooses', engine, as
   assert.match(chosen.out.at(-1), /^Adopted 2 migrations from sqlx/);
   const unknown = await tidemark(['adopt', '--from', 'flyway', '--url', db.url], { cwd });
   assert.equal(unknown.code, 3, unknown.all);
-  assert.match(unknown.stderr, /unknown tool "flyway" to adopt from; the tools are node-pg-migrate, drizzle, prisma, sqlx, dbmate, golang-migrate, diesel/);
+  assert.match(unknown.stderr, /unknown tool "flyway" to adopt from; the tools are node-pg-migrate, knex, drizzle, prisma, sqlx, dbmate, golang-migrate, diesel/);
 });
 
 test('adopt on a database without any tool\'s history points at baseline', engine, async (t) => {

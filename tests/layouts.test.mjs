@@ -219,7 +219,7 @@ test('node-pg-migrate scripts: a pending one is an error naming it, nothing runs
   assert.equal(await db.query("SELECT count(*) FROM pg_tables WHERE tablename = 'a'"), '0');
 });
 
-test('knex scripts: a pending one is an error naming knex and baseline, not node-pg-migrate; baselined, the SQL after it runs', engine, async (t) => {
+test('knex scripts: a pending one is an error naming knex and adopt, not node-pg-migrate; baselined, the SQL after it runs', engine, async (t) => {
   const db = await database(t);
   const cwd = project(t, {
     'migrations/20240101120000_create_users.js':
@@ -229,7 +229,7 @@ test('knex scripts: a pending one is an error naming knex and baseline, not node
   let r = await tidemark(['deploy', '--url', db.url], { cwd });
   assert.equal(r.code, 3, r.all);
   assert.match(r.all, /20240101120000_create_users\.js is a knex migration/);
-  assert.match(r.all, /tidemark baseline --to 20240101120000/);
+  assert.match(r.all, /tidemark adopt records it from knex_migrations/);
   assert.doesNotMatch(r.all, /node-pg-migrate/);
   assert.equal(await db.query("SELECT count(*) FROM pg_tables WHERE tablename = 'posts'"), '0');
   // A TypeScript one says the same.

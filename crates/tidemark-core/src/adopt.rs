@@ -24,6 +24,7 @@ use crate::source::{cmp_versions, hex, normalize, parse_file_name, Migrations, S
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
     NodePgMigrate,
+    Knex,
     Drizzle,
     Prisma,
     Sqlx,
@@ -34,8 +35,9 @@ pub enum Tool {
 
 impl Tool {
     /// Every tool, in the order they are looked for.
-    pub const ALL: [Tool; 7] = [
+    pub const ALL: [Tool; 8] = [
         Tool::NodePgMigrate,
+        Tool::Knex,
         Tool::Drizzle,
         Tool::Prisma,
         Tool::Sqlx,
@@ -48,6 +50,7 @@ impl Tool {
     pub fn name(self) -> &'static str {
         match self {
             Tool::NodePgMigrate => "node-pg-migrate",
+            Tool::Knex => "knex",
             Tool::Drizzle => "drizzle",
             Tool::Prisma => "prisma",
             Tool::Sqlx => "sqlx",
@@ -67,6 +70,7 @@ impl Tool {
     fn table(self) -> &'static str {
         match self {
             Tool::NodePgMigrate => "pgmigrations",
+            Tool::Knex => "knex_migrations",
             Tool::Drizzle => "drizzle.__drizzle_migrations",
             Tool::Prisma => "_prisma_migrations",
             Tool::Sqlx => "_sqlx_migrations",
@@ -81,6 +85,9 @@ impl Tool {
         match self {
             // node-pg-migrate: pgmigrations (id serial, name varchar, run_on timestamp)
             Tool::NodePgMigrate => &["id", "name", "run_on"],
+            // knex: knex_migrations (id serial, name varchar: the file name
+            // with its extension, batch integer, migration_time timestamptz)
+            Tool::Knex => &["id", "name", "migration_time"],
             // drizzle-orm: drizzle.__drizzle_migrations (id serial, hash text, created_at bigint)
             Tool::Drizzle => &["id", "hash", "created_at", "name"],
             // Prisma Migrate: _prisma_migrations
@@ -112,7 +119,7 @@ impl Tool {
     /// How an entry of this tool is matched to a local file.
     fn describe_identity(self) -> &'static str {
         match self {
-            Tool::NodePgMigrate => "by file name",
+            Tool::NodePgMigrate | Tool::Knex => "by file name",
             Tool::Prisma => "by folder name",
             Tool::Drizzle => "by the SHA-256 of the file and the journal's `when`",
             Tool::GolangMigrate => "every file up to the recorded version",
@@ -143,6 +150,23 @@ impl Tool {
                     out.push(Entry {
                         applied_at: get(r, 2),
                         ..Entry::new(name.clone(), Key::Name(name))
+                    });
+                }
+            }
+            Tool::Knex => {
+                // knex records the file name with its extension
+                // (`20240101120000_create_users.js`); the files are matched
+                // without it, so a migration rewritten as SQL still matches.
+                for r in rows {
+                    let Some(file) = get(r, 1) else { continue };
+                    let name = file
+                        .rsplit_once('.')
+                        .filter(|(_, ext)| ext.chars().all(|c| c.is_ascii_alphanumeric()))
+                        .map_or(file.as_str(), |(stem, _)| stem)
+                        .to_string();
+                    out.push(Entry {
+                        applied_at: get(r, 2),
+                        ..Entry::new(file.clone(), Key::Name(name))
                     });
                 }
             }
@@ -1355,6 +1379,54 @@ mod tests {
     fn planned(tool: Tool, list: &[&[Option<&str>]], locals: &[Local]) -> AdoptReport {
         let entries = tool.entries(&rows(list)).expect("entries");
         plan(tool, &entries, locals, &[]).expect("plan")
+    }
+
+    #[test]
+    fn knex_matches_its_file_names_with_or_without_the_extension() {
+        let locals = vec![
+            local(
+                "20240101120000_create_users.js",
+                "exports.up = (knex) => knex.schema.createTable('users', () => {});",
+            ),
+            // Rewritten as SQL after knex applied it: still the same migration.
+            local(
+                "20240101120001_add_email.sql",
+                "ALTER TABLE users ADD email text;",
+            ),
+            local("20240101120002_new.sql", "SELECT 1;"),
+        ];
+        let entries = Tool::Knex
+            .entries(&rows(&[
+                &[
+                    Some("2"),
+                    Some("20240101120001_add_email.js"),
+                    Some("2024-05-01T10:00:00+00:00"),
+                ],
+                &[
+                    Some("1"),
+                    Some("20240101120000_create_users.js"),
+                    Some("2024-05-01T09:00:00+00:00"),
+                ],
+            ]))
+            .expect("entries");
+        assert_eq!(entries[0].label, "20240101120000_create_users.js");
+        assert_eq!(
+            entries[0].key,
+            Key::Name("20240101120000_create_users".into())
+        );
+        let r = plan(Tool::Knex, &entries, &locals, &[]).expect("plan");
+        assert_eq!(
+            states(&r),
+            [
+                ("20240101120000", AdoptState::Matched),
+                ("20240101120001", AdoptState::Matched)
+            ]
+        );
+        assert_eq!(
+            r.adopted[0].applied_at.as_deref(),
+            Some("2024-05-01T09:00:00+00:00")
+        );
+        assert_eq!(r.pending.len(), 1);
     }
 
     #[test]

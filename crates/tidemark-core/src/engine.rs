@@ -163,11 +163,10 @@ pub(crate) fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body
                 m.name
             ),
             ScriptTool::Knex => format!(
-                "{} is a knex migration (JavaScript/TypeScript that takes knex), and tidemark runs only SQL, so nothing was run; write it as SQL ({}_{}.sql) and delete the script, or, when knex already applied it to this database, record it without running it with tidemark baseline --to {}",
+                "{} is a knex migration (JavaScript/TypeScript that takes knex), and tidemark runs only SQL, so nothing was run; it is fine as history when knex already applied it (tidemark adopt records it from knex_migrations), but this one is pending: write it as SQL ({}_{}.sql) and delete the script",
                 m.file(),
                 m.version,
-                m.name,
-                m.version
+                m.name
             ),
         };
         return Err(Error::new(Kind::ScriptMigration, fix)
