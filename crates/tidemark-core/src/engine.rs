@@ -949,6 +949,9 @@ pub struct Defaults {
     pub lock_wait_timeout: u64,
     pub connect_timeout: u64,
     pub seed_env: String,
+    /// The endings of the migration files whose bytes the engine reads
+    /// ([`crate::layout::READ_ENDINGS`]); a host passes the rest by name.
+    pub read_endings: &'static [&'static str],
 }
 
 /// Where and how long to connect: see [`Request::target`].
@@ -971,6 +974,7 @@ pub fn defaults() -> Defaults {
         lock_wait_timeout: r.lock_wait_timeout,
         connect_timeout: crate::url::DEFAULT_CONNECT_TIMEOUT_MS,
         seed_env: r.seed_env,
+        read_endings: &crate::layout::READ_ENDINGS,
     }
 }
 

@@ -21,9 +21,26 @@ use crate::source::{parse_file_name, FileName, Part, SourceFile};
 /// The drizzle-kit v0 journal, relative to the migrations folder.
 pub const DRIZZLE_JOURNAL: &str = "meta/_journal.json";
 
+/// The endings of the files in a migrations folder whose bytes the engine
+/// reads: SQL, diesel's `metadata.toml`, drizzle-kit's journal, and script
+/// migrations (their text tells node-pg-migrate's from knex's). A host reads
+/// these and passes every other entry by name only (snapshots, notes);
+/// hosts get the list from [`crate::defaults`].
+pub const READ_ENDINGS: [&str; 9] = [
+    ".sql",
+    ".toml",
+    "_journal.json",
+    ".js",
+    ".cjs",
+    ".mjs",
+    ".ts",
+    ".cts",
+    ".mts",
+];
+
 /// Extensions of node-pg-migrate's and knex's script migrations, which tidemark cannot
 /// run but accepts as applied history.
-const SCRIPT_EXTENSIONS: [&str; 6] = [".js", ".cjs", ".mjs", ".ts", ".cts", ".mts"];
+const SCRIPT_EXTENSIONS: &[&str] = READ_ENDINGS.split_at(3).1;
 
 /// One migration as the folder lays it out, before its SQL is read.
 #[derive(Debug)]

@@ -19,12 +19,6 @@ const rel = (cwd, p) => path.relative(cwd, p) || '.';
 /** One turn of the event loop. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-/**
- * Contents the engine reads: SQL, diesel's metadata.toml, drizzle's journal,
- * and `.js`/`.ts` migrations, whose text tells node-pg-migrate's from knex's.
- */
-const WANTED = ['.sql', '.toml', '_journal.json', '.js', '.ts', '.mjs', '.cjs', '.mts', '.cts'];
-const wantsBytes = (name) => WANTED.some((ending) => name.endsWith(ending));
 
 /**
  * The bytes of each file in `paths` (absolute), in order. With the native
@@ -60,11 +54,13 @@ function readFiles(paths, binding, cwd) {
  * readFolder), or returns undefined when the folder does not exist. With
  * `depth` 1 (migrations), subfolders are listed too: the folder as `sub/` and its entries as
  * `sub/file` (deeper folders as `sub/deeper/`), so the engine sees every
- * layout (Prisma, diesel, drizzle-kit) and refuses what it cannot read. Files
- * the engine does not read (snapshots, scripts) are passed with no bytes. An
- * entry that cannot be read (a dangling symlink) is an error naming it.
+ * layout (Prisma, diesel, drizzle-kit) and refuses what it cannot read. In a
+ * migrations listing (depth > 0), only files ending in one of `endings` are
+ * read (the engine's list, `defaults().readEndings`); the rest (snapshots,
+ * notes) are passed with no bytes. An entry that cannot be read (a dangling symlink) is
+ * an error naming it.
  */
-function listFolder(dir, cwd, what, depth) {
+function listFolder(dir, cwd, what, depth, endings) {
   let entries;
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -111,7 +107,7 @@ function listFolder(dir, cwd, what, depth) {
         file: rel(cwd, full),
       });
     }
-    if (depth > 0 && !wantsBytes(name)) {
+    if (depth > 0 && !endings.some((ending) => name.endsWith(ending))) {
       files.push({ name, bytes: empty });
       return;
     }
@@ -133,8 +129,8 @@ function filled({ files, toRead }, bytes) {
 }
 
 /** The entries of `dir` (see listFolder) with their bytes, sorted by name, or undefined. */
-function readFolder(dir, cwd, what, depth = 0, binding = undefined) {
-  const listing = listFolder(dir, cwd, what, depth);
+function readFolder(dir, cwd, what, depth = 0, binding = undefined, endings = []) {
+  const listing = listFolder(dir, cwd, what, depth, endings);
   return listing && filled(listing, readFiles(listing.toRead.map(([, full]) => full), binding, cwd));
 }
 
@@ -152,9 +148,9 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
  * step (the server's answers to the startup and to the first read arrive
  * meanwhile), where one long read would hold it until the end (issue 15).
  */
-async function readFolderInTurns(dir, cwd, what, depth = 0) {
+async function readFolderInTurns(dir, cwd, what, depth = 0, endings = []) {
   await settle();
-  const listing = listFolder(dir, cwd, what, depth);
+  const listing = listFolder(dir, cwd, what, depth, endings);
   if (!listing) return listing;
   const bytes = [];
   let turn = nowMs();
@@ -335,9 +331,11 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
       throw convertError(err, config);
     }
   }
+  // Which migration files the engine reads: its own list.
+  const endings = loader.defaults(config.env).readEndings;
   const read = dialing?.inTurns
-    ? (dir, what, depth) => readFolderInTurns(dir, config.cwd, what, depth)
-    : (dir, what, depth) => readFolder(dir, config.cwd, what, depth, binding);
+    ? (dir, what, depth) => readFolderInTurns(dir, config.cwd, what, depth, endings)
+    : (dir, what, depth) => readFolder(dir, config.cwd, what, depth, binding, endings);
   let migrations;
   let seeds;
   try {
