@@ -155,20 +155,23 @@ fn load_or_take(
 /// Checks one pending migration and decides how it runs (lexes it once).
 pub(crate) fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body<'a>> {
     if let Some(tool) = m.script {
-        let fix = match tool {
-            ScriptTool::NodePgMigrate => format!(
-                "{} is a node-pg-migrate JavaScript/TypeScript migration, and tidemark runs only SQL, so nothing was run; it is fine as history when it is already applied (tidemark adopt records it), but this one is pending: write it as SQL ({}_{}.sql) and delete the script",
-                m.file(),
-                m.version,
-                m.name
+        // Whose script it is, and where its applied history comes from.
+        let (whose, history) = match tool {
+            ScriptTool::NodePgMigrate => (
+                "a node-pg-migrate JavaScript/TypeScript migration",
+                "it is already applied (tidemark adopt records it)",
             ),
-            ScriptTool::Knex => format!(
-                "{} is a knex migration (JavaScript/TypeScript that takes knex), and tidemark runs only SQL, so nothing was run; it is fine as history when knex already applied it (tidemark adopt records it from knex_migrations), but this one is pending: write it as SQL ({}_{}.sql) and delete the script",
-                m.file(),
-                m.version,
-                m.name
+            ScriptTool::Knex => (
+                "a knex migration (JavaScript/TypeScript that takes knex)",
+                "knex already applied it (tidemark adopt records it from knex_migrations)",
             ),
         };
+        let fix = format!(
+            "{} is {whose}, and tidemark runs only SQL, so nothing was run; it is fine as history when {history}, but this one is pending: write it as SQL ({}_{}.sql) and delete the script",
+            m.file(),
+            m.version,
+            m.name
+        );
         return Err(Error::new(Kind::ScriptMigration, fix)
             .at(m.file(), None, None)
             .with_version(&m.version));

@@ -464,10 +464,10 @@ fn foreign_migration(file: &str) -> Option<String> {
 /// 001_a.up.Sql               -> 001_a.up.sql
 /// 001_a.sql, notes.txt       -> None
 /// ```
-fn uppercase_sql(file: &str) -> Option<String> {
+fn uppercase_sql(file: &str) -> Option<(&str, String)> {
     let (stem, ext) = file.rsplit_once('.')?;
     (ext != "sql" && ext.eq_ignore_ascii_case("sql") && !stem.is_empty())
-        .then(|| format!("{stem}.sql"))
+        .then(|| (ext, format!("{stem}.sql")))
 }
 
 fn script_name(file: &str) -> Option<FileName> {
@@ -601,13 +601,12 @@ fn flat_migrations(top: Vec<SourceFile>, beside_folders: bool, laid: &mut Laid) 
                 ),
             )
             .at(&file.name, None, None));
-        } else if let Some(lower) = uppercase_sql(&file.name) {
+        } else if let Some((ext, lower)) = uppercase_sql(&file.name) {
             return Err(unknown(
                 &file.name,
                 format!(
-                    "{} ends in .{}, and tidemark reads only .sql in lowercase, so nothing was run; rename it to {lower}",
-                    file.name,
-                    file.name.rsplit('.').next().unwrap_or_default()
+                    "{} ends in .{ext}, and tidemark reads only .sql in lowercase, so nothing was run; rename it to {lower}",
+                    file.name
                 ),
             ));
         } else if let Some(what) = foreign_migration(&file.name) {
@@ -1111,8 +1110,8 @@ mod tests {
             err.message()
         );
         assert_eq!(
-            uppercase_sql("001_a.up.Sql").as_deref(),
-            Some("001_a.up.sql")
+            uppercase_sql("001_a.up.Sql"),
+            Some(("Sql", "001_a.up.sql".to_string()))
         );
         assert_eq!(uppercase_sql("001_a.sql"), None);
         assert_eq!(uppercase_sql("notes.txt"), None);

@@ -19,7 +19,6 @@ const rel = (cwd, p) => path.relative(cwd, p) || '.';
 /** One turn of the event loop. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-
 /**
  * The bytes of each file in `paths` (absolute), in order. With the native
  * engine, one call reads them all (`readFiles`, a plain read with no rules
@@ -57,8 +56,8 @@ function readFiles(paths, binding, cwd) {
  * layout (Prisma, diesel, drizzle-kit) and refuses what it cannot read. In a
  * migrations listing (depth > 0), only files ending in one of `endings` are
  * read (the engine's list, `defaults().readEndings`); the rest (snapshots,
- * notes) are passed with no bytes. An entry that cannot be read (a dangling symlink) is
- * an error naming it.
+ * notes) are passed with no bytes. An entry that cannot be read (a dangling
+ * symlink) is an error naming it.
  */
 function listFolder(dir, cwd, what, depth, endings) {
   let entries;
