@@ -169,6 +169,29 @@ test('no URL, not CI, not production: migrate, status, seed, down and reset run 
   assert.equal(events[0].source, 'embedded');
 });
 
+test('a script seed on the embedded database: exit 3 naming it, the seeds before it committed, nothing recorded for it', needs, async (t) => {
+  const cwd = project(t, {
+    ...BASIC,
+    'seeds/development/001_users.sql': "INSERT INTO users VALUES (1, 'dev@example.com');\n",
+    'seeds/development/002_script.mjs': "console.log('never runs');\n",
+  });
+  const run = (args) => tidemark(args, { cwd, env: DEV });
+  assert.equal((await run(['migrate'])).code, 0);
+  const r = await run(['seed']);
+  assert.equal(r.code, 3, r.all);
+  assert.match(r.out[1], /^Seeded 001_users \(\d+ ms\)$/);
+  assert.equal(
+    r.err[0],
+    'error: seeds/development/002_script.mjs is a script seed, which runs as its own process with DATABASE_URL, and the embedded database ' +
+      'has no URL it can connect to; run tidemark db serve and point --url at it, or use a database server',
+  );
+  const s = await run(['seed', '--json']);
+  assert.equal(s.code, 3, s.all);
+  const records = ndjson(s.stdout);
+  assert.deepEqual(records.filter((e) => e.event === 'seedSkipped').map((e) => e.file), ['001_users.sql'], 'only 001 was recorded');
+  assert.equal(records.at(-1).code, 'E_CONFIG');
+});
+
 test('--embedded-dir / TIDEMARK_EMBEDDED_DIR choose the folder; two runs at once take turns on its lock', needs, async (t) => {
   const cwd = project(t, BASIC);
   const env = { ...DEV, TIDEMARK_EMBEDDED_DIR: 'var/db' };

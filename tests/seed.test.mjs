@@ -195,6 +195,31 @@ test('script seeds run as child processes in folder order, tracked like SQL seed
   assert.equal(await db.query("SELECT string_agg(title, ',' ORDER BY id) FROM goals"), 'From a script,After From a script');
 });
 
+test('seed commands racing on one database run a script seed once (the lock is held while it runs)', engine, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    ...BASIC,
+    'seeds/development/001_users.sql': SEEDS['seeds/development/001_users.sql'],
+    // Slow enough that every racer reaches the lock while it runs.
+    'seeds/development/002_script.mjs':
+      "import { execFileSync } from 'node:child_process';\n" +
+      'await new Promise((resolve) => setTimeout(resolve, 400));\n' +
+      "execFileSync('psql', [process.env.DATABASE_URL, '-v', 'ON_ERROR_STOP=1', '-qc', " +
+      "'CREATE TABLE IF NOT EXISTS script_runs (n int); INSERT INTO script_runs VALUES (1)']);\n",
+  });
+  const env = { DATABASE_URL: db.url };
+  await tidemark(['migrate'], { cwd, env });
+  const racers = await Promise.all(Array.from({ length: 4 }, () => tidemark(['seed'], { cwd, env })));
+  for (const r of racers) assert.equal(r.code, 0, r.all);
+  assert.equal(await db.query('SELECT count(*) FROM script_runs'), '1', 'the script ran once');
+  const seeded = racers.filter((r) => r.out.some((l) => /^Seeded 002_script \(\d+ ms\)$/.test(l)));
+  assert.equal(seeded.length, 1, racers.map((r) => r.all).join('\n---\n'));
+  for (const r of racers.filter((x) => x !== seeded[0])) {
+    assert.ok(r.out.includes('Skipped seed 002_script (already ran with the same contents)'), r.all);
+  }
+  assert.equal(await db.query("SELECT string_agg(name, ',' ORDER BY name) FROM schema_seeds"), '001_users,002_script');
+});
+
 test('a failing script seed stops the run, is not recorded, and its stderr is shown without the password', engine, async (t) => {
   const db = await database(t);
   const cwd = project(t, {

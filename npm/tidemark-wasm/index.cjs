@@ -1,7 +1,7 @@
 'use strict';
 // The wasm backend, with the same functions as the native addon (but
 // readFiles: wasm has no filesystem): connect(op, request, onEvent),
-// execute(op, request, onEvent, dialing), begin, create, defaults,
+// execute(op, request, onEvent, dialing, runScript), begin, create, defaults,
 // inspectUrl, redactText and version. The engine cannot open sockets:
 // connect and execute hand it dial() (host.cjs), which it calls once per
 // connection attempt.
@@ -88,16 +88,17 @@ function connect(op, request, onEvent) {
  * stream.Duplex that already speaks to the server (tidemark's embedded
  * database: PGlite in process); no socket is opened.
  */
-function execute(op, request, onEvent, dialing) {
+function execute(op, request, onEvent, dialing, runScript) {
   const { __duplex: ready, ...rest } = request;
   const connect = ready ? async () => ({ socket: ready }) : dial;
   const args = [op, ...pack(rest), connect, typeof onEvent === 'function' ? onEvent : undefined];
+  const scripts = typeof runScript === 'function' ? runScript : undefined;
   return lite()
-    .execute(...args, dialing?.take())
+    .execute(...args, dialing?.take(), scripts)
     .catch((err) => {
       dialing?.abort();
       if (err?.code !== FULL_MODULE) throw err;
-      return full().execute(...args, undefined);
+      return full().execute(...args, undefined, scripts);
     });
 }
 

@@ -1,6 +1,8 @@
 //! The one orchestration (style rule 2): every front end calls these and
 //! only renders the events and reports.
 
+use std::future::Future;
+
 use tokio_postgres::Client;
 
 use crate::accept::AcceptOptions;
@@ -14,7 +16,7 @@ use crate::report::{
     PlanReport, RedoReport, Reporter, ResetReport, ScriptSeed, SeedReport, SeedRun, StatusReport,
     UnlockReport, VerifyReport,
 };
-use crate::source::{Migration, Migrations, ScriptTool, Seed, Seeds, SourceFile};
+use crate::source::{Migration, Migrations, ScriptTool, Seeds, SourceFile};
 use crate::unlock::UnlockOptions;
 use crate::url::{ConnectError, Endpoint, Target};
 use crate::verify::VerifyOptions;
@@ -104,22 +106,69 @@ pub struct SeedOptions {
     pub force: bool,
     /// Run this seed alone (its name, `001_users`, or its file name).
     pub only: Option<String>,
-    /// The host ran the script seed that the last `seed` call reported as
-    /// [`SeedReport::script_due`], and it succeeded: record it, then go on
-    /// with the seeds after it.
-    pub ran_script: Option<ScriptRun>,
 }
 
-/// A script seed the host ran (see [`SeedOptions::ran_script`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScriptRun {
-    /// The seed's name, as `script_due` gave it.
-    pub name: String,
-    /// The checksum `script_due` gave: the file as it was when it ran.
-    pub checksum: String,
-    /// How long it ran, measured by the host.
-    pub duration_ms: u64,
+/// What only the host can do for `seed`: run a script seed (`.mjs`, `.ts`,
+/// ...), which the engine never spawns. The engine calls it when the seed
+/// is due, in folder order, while it holds the seed lock, so that seed
+/// commands racing on one database run each script once, as they do SQL
+/// seeds. It records the seed when the run resolves (with how long it ran,
+/// in ms, by the host's clock), and stops the seeds there, nothing recorded
+/// for it, when the run fails.
+pub trait Scripts {
+    /// Whether this host runs scripts; when it does not, `seed` stops
+    /// before a script that is due and reports it as
+    /// [`SeedReport::script_due`].
+    fn runs_scripts(&self) -> bool {
+        true
+    }
+
+    /// Runs `due` to its end.
+    fn run(&self, due: ScriptSeed) -> impl Future<Output = Result<u64>>;
+}
+
+/// A host that runs no scripts (see [`Scripts::runs_scripts`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoScripts;
+
+impl Scripts for NoScripts {
+    fn runs_scripts(&self) -> bool {
+        false
+    }
+
+    fn run(&self, due: ScriptSeed) -> impl Future<Output = Result<u64>> {
+        std::future::ready(Err(Error::new(
+            Kind::InvalidOption,
+            format!(
+                "{} is a script seed, and this host runs no scripts",
+                due.file
+            ),
+        )))
+    }
+}
+
+/// A host's runner, when it has one.
+impl<S: Scripts> Scripts for Option<S> {
+    fn runs_scripts(&self) -> bool {
+        self.as_ref().is_some_and(S::runs_scripts)
+    }
+
+    async fn run(&self, due: ScriptSeed) -> Result<u64> {
+        match self {
+            Some(scripts) => scripts.run(due).await,
+            None => NoScripts.run(due).await,
+        }
+    }
+}
+
+impl<F, Fut> Scripts for F
+where
+    F: Fn(ScriptSeed) -> Fut,
+    Fut: Future<Output = Result<u64>>,
+{
+    fn run(&self, due: ScriptSeed) -> impl Future<Output = Result<u64>> {
+        self(due)
+    }
 }
 
 fn report_all<R: Reporter + ?Sized>(reporter: &R, events: &[Event]) {
@@ -483,27 +532,29 @@ pub async fn redo<R: Reporter + ?Sized>(
 /// contents is skipped (unless `force`); a changed one runs again, so seeds
 /// should be idempotent. Refuses production unless `allow_production` and
 /// the environment is `production`.
-pub async fn seed<R: Reporter + ?Sized>(
+pub async fn seed<R: Reporter + ?Sized, S: Scripts>(
     client: &Client,
     files: Vec<SourceFile>,
     options: &Options,
     seed_options: &SeedOptions,
     reporter: &R,
+    scripts: &S,
 ) -> Result<SeedReport> {
     refuse_production(Operation::Seed, seed_options)?;
     // Every file this reads is a seed: errors say so, for the host to
     // find the file in the seeds folder.
-    run_seeds(client, files, options, seed_options, reporter)
+    run_seeds(client, files, options, seed_options, reporter, scripts)
         .await
         .map_err(|e| e.in_folder(Folder::Seed))
 }
 
-async fn run_seeds<R: Reporter + ?Sized>(
+async fn run_seeds<R: Reporter + ?Sized, S: Scripts>(
     client: &Client,
     files: Vec<SourceFile>,
     options: &Options,
     seed_options: &SeedOptions,
     reporter: &R,
+    scripts: &S,
 ) -> Result<SeedReport> {
     let env = seed_options.environment.as_str();
     let t = options.tracking()?;
@@ -527,7 +578,7 @@ async fn run_seeds<R: Reporter + ?Sized>(
         }
     }
     // Refuse bad SQL before anything runs (script seeds are the host's).
-    let bodies = seeds
+    let mut bodies = seeds
         .seeds
         .iter()
         .map(|s| {
@@ -536,72 +587,78 @@ async fn run_seeds<R: Reporter + ?Sized>(
                 .transpose()
         })
         .collect::<Result<Vec<Option<Body<'_>>>>>()?;
-    // After a script seed the host ran: the seeds before it were handled
-    // by the call that reported it.
-    let resume = match &seed_options.ran_script {
-        None => None,
-        Some(r) => Some(script_ran(&seeds.seeds, r)?),
-    };
     let (mut lock, ran) = db::lock_and_read_seeds(client, &t, options.session(), reporter).await?;
     let result = async {
+        let (s, max) = (options.session(), options.max_message_bytes);
         let mut recorded = Vec::new();
-        let mut start = 0;
-        if let (Some(i), Some(r)) = (resume, &seed_options.ran_script) {
-            let s = &seeds.seeds[i];
-            let session = options.session();
-            db::record_script_seed(&lock, &t, session, &s.name, &r.checksum, r.duration_ms).await?;
-            reporter.report(Event::SeedApplied {
-                name: s.name.clone(),
-                file: s.sql.file.clone(),
-                duration_ms: r.duration_ms,
-            });
-            recorded.push(SeedRun {
-                name: s.name.clone(),
-                file: s.sql.file.clone(),
-                duration_ms: r.duration_ms,
-            });
-            start = i + 1;
-        }
-        let mut items = Vec::new();
         let mut skipped = Vec::new();
         let mut script_due = None;
-        for (s, body) in seeds.seeds.iter().zip(bodies).skip(start) {
-            let same = ran
-                .iter()
-                .any(|(n, sum)| n == &s.name && sum == &s.checksum);
-            if same && !seed_options.force {
-                reporter.report(Event::SeedSkipped {
-                    name: s.name.clone(),
-                    file: s.sql.file.clone(),
+        let mut next = 0;
+        // The SQL seeds up to the next script that is due run in one go;
+        // then the host runs the script, under the same lock; and so on.
+        while next < seeds.seeds.len() {
+            let mut items = Vec::new();
+            let mut due = None;
+            for (i, seed) in seeds.seeds.iter().enumerate().skip(next) {
+                next = i + 1;
+                let same = ran
+                    .iter()
+                    .any(|(n, sum)| n == &seed.name && sum == &seed.checksum);
+                if same && !seed_options.force {
+                    reporter.report(Event::SeedSkipped {
+                        name: seed.name.clone(),
+                        file: seed.sql.file.clone(),
+                    });
+                    skipped.push(seed.name.clone());
+                    continue;
+                }
+                let Some(body) = bodies[i].take() else {
+                    due = Some(ScriptSeed {
+                        name: seed.name.clone(),
+                        file: seed.sql.file.clone(),
+                        checksum: seed.checksum.clone(),
+                    });
+                    break;
+                };
+                items.push(Item {
+                    work: Work::Seed,
+                    key: &seed.name,
+                    name: &seed.name,
+                    text: &seed.sql,
+                    body,
+                    checksum: &seed.checksum,
+                    previous: None,
                 });
-                skipped.push(s.name.clone());
-                continue;
             }
-            let Some(body) = body else {
-                // A script: the seeds before it run now, then the host runs it.
-                script_due = Some(ScriptSeed {
-                    name: s.name.clone(),
-                    file: s.sql.file.clone(),
-                    checksum: s.checksum.clone(),
-                });
+            // The lock stays held across a script the host runs next.
+            let runs = due.is_some() && scripts.runs_scripts();
+            let done = db::run_items(&mut lock, &t, s, &items, max, !runs, reporter).await?;
+            recorded.extend(done.into_iter().map(|d| SeedRun {
+                name: d.version,
+                file: d.file,
+                duration_ms: d.duration_ms,
+            }));
+            let Some(due) = due else { break };
+            if !runs {
+                script_due = Some(due);
                 break;
-            };
-            items.push(Item {
-                work: Work::Seed,
-                key: &s.name,
-                name: &s.name,
-                text: &s.sql,
-                body,
-                checksum: &s.checksum,
-                previous: None,
+            }
+            let duration_ms = scripts
+                .run(due.clone())
+                .await
+                .map_err(|e| e.at(&due.file, None, None))?;
+            db::record_script_seed(&lock, &t, s, &due.name, &due.checksum, duration_ms).await?;
+            reporter.report(Event::SeedApplied {
+                name: due.name.clone(),
+                file: due.file.clone(),
+                duration_ms,
+            });
+            recorded.push(SeedRun {
+                name: due.name,
+                file: due.file,
+                duration_ms,
             });
         }
-        let done = run(&mut lock, &t, options, &items, reporter).await?;
-        recorded.extend(done.into_iter().map(|d| SeedRun {
-            name: d.version,
-            file: d.file,
-            duration_ms: d.duration_ms,
-        }));
         Ok::<_, Error>(SeedReport {
             environment: env.to_string(),
             ran: recorded,
@@ -614,46 +671,17 @@ async fn run_seeds<R: Reporter + ?Sized>(
     result
 }
 
-/// Where the script seed the host ran sits in the folder; refuses a name
-/// that is not a script seed there, or a file that changed since it was
-/// reported due (what ran is not what the folder holds now).
-fn script_ran(seeds: &[Seed], r: &ScriptRun) -> Result<usize> {
-    let i = seeds
-        .iter()
-        .position(|s| s.script && s.name == r.name)
-        .ok_or_else(|| {
-            Error::new(
-                Kind::InvalidOption,
-                format!(
-                    "there is no script seed named {:?} in this seed folder to record",
-                    r.name
-                ),
-            )
-        })?;
-    let s = &seeds[i];
-    if s.checksum != r.checksum {
-        return Err(Error::new(
-            Kind::SeedFailed,
-            format!(
-                "{} changed while it ran, so it was not recorded; run the seed command again",
-                s.sql.file
-            ),
-        )
-        .at(&s.sql.file, None, None));
-    }
-    Ok(i)
-}
-
 /// Development only: drops the `public` schema (and the tracking schema)
 /// with everything in them, recreates `public`, applies every migration and
 /// runs the seeds. Refuses production.
-pub async fn reset<R: Reporter + ?Sized>(
+pub async fn reset<R: Reporter + ?Sized, S: Scripts>(
     client: &Client,
     migrations: Vec<SourceFile>,
     seeds: Vec<SourceFile>,
     options: &Options,
     seed_options: &SeedOptions,
     reporter: &R,
+    scripts: &S,
 ) -> Result<ResetReport> {
     refuse_production(Operation::Reset, seed_options)?;
     let t = options.tracking()?;
@@ -682,7 +710,7 @@ pub async fn reset<R: Reporter + ?Sized>(
     }
     reporter.report(Event::SchemasDropped { schemas });
     let migrate = deploy_after(client, migrations, options, reporter, Ahead::default()).await?;
-    let seed = seed(client, seeds, options, seed_options, reporter).await?;
+    let seed = seed(client, seeds, options, seed_options, reporter, scripts).await?;
     Ok(ResetReport { migrate, seed })
 }
 
@@ -845,9 +873,6 @@ pub struct Request {
     pub force: bool,
     /// `seed`: run this seed alone.
     pub only: Option<String>,
-    /// `seed`: the script seed the host ran, as the last call's
-    /// `scriptDue` named it (see [`SeedOptions::ran_script`]).
-    pub ran_script: Option<ScriptRun>,
     /// `unlock`: end the holder's session (only this pid, when given).
     pub terminate: bool,
     pub pid: Option<u32>,
@@ -909,7 +934,6 @@ impl Default for Request {
             allow_production: false,
             force: false,
             only: None,
-            ran_script: None,
             terminate: false,
             pid: None,
             version: None,
@@ -1009,7 +1033,6 @@ impl Request {
             allow_production: self.allow_production,
             force: self.force,
             only: self.only.clone(),
-            ran_script: self.ran_script.clone(),
         }
     }
 
@@ -1165,7 +1188,7 @@ pub async fn execute<R: Reporter + ?Sized>(
     request: Request,
     reporter: &R,
 ) -> Result<Outcome> {
-    execute_after(client, op, request, reporter, None, None).await
+    execute_after(client, op, request, reporter, None, None, &NoScripts).await
 }
 
 /// The first read of `deploy`, `migrate` and `status` (tracking rows and the
@@ -1237,14 +1260,16 @@ async fn first_read(client: &Client, t: &Tracking, ahead: Option<ReadAhead>) -> 
 }
 
 /// [`execute`], taking the first read [`read_ahead`] made on this `client`
-/// and the files [`load_ahead`] loaded from this `request`.
-pub async fn execute_after<R: Reporter + ?Sized>(
+/// and the files [`load_ahead`] loaded from this `request`; `seed` and
+/// `reset` run the script seeds due through `scripts`.
+pub async fn execute_after<R: Reporter + ?Sized, S: Scripts>(
     client: &Client,
     op: Operation,
     request: Request,
     reporter: &R,
     ahead: Option<ReadAhead>,
     loaded: Option<LoadedAhead>,
+    scripts: &S,
 ) -> Result<Outcome> {
     let mut request = request;
     request.check(op)?;
@@ -1268,12 +1293,15 @@ pub async fn execute_after<R: Reporter + ?Sized>(
         &seed_options,
         reporter,
         ahead,
+        scripts,
     )
     .await
     .map_err(|e| e.with_source(&files.0, &files.1))
 }
 
-async fn dispatch<R: Reporter + ?Sized>(
+// Private: what `execute_after` takes, passed on.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch<R: Reporter + ?Sized, S: Scripts>(
     client: &Client,
     op: Operation,
     request: Request,
@@ -1281,6 +1309,7 @@ async fn dispatch<R: Reporter + ?Sized>(
     seed_options: &SeedOptions,
     r: &R,
     ahead: Ahead,
+    scripts: &S,
 ) -> Result<Outcome> {
     let Request {
         migrations,
@@ -1317,9 +1346,9 @@ async fn dispatch<R: Reporter + ?Sized>(
             Outcome::Down(down(client, migrations, o, steps, to.as_deref(), r).await?)
         }
         Operation::Redo => Outcome::Redo(redo(client, migrations, o, steps, r).await?),
-        Operation::Seed => Outcome::Seed(seed(client, seeds, o, seed_options, r).await?),
+        Operation::Seed => Outcome::Seed(seed(client, seeds, o, seed_options, r, scripts).await?),
         Operation::Reset => {
-            Outcome::Reset(reset(client, migrations, seeds, o, seed_options, r).await?)
+            Outcome::Reset(reset(client, migrations, seeds, o, seed_options, r, scripts).await?)
         }
         #[cfg(not(feature = "full"))]
         Operation::Adopt

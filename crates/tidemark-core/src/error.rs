@@ -221,6 +221,12 @@ impl Error {
         Error::new(Kind::InvalidOption, format!("invalid options: {what}"))
     }
 
+    /// A script seed the host ran failed ([`crate::Scripts::run`]), in the
+    /// host's own words.
+    pub fn script_failed(message: impl Into<String>) -> Self {
+        Error::new(Kind::SeedFailed, message)
+    }
+
     /// An internal error (a bug) a host caught, such as a panic.
     pub fn panic(what: &str) -> Self {
         Error::new(

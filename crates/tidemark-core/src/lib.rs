@@ -90,7 +90,7 @@ pub use db::{quote_ident, quote_literal};
 pub use engine::{
     accept, create_database, defaults, deploy, down, dry_run, execute, execute_after, load_ahead,
     migrate, read_ahead, redo, reset, seed, status, unlock, Defaults, Dial, Embedded, LoadedAhead,
-    Operation, Options, Outcome, ReadAhead, Request, ScriptRun, SeedOptions,
+    NoScripts, Operation, Options, Outcome, ReadAhead, Request, Scripts, SeedOptions,
 };
 pub use error::{Error, Folder, Location, Result};
 #[cfg(feature = "lint")]

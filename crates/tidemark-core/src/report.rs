@@ -180,15 +180,14 @@ pub struct SeedReport {
     pub ran: Vec<SeedRun>,
     /// Seeds skipped because they already ran with the same contents.
     pub skipped: Vec<String>,
-    /// The script seed due next: the core never spawns, so the run stops
-    /// before it. The host runs it and calls `seed` again with
-    /// [`crate::SeedOptions::ran_script`], which records it and goes on with
-    /// the seeds after it. Absent when every seed due ran.
+    /// The script seed due next, when the host runs no scripts
+    /// ([`crate::Scripts::runs_scripts`]): the core never spawns, so the run
+    /// stops before it. Absent when every seed due ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub script_due: Option<ScriptSeed>,
 }
 
-/// A script seed the host is to run now.
+/// A script seed the host is to run now (see [`crate::Scripts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScriptSeed {
@@ -196,9 +195,21 @@ pub struct ScriptSeed {
     pub name: String,
     /// `002_posts.mjs`, in the seed folder.
     pub file: String,
-    /// The checksum the host hands back with the run, so that a file
-    /// edited while it ran is not recorded as the version that ran.
+    /// The checksum of the file as the engine read it: what is recorded
+    /// when it has run (a file edited since runs again next time).
     pub checksum: String,
+}
+
+impl ScriptSeed {
+    /// The duration a host's runner resolved with (ms, any JS number), in
+    /// whole ms: 0 for one that is not a finite positive number.
+    pub fn host_duration(ms: f64) -> u64 {
+        if ms.is_finite() && ms > 0.0 {
+            ms.round() as u64
+        } else {
+            0
+        }
+    }
 }
 
 /// One seed that ran.

@@ -178,11 +178,21 @@ async fn deploy_loaded(
     loaded: bool,
     reporter: &dyn tidemark_core::Reporter,
 ) -> tidemark_core::Result<tidemark_core::MigrateReport> {
-    use tidemark_core::{execute_after, load_ahead, Operation, Outcome};
+    use tidemark_core::{execute_after, load_ahead, NoScripts, Operation, Outcome};
     let loaded = loaded
         .then(|| load_ahead(Operation::Deploy, &request))
         .flatten();
-    match execute_after(c, Operation::Deploy, request, reporter, ahead, loaded).await? {
+    match execute_after(
+        c,
+        Operation::Deploy,
+        request,
+        reporter,
+        ahead,
+        loaded,
+        &NoScripts,
+    )
+    .await?
+    {
         Outcome::Migrate(r) => Ok(r),
         other => panic!("a deploy reports a MigrateReport, not {other:?}"),
     }
@@ -268,7 +278,7 @@ async fn files_loaded_ahead_give_the_same_outcome_events_and_errors() {
 /// exactly once; and a bad file is reported before the read's own refusal.
 #[tokio::test]
 async fn a_read_made_ahead_is_taken_in_place_of_the_first_read() {
-    use tidemark_core::{execute_after, read_ahead, Operation, Outcome, Request};
+    use tidemark_core::{execute_after, read_ahead, NoScripts, Operation, Outcome, Request};
     let request = |n: usize| Request {
         migrations: many(n),
         ..Request::default()
@@ -286,11 +296,17 @@ async fn a_read_made_ahead_is_taken_in_place_of_the_first_read() {
     // Nothing pending: the read made ahead is the only message.
     let (c, counter) = db.counted_client().await;
     let ahead = read_ahead(&c, Operation::Status, &request(20)).await;
-    let Outcome::Status(s) =
-        execute_after(&c, Operation::Status, request(20), &Silent, ahead, None)
-            .await
-            .unwrap()
-    else {
+    let Outcome::Status(s) = execute_after(
+        &c,
+        Operation::Status,
+        request(20),
+        &Silent,
+        ahead,
+        None,
+        &NoScripts,
+    )
+    .await
+    .unwrap() else {
         panic!("status reports a StatusReport")
     };
     assert_eq!(s.migrations.len(), 20);

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use tidemark_core::{
-    deploy, down, migrate, redo, seed, status, unlock, Event, MigrationState, Options, Policy,
-    ScriptRun, SeedOptions, Silent, UnlockOptions,
+    deploy, down, migrate, redo, seed, status, unlock, Event, MigrationState, NoScripts, Options,
+    Policy, ScriptSeed, SeedOptions, Silent, UnlockOptions,
 };
 
 fn opts() -> Options {
@@ -608,11 +608,12 @@ async fn down_and_redo() {
     assert_eq!(tracking(&c).await.len(), 4);
 }
 
-/// Script seeds: the core stops before one that is due (it never spawns),
-/// the host runs it and hands it back, the core records it and goes on in
-/// folder order.
+/// Script seeds: the core never spawns. With no runner it stops before a
+/// script that is due and names it; with the host's runner it calls it in
+/// folder order, records it, and goes on; a failing run stops the seeds
+/// there with nothing recorded for it.
 #[tokio::test]
-async fn script_seeds_stop_for_the_host_and_are_recorded_in_order() {
+async fn script_seeds_run_through_the_host_in_folder_order() {
     let db = TestDb::new().await;
     let c = db.client().await;
     c.batch_execute("CREATE TABLE log (step text)")
@@ -627,7 +628,7 @@ async fn script_seeds_stop_for_the_host_and_are_recorded_in_order() {
         environment: "development".into(),
         ..SeedOptions::default()
     };
-    let first = seed(&c, seeds.clone(), &opts(), &dev, &Silent)
+    let first = seed(&c, seeds.clone(), &opts(), &dev, &Silent, &NoScripts)
         .await
         .unwrap();
     assert_eq!(first.ran.len(), 1);
@@ -636,41 +637,53 @@ async fn script_seeds_stop_for_the_host_and_are_recorded_in_order() {
         (due.name.as_str(), due.file.as_str()),
         ("002_b", "002_b.mjs")
     );
-    // Nothing after the script ran yet.
+    // Nothing after the script ran.
     assert_eq!(common::tracking_seeds(&c).await, vec!["001_a".to_string()]);
 
-    // A file that changed while it ran is not recorded.
-    let stale = SeedOptions {
-        ran_script: Some(ScriptRun {
-            name: due.name.clone(),
-            checksum: "0".repeat(64),
-            duration_ms: 5,
-        }),
-        ..dev.clone()
+    // A run that fails: nothing recorded for it, nothing after it runs.
+    let failing = |due: ScriptSeed| async move {
+        Err::<u64, _>(tidemark_core::Error::script_failed(format!(
+            "seed {} failed: it exited with code 1",
+            due.file
+        )))
     };
-    let err = seed(&c, seeds.clone(), &opts(), &stale, &Silent)
+    let err = seed(&c, seeds.clone(), &opts(), &dev, &Silent, &failing)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "E_SEED_FAILED");
+    assert_eq!(
+        (err.code(), err.file(), err.message()),
+        (
+            "E_SEED_FAILED",
+            Some("002_b.mjs"),
+            "seed 002_b.mjs failed: it exited with code 1"
+        )
+    );
     assert_eq!(common::tracking_seeds(&c).await, vec!["001_a".to_string()]);
 
-    let events = Events::default();
-    let after = SeedOptions {
-        ran_script: Some(ScriptRun {
-            name: due.name.clone(),
-            checksum: due.checksum.clone(),
-            duration_ms: 42,
-        }),
-        ..dev.clone()
+    // The host's runner: the script writes through its own session, which
+    // the seed lock does not block.
+    let (host, port) = server();
+    let name = db.name.clone();
+    let runner = |due: ScriptSeed| {
+        let (host, name) = (host.clone(), name.clone());
+        async move {
+            let other = connect_to(&host, port, &name).await;
+            other
+                .batch_execute(&format!("INSERT INTO log VALUES ('{}')", due.name))
+                .await
+                .unwrap();
+            Ok(42)
+        }
     };
-    let second = seed(&c, seeds.clone(), &opts(), &after, &events)
+    let events = Events::default();
+    let second = seed(&c, seeds.clone(), &opts(), &dev, &events, &runner)
         .await
         .unwrap();
     assert!(second.script_due.is_none());
     let ran: Vec<_> = second.ran.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(ran, vec!["002_b", "003_c"]);
     assert_eq!(second.ran[0].duration_ms, 42);
-    assert!(second.skipped.is_empty(), "the first call reported 001_a");
+    assert_eq!(second.skipped, vec!["001_a".to_string()]);
     assert!(events
         .all()
         .iter()
@@ -683,19 +696,80 @@ async fn script_seeds_stop_for_the_host_and_are_recorded_in_order() {
             "003_c".to_string()
         ]
     );
-    let rows: i64 = c
-        .query_one("SELECT count(*) FROM log", &[])
+    let steps: Vec<String> = c
+        .query("SELECT step FROM log ORDER BY ctid", &[])
         .await
         .unwrap()
-        .get(0);
-    assert_eq!(rows, 2);
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(steps, vec!["a", "002_b", "c"], "folder order");
 
-    // Everything ran with these contents: skipped, no script due.
-    let third = seed(&c, seeds.clone(), &opts(), &dev, &Silent)
+    // Everything ran with these contents: skipped, the script not called.
+    let third = seed(&c, seeds.clone(), &opts(), &dev, &Silent, &failing)
         .await
         .unwrap();
     assert_eq!((third.ran.len(), third.skipped.len()), (0, 3));
     assert!(third.script_due.is_none());
+}
+
+/// Seed commands racing on one database run a script seed once: the lock
+/// is held while the host runs it (it was released around the script
+/// before, and both runs ran it).
+#[tokio::test]
+async fn racing_seeds_run_a_script_seed_once() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    c.batch_execute("CREATE TABLE runs (n int)").await.unwrap();
+    let seeds = vec![
+        file("001_a.sql", "SELECT 1;"),
+        file("002_script.mjs", "// the host runs this one"),
+    ];
+    let dev = SeedOptions {
+        environment: "development".into(),
+        ..SeedOptions::default()
+    };
+    let (host, port) = server();
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let (host, name, seeds, dev) = (host.clone(), db.name.clone(), seeds.clone(), dev.clone());
+        racers.push(tokio::spawn(async move {
+            let client = connect_to(&host, port, &name).await;
+            let runner = |_: ScriptSeed| {
+                let (host, name) = (host.clone(), name.clone());
+                async move {
+                    // Long enough for every racer to reach the lock.
+                    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+                    let other = connect_to(&host, port, &name).await;
+                    other
+                        .batch_execute("INSERT INTO runs VALUES (1)")
+                        .await
+                        .unwrap();
+                    Ok(1)
+                }
+            };
+            seed(&client, seeds, &opts(), &dev, &Silent, &runner)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ran = 0;
+    for r in racers {
+        ran += r
+            .await
+            .unwrap()
+            .ran
+            .iter()
+            .filter(|s| s.name == "002_script")
+            .count();
+    }
+    assert_eq!(ran, 1, "one racer ran the script");
+    let runs: i64 = c
+        .query_one("SELECT count(*) FROM runs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(runs, 1);
 }
 
 #[tokio::test]
@@ -728,11 +802,11 @@ async fn seeds_run_once_and_refuse_production() {
         environment: "development".into(),
         ..SeedOptions::default()
     };
-    let r = seed(&c, seeds.clone(), &opts(), &dev, &Silent)
+    let r = seed(&c, seeds.clone(), &opts(), &dev, &Silent, &NoScripts)
         .await
         .unwrap();
     assert_eq!(r.ran.len(), 2);
-    let r = seed(&c, seeds.clone(), &opts(), &dev, &Silent)
+    let r = seed(&c, seeds.clone(), &opts(), &dev, &Silent, &NoScripts)
         .await
         .unwrap();
     assert_eq!((r.ran.len(), r.skipped.len()), (0, 2));
@@ -748,7 +822,7 @@ async fn seeds_run_once_and_refuse_production() {
         production: Some("NODE_ENV=production".into()),
         ..SeedOptions::default()
     };
-    let err = seed(&c, seeds.clone(), &opts(), &prod, &Silent)
+    let err = seed(&c, seeds.clone(), &opts(), &prod, &Silent, &NoScripts)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "E_SEED_PRODUCTION");
@@ -763,27 +837,37 @@ async fn seeds_run_once_and_refuse_production() {
         allow_production: true,
         force: false,
         only: None,
-        ran_script: None,
     };
     assert_eq!(
-        seed(&c, seeds.clone(), &opts(), &dev_in_prod, &Silent)
-            .await
-            .unwrap_err()
-            .code(),
+        seed(
+            &c,
+            seeds.clone(),
+            &opts(),
+            &dev_in_prod,
+            &Silent,
+            &NoScripts
+        )
+        .await
+        .unwrap_err()
+        .code(),
         "E_SEED_PRODUCTION"
     );
     let allowed = SeedOptions {
         allow_production: true,
         ..prod
     };
-    assert!(seed(&c, vec![], &opts(), &allowed, &Silent).await.is_ok());
+    assert!(seed(&c, vec![], &opts(), &allowed, &Silent, &NoScripts)
+        .await
+        .is_ok());
 
     // A failing seed rolls back and names the file and line.
     let bad = vec![file(
         "003_bad.sql",
         "INSERT INTO users VALUES ('c@example.com');\nINSERT INTO nope VALUES (1);",
     )];
-    let err = seed(&c, bad, &opts(), &dev, &Silent).await.unwrap_err();
+    let err = seed(&c, bad, &opts(), &dev, &Silent, &NoScripts)
+        .await
+        .unwrap_err();
     assert_eq!(
         (err.code(), err.file(), err.line()),
         ("E_SEED_FAILED", Some("003_bad.sql"), Some(2))

@@ -20,6 +20,28 @@ use tidemark_core::{Operation, Request};
 /// The event callback: weak, so a stored callback never keeps Node alive.
 type EventFn = ThreadsafeFunction<Value, (), Value, Status, false, true>;
 
+/// The host's script seed runner: called with the seed due
+/// (`{ name, file, checksum }`), it resolves with how long the script ran,
+/// in ms. Not weak: the call waits on it.
+type ScriptFn = ThreadsafeFunction<Value, Promise<f64>, Value, Status, false>;
+
+/// Runs script seeds through the JS runner (see `tidemark_core::Scripts`).
+struct JsScripts(ScriptFn);
+
+impl tidemark_core::Scripts for JsScripts {
+    async fn run(&self, due: tidemark_core::ScriptSeed) -> tidemark_core::Result<u64> {
+        let failed = |e: Error| tidemark_core::Error::script_failed(e.reason);
+        let ms = self
+            .0
+            .call_async(to_json(&due))
+            .await
+            .map_err(failed)?
+            .await
+            .map_err(failed)?;
+        Ok(tidemark_core::ScriptSeed::host_duration(ms))
+    }
+}
+
 /// Forwards core events to the JS callback.
 struct JsReporter(Option<EventFn>);
 
@@ -188,8 +210,9 @@ pub fn connect(
 }
 
 /// Runs one operation: connect (or take the connection `dialing` set up),
-/// `execute`, close; resolves with its report. Panics become an `E_PANIC`
-/// error instead of killing Node.
+/// `execute`, close; resolves with its report. `run_script` runs the script
+/// seeds due (see `ScriptFn`). Panics become an `E_PANIC` error instead of
+/// killing Node.
 #[napi]
 pub fn execute<'env>(
     env: &'env Env,
@@ -197,10 +220,19 @@ pub fn execute<'env>(
     options: Object<'_>,
     on_event: Option<Function<'_, Value, ()>>,
     dialing: Option<&mut Dialing>,
+    run_script: Option<Function<'_, Value, Promise<f64>>>,
 ) -> Result<PromiseRaw<'env, Value>> {
     // The file bytes are copied out of JS memory here, on the JS thread.
     let (op, mut request) = request(env, &op, options)?;
     let callback = event_fn(on_event)?;
+    let scripts = run_script
+        .map(|f| {
+            f.build_threadsafe_function::<Value>()
+                .callee_handled::<false>()
+                .build()
+                .map(JsScripts)
+        })
+        .transpose()?;
     let early = dialing.and_then(|d| {
         d.task = None;
         d.connecting.take()
@@ -231,6 +263,7 @@ pub fn execute<'env>(
                 &reporter,
                 ahead,
                 loaded,
+                &scripts,
             )
             .await;
             connected.close().await;

@@ -43,6 +43,30 @@ impl tidemark_core::Reporter for JsReporter {
     }
 }
 
+/// Runs script seeds through the host's runner: called with the seed due
+/// (`{ name, file, checksum }`), it returns a promise of how long the script
+/// ran, in ms (see `tidemark_core::Scripts`).
+struct JsScripts(Function);
+
+impl tidemark_core::Scripts for JsScripts {
+    async fn run(&self, due: tidemark_core::ScriptSeed) -> tidemark_core::Result<u64> {
+        let failed = |e: JsValue| {
+            tidemark_core::Error::script_failed(
+                e.dyn_ref::<js_sys::Error>()
+                    .map(|e| String::from(e.message()))
+                    .unwrap_or_else(|| format!("{e:?}")),
+            )
+        };
+        let promise = self.0.call1(&JsValue::NULL, &to_js(&due)).map_err(failed)?;
+        let ms = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&promise))
+            .await
+            .map_err(failed)?;
+        Ok(tidemark_core::ScriptSeed::host_duration(
+            ms.as_f64().unwrap_or_default(),
+        ))
+    }
+}
+
 /// The JS error: an `Error` with the message and every other key of the
 /// core's error shape (`code`, `file`, `folder`, `line`, ...).
 fn js_error(e: &tidemark_core::Error) -> JsValue {
@@ -265,7 +289,8 @@ pub fn connect(
 
 /// Runs one operation: connects through the host's `dial` (one socket per
 /// attempt, see `dial.rs`), or takes the session `dialing` set up,
-/// `execute`s, closes; resolves with its report.
+/// `execute`s, closes; resolves with its report. `run_script` runs the
+/// script seeds due (see `JsScripts`).
 // The files cross as four arguments (see `request`), each one crossing.
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
@@ -279,6 +304,7 @@ pub async fn execute(
     dial: Function,
     on_event: Option<Function>,
     dialing: Option<Dialing>,
+    run_script: Option<Function>,
 ) -> Result<JsValue, JsValue> {
     let files = Files {
         names,
@@ -293,6 +319,7 @@ pub async fn execute(
         return Err(full_module_needed(&format!("{op:?}")));
     }
     let reporter = JsReporter(on_event);
+    let scripts = run_script.map(JsScripts);
     // The stop sender is kept until the session is taken: dropping it would
     // stop the connecting task.
     let (early, _keep) = match dialing {
@@ -331,7 +358,7 @@ pub async fn execute(
         // The operation polls in functions of its own, not inlined into
         // this one (see "Out of line" in tidemark-core's lib.rs).
         let result = tidemark_core::out_of_line(tidemark_core::execute_after(
-            &client, op, request, &reporter, ahead, loaded,
+            &client, op, request, &reporter, ahead, loaded, &scripts,
         ))
         .await;
         // An explicit close: wait for the connection task, so nothing is

@@ -12,7 +12,7 @@ const { scrub, inspect, redact } = require('./url.cjs');
 const loader = require('./loader.cjs');
 // Loaded when used: a deploy with a URL needs neither (start-up, issue 15).
 const embedded = () => require('./embedded/index.cjs');
-const runDueScripts = (...args) => require('./script-seeds.cjs').runDueScripts(...args);
+const scriptSeeds = () => require('./script-seeds.cjs');
 
 const rel = (cwd, p) => path.relative(cwd, p) || '.';
 
@@ -346,19 +346,19 @@ async function run(command, config, { onEvent, embedded: allowEmbedded = false }
     throw err;
   }
   const request = engineRequest(config, { migrations, seeds });
+  // Script seeds: run here when the engine calls for them, under its lock.
+  const where = { command, config, dir: seedFolder(config) };
+  const scripts = seeds.length > 0 ? scriptSeeds().scriptRunner(where) : undefined;
   let report;
   try {
-    report = local ? await local.run({ binding, backend, request, emit }) : await binding.execute(command, request, emit, dialing);
-    // Script seeds the engine reports due: run here, recorded by the engine.
-    const seedAgain = (more) => binding.execute('seed', { ...request, ...more }, emit);
-    if (command === 'seed' || command === 'reset') {
-      report = await runDueScripts(report, { command, config, dir: seedFolder(config), seedAgain });
-    }
+    report = local
+      ? scriptSeeds().refuseScriptDue(await local.run({ binding, backend, request, emit }), where)
+      : await binding.execute(command, request, emit, dialing, scripts?.run);
   } catch (err) {
     // A connection execute did not take (it threw before): given up.
     if (dialing) dialing.close();
     await settle();
-    throw convertError(err, config);
+    throw scripts?.failure() ?? convertError(err, config);
   }
   await settle();
   if (state.error) throw state.error;

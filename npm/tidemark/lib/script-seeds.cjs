@@ -3,11 +3,12 @@
 // Script seeds (`.mjs`, `.cjs`, `.js`, and `.ts` where Node strips types).
 // The engine decides everything about them as it does for SQL seeds (which
 // are due, in folder order, the production refusal, `--only`, the checksum,
-// the tracking row); it never spawns, so it stops before a script seed that
-// is due and reports it as `scriptDue`. This file only runs that script as a
-// child process with the resolved URL in DATABASE_URL and hands it back to
-// the engine (`ranScript`), which records it and goes on with the seeds
-// after it.
+// the tracking row); it never spawns, so it calls the runner this file gives
+// it (`execute`'s last argument) for each script seed due, while it holds
+// the seed lock: seed commands racing on one database run a script once.
+// The runner only runs the script as a child process with the resolved URL
+// in DATABASE_URL and resolves with how long it ran; the engine records it
+// and goes on with the seeds after it.
 
 const { spawn } = require('node:child_process');
 const path = require('node:path');
@@ -90,40 +91,47 @@ function runScript(due, { config, dir }) {
   });
 }
 
-/**
- * Runs the script seeds the engine reports due, one at a time, each handed
- * back to the engine through `seedAgain(options)` (the seed command with
- * `ranScript`), and returns the report with every call's seeds merged, in
- * the shape of a report without scripts. `report` is seed's report, or
- * reset's (whose `seed` part is seed's).
- */
-async function runDueScripts(report, { command, config, dir, seedAgain }) {
-  const first = command === 'reset' ? report?.seed : report;
-  if (!first?.scriptDue) return report;
-  const { scriptDue, ...merged } = first;
-  merged.ran = [...merged.ran];
-  merged.skipped = [...merged.skipped];
-  let due = scriptDue;
-  while (due) {
-    if (!config.url) {
-      throw new TidemarkError(
-        'E_CONFIG',
-        `${due.file} is a script seed, which runs as its own process with DATABASE_URL, and the embedded database ` +
-          'has no URL it can connect to; run tidemark db serve and point --url at it, or use a database server',
-        { exitCode: 3 },
-      );
-    }
-    const durationMs = await runScript(due, { config, dir });
-    const next = await seedAgain({ ranScript: { name: due.name, checksum: due.checksum, durationMs } });
-    if (next.scriptDue?.name === due.name) {
-      // An engine that does not know ranScript would loop on the same seed.
-      throw new TidemarkError('E_BACKEND', `the ${command} engine did not record the script seed ${due.file}; it is older than this package`);
-    }
-    merged.ran.push(...next.ran);
-    merged.skipped.push(...next.skipped);
-    due = next.scriptDue;
-  }
-  return command === 'reset' ? { ...report, seed: merged } : merged;
+/** The error for a script seed where no URL can be handed to it. */
+function noUrl(due, { config, dir }) {
+  const file = path.relative(config.cwd, path.join(dir, due.file));
+  return new TidemarkError(
+    'E_CONFIG',
+    `${file} is a script seed, which runs as its own process with DATABASE_URL, and the embedded database ` +
+      'has no URL it can connect to; run tidemark db serve and point --url at it, or use a database server',
+    { exitCode: 3, file },
+  );
 }
 
-module.exports = { runDueScripts, nodeFlags };
+/**
+ * The script seed runner for `execute` (seed and reset): `run(due)` runs
+ * the seed the engine reports due (`{ name, file, checksum }`) and resolves
+ * with its duration in ms. `failure()` is the error a run threw, which the
+ * engine stopped on: the caller throws it as it is (its code and exit code)
+ * in place of the engine's copy of its message.
+ */
+function scriptRunner({ config, dir }) {
+  let failure;
+  const run = async (due) => {
+    try {
+      if (!config.url) throw noUrl(due, { config, dir });
+      return await runScript(due, { config, dir });
+    } catch (err) {
+      failure = err;
+      throw err;
+    }
+  };
+  return { run, failure: () => failure };
+}
+
+/**
+ * A report that still names a script seed due came from a run with no
+ * runner (the embedded database, which has no URL for it): the seeds before
+ * it are committed; the script cannot run.
+ */
+function refuseScriptDue(report, { command, config, dir }) {
+  const due = (command === 'reset' ? report?.seed : report)?.scriptDue;
+  if (due) throw noUrl(due, { config, dir });
+  return report;
+}
+
+module.exports = { scriptRunner, refuseScriptDue, nodeFlags };
