@@ -220,6 +220,35 @@ test('seed commands racing on one database run a script seed once (the lock is h
   assert.equal(await db.query("SELECT string_agg(name, ',' ORDER BY name) FROM schema_seeds"), '001_users,002_script');
 });
 
+test('a connection lost while a script seed runs: exit 2 saying it ran and was not recorded; the next run runs it again', engine, async (t) => {
+  const db = await database(t);
+  // The script ends tidemark's own session (by its application_name) and exits 0,
+  // on its first run.
+  const kill =
+    "import { execFileSync } from 'node:child_process';\n" +
+    "execFileSync('psql', [process.env.DATABASE_URL, '-v', 'ON_ERROR_STOP=1', '-qAtc', " +
+    '"CREATE TABLE IF NOT EXISTS script_runs (n int); INSERT INTO script_runs VALUES (1); ' +
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'tidemark' AND pid <> pg_backend_pid() AND (SELECT count(*) FROM script_runs) = 1\"]);\n";
+  const cwd = project(t, { ...BASIC, 'seeds/development/001_kill.mjs': kill });
+  const env = { DATABASE_URL: db.url };
+  await tidemark(['migrate'], { cwd, env });
+  const r = await tidemark(['seed'], { cwd, env });
+  assert.equal(r.code, 2, r.all);
+  assert.match(
+    r.err[0],
+    /^error: the script seed 001_kill ran to its end, but it could not be recorded, so the next seed run runs it again: the connection to the database was lost \(.+\); run the command again/,
+  );
+  assertNoSecret(assert, r, db.password);
+  assert.equal(await db.query('SELECT count(*) FROM schema_seeds'), '0');
+  assert.equal(await db.query('SELECT count(*) FROM script_runs'), '1');
+  // The script ends the session on its first run only.
+  const again = await tidemark(['seed'], { cwd, env });
+  assert.equal(again.code, 0, again.all);
+  assert.match(again.out[1], /^Seeded 001_kill \(\d+ ms\)$/);
+  assert.equal(await db.query("SELECT string_agg(name, ',') FROM schema_seeds"), '001_kill');
+  assert.equal(await db.query('SELECT count(*) FROM script_runs'), '2');
+});
+
 test('a failing script seed stops the run, is not recorded, and its stderr is shown without the password', engine, async (t) => {
   const db = await database(t);
   const cwd = project(t, {

@@ -314,7 +314,10 @@ pub(crate) async fn record_script_seed(
     if let Err(e) = lock.client().simple_query(&sql).await {
         rollback(lock.client()).await;
         return Err(Error::database(
-            &format!("could not record the script seed {name}"),
+            &format!(
+                "the script seed {name} ran to its end, but it could not be recorded, so the next \
+                 seed run runs it again"
+            ),
             &e,
         ));
     }
