@@ -228,7 +228,7 @@ test('a connection lost while a script seed runs: exit 2 saying it ran and was n
     "import { execFileSync } from 'node:child_process';\n" +
     "execFileSync('psql', [process.env.DATABASE_URL, '-v', 'ON_ERROR_STOP=1', '-qAtc', " +
     '"CREATE TABLE IF NOT EXISTS script_runs (n int); INSERT INTO script_runs VALUES (1); ' +
-    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'tidemark' AND pid <> pg_backend_pid() AND (SELECT count(*) FROM script_runs) = 1\"]);\n";
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tidemark' AND pid <> pg_backend_pid() AND (SELECT count(*) FROM script_runs) = 1\"]);\n";
   const cwd = project(t, { ...BASIC, 'seeds/development/001_kill.mjs': kill });
   const env = { DATABASE_URL: db.url };
   await tidemark(['migrate'], { cwd, env });
