@@ -1,7 +1,7 @@
 // Switching from another tool: `adopt`, `baseline`, and the refusal of
 // deploy/migrate/status on a database whose history another tool keeps.
 // History is made by the peer tool itself where it installs from npm
-// (node-pg-migrate, knex, drizzle-orm's migrator, dbmate: tests/peers, `npm ci
+// (node-pg-migrate, knex, drizzle-orm's migrator, dbmate, postgres-migrations: tests/peers, `npm ci
 // --prefix tests/peers`); otherwise the rows are written exactly as the peer
 // writes them, with the peer's source cited beside them.
 import test from 'node:test';
@@ -129,6 +129,55 @@ test('node-pg-migrate: its own history is adopted, .js migrations included; depl
   assert.equal(pending.code, 3, pending.all);
   assert.match(pending.stderr, /1700000000003_later\.js/);
   assert.equal(await runs(db), '1,2,3');
+});
+
+test('postgres-migrations: its migrations table is adopted by id, its SHA-1 checked (a file renamed from <id>-<name>.sql included); deploy then runs only the new file', peer, async (t) => {
+  const db = await database(t);
+  const cwd = project(t, {
+    'migrations/1_create-runs.sql': `CREATE TABLE runs (v text);\n${counted('1')}`,
+    'migrations/2-second.sql': counted('2'),
+  });
+  // postgres-migrations' own migrate(), over a pg client (both from tests/peers).
+  const script =
+    `const pg = require(${JSON.stringify(peerRequire.resolve('pg'))});\n` +
+    `const { migrate } = require(${JSON.stringify(peerRequire.resolve('postgres-migrations'))});\n` +
+    'const client = new pg.Client({ connectionString: process.env.DATABASE_URL });\n' +
+    "client.connect().then(() => migrate({ client }, 'migrations')).then(() => client.end(), (e) => { console.error(e); process.exit(1); });\n";
+  const applied = await run(process.execPath, ['-e', script], { cwd, env: { DATABASE_URL: db.url } });
+  assert.equal(applied.code, 0, applied.stdout + applied.stderr);
+  assert.equal(await db.query("SELECT string_agg(id || ' ' || name, ',' ORDER BY id) FROM migrations"), '0 create-migrations-table,1 create-runs,2 second');
+  assert.equal(await runs(db), '1,2');
+
+  // tidemark reads <version>_<name>.sql: the dash form gets its rename.
+  const dash = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(dash.code, 3, dash.all);
+  assert.match(dash.stderr, /2-second\.sql is not named <version>_<name>\.sql.*postgres-migrations migration \(<id>-<name>\.sql\).*rename it to 2_second\.sql/);
+  fs.renameSync(path.join(cwd, 'migrations/2-second.sql'), path.join(cwd, 'migrations/2_second.sql'));
+
+  const adopted = await switchOver(t, {
+    db,
+    cwd,
+    tool: 'postgres-migrations',
+    countBefore: '1,2',
+    newFile: '3_third.sql',
+    newSql: counted('3'),
+  });
+  assert.match(adopted.stdout, /^Found postgres-migrations's history in migrations: 2 entries, matched by the file's number \(its id\)$/m);
+  assert.equal(await runs(db), '1,2,3');
+  assert.equal(
+    await db.query('SELECT count(*) FROM schema_migrations s JOIN migrations m ON m.id::text = s.version AND m.executed_at::timestamptz = s.applied_at'),
+    '2',
+    'applied_at comes from executed_at',
+  );
+
+  // An applied file edited since: adopt records postgres-migrations' checksum and says so (exit 1).
+  const db2 = await database(t);
+  const edited = await run(process.execPath, ['-e', script], { cwd: project(t, { 'migrations/1_a.sql': 'SELECT 1;\n' }), env: { DATABASE_URL: db2.url } });
+  assert.equal(edited.code, 0, edited.stderr);
+  const cwd2 = project(t, { 'migrations/1_a.sql': 'SELECT 2;\n' });
+  const changed = await tidemark(['adopt', '--url', db2.url], { cwd: cwd2 });
+  assert.equal(changed.code, 1, changed.all);
+  assert.match(changed.stdout, /1_a\.sql/);
 });
 
 test('knex: its knex_migrations is adopted by file name, .js migrations included; deploy then runs only the new SQL', peer, async (t) => {
@@ -536,7 +585,7 @@ test('two tools\' histories: adopt refuses to guess; --from chooses', engine, as
   assert.match(chosen.out.at(-1), /^Adopted 2 migrations from sqlx/);
   const unknown = await tidemark(['adopt', '--from', 'flyway', '--url', db.url], { cwd });
   assert.equal(unknown.code, 3, unknown.all);
-  assert.match(unknown.stderr, /unknown tool "flyway" to adopt from; the tools are node-pg-migrate, knex, drizzle, prisma, sqlx, dbmate, golang-migrate, diesel/);
+  assert.match(unknown.stderr, /unknown tool "flyway" to adopt from; the tools are node-pg-migrate, knex, drizzle, prisma, sqlx, dbmate, golang-migrate, diesel, postgres-migrations/);
 });
 
 test('adopt on a database without any tool\'s history points at baseline', engine, async (t) => {

@@ -389,7 +389,7 @@ export interface ResetReport {
 }
 
 /** The tools whose history `adopt` takes over. */
-export type AdoptTool = 'node-pg-migrate' | 'knex' | 'drizzle' | 'prisma' | 'sqlx' | 'dbmate' | 'golang-migrate' | 'diesel';
+export type AdoptTool = 'node-pg-migrate' | 'knex' | 'drizzle' | 'prisma' | 'sqlx' | 'dbmate' | 'golang-migrate' | 'diesel' | 'postgres-migrations';
 
 /** One migration `adopt` or `baseline` recorded as applied (or, with `dryRun`, would record). */
 export interface AdoptedMigration {
@@ -683,7 +683,7 @@ export function seed(options?: Options): Promise<SeedReport>;
 /** Drops and recreates the schema and the tracking schema, migrates, then seeds. Refuses production. */
 export function reset(options?: Options): Promise<ResetReport>;
 /**
- * Records the history of node-pg-migrate, knex, drizzle, Prisma, sqlx, dbmate, golang-migrate or diesel as
+ * Records the history of node-pg-migrate, knex, drizzle, Prisma, sqlx, dbmate, golang-migrate, diesel or postgres-migrations as
  * tidemark's, in one transaction, running nothing. Rejects with `E_PEER_FAILED` when the tool recorded a
  * failure, `E_ADOPT_AMBIGUOUS` when it cannot decide, `E_NO_PEER_HISTORY` when there is nothing to adopt.
  */

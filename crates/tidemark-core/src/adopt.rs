@@ -31,11 +31,12 @@ pub enum Tool {
     Dbmate,
     GolangMigrate,
     Diesel,
+    PostgresMigrations,
 }
 
 impl Tool {
     /// Every tool, in the order they are looked for.
-    pub const ALL: [Tool; 8] = [
+    pub const ALL: [Tool; 9] = [
         Tool::NodePgMigrate,
         Tool::Knex,
         Tool::Drizzle,
@@ -44,6 +45,7 @@ impl Tool {
         Tool::Dbmate,
         Tool::GolangMigrate,
         Tool::Diesel,
+        Tool::PostgresMigrations,
     ];
 
     /// The name users know it by (and `--from` takes).
@@ -57,6 +59,7 @@ impl Tool {
             Tool::Dbmate => "dbmate",
             Tool::GolangMigrate => "golang-migrate",
             Tool::Diesel => "diesel",
+            Tool::PostgresMigrations => "postgres-migrations",
         }
     }
 
@@ -76,6 +79,9 @@ impl Tool {
             Tool::Sqlx => "_sqlx_migrations",
             Tool::Dbmate | Tool::GolangMigrate => "schema_migrations",
             Tool::Diesel => "__diesel_schema_migrations",
+            // A name other tools use too (TypeORM's, Laravel's): only a table
+            // with its `hash` and `executed_at` counts (see `probe_row`).
+            Tool::PostgresMigrations => "migrations",
         }
     }
 
@@ -113,6 +119,10 @@ impl Tool {
             Tool::GolangMigrate => &["version", "dirty"],
             // diesel: __diesel_schema_migrations (version varchar(50), run_on timestamp)
             Tool::Diesel => &["version", "run_on"],
+            // postgres-migrations: migrations (id integer: the file's number,
+            // name varchar(100): the file name after it, hash varchar(40):
+            // SHA-1 of the file name and contents, executed_at timestamp)
+            Tool::PostgresMigrations => &["id", "name", "hash", "executed_at"],
         }
     }
 
@@ -124,6 +134,7 @@ impl Tool {
             Tool::Drizzle => "by the SHA-256 of the file and the journal's `when`",
             Tool::GolangMigrate => "every file up to the recorded version",
             Tool::Sqlx | Tool::Dbmate | Tool::Diesel => "by version",
+            Tool::PostgresMigrations => "by the file's number (its id)",
         }
     }
 
@@ -258,6 +269,29 @@ impl Tool {
                         applied_at: get(r, 1).filter(|_| self == Tool::Diesel),
                         row_key: (self == Tool::Dbmate).then(|| version.clone()),
                         ..Entry::new(version, key)
+                    });
+                }
+            }
+            Tool::PostgresMigrations => {
+                for r in rows {
+                    let (Some(id), Some(name)) = (get(r, 0), get(r, 1)) else {
+                        continue;
+                    };
+                    // Its own first migration, which creates this table and
+                    // has no file in the folder.
+                    if id == "0" && name == "create-migrations-table" {
+                        continue;
+                    }
+                    out.push(Entry {
+                        applied_at: get(r, 3),
+                        checksum: get(r, 2).map(|h| h.to_ascii_lowercase()),
+                        ..Entry::new(
+                            format!("{id} {name}"),
+                            Key::Version {
+                                version: id,
+                                name: Some(name),
+                            },
+                        )
                     });
                 }
             }
@@ -511,6 +545,32 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex(&crate::source::sha256(bytes))
 }
 
+/// What postgres-migrations recorded for `local` if it applied it: the SHA-1
+/// of the file name followed by the contents, under the file's name here
+/// and under the other names that tool accepts for it (`2-more.sql`,
+/// `2more.sql`), so that a file renamed for tidemark still matches.
+fn postgres_migrations_hashes(local: &Local) -> Vec<String> {
+    let base = local.file.rsplit('/').next().unwrap_or(&local.file);
+    let digits = base.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, rest) = base.split_at(digits);
+    let after = rest.strip_prefix(['_', '-']).unwrap_or(rest);
+    let mut names = vec![
+        base.to_string(),
+        format!("{number}-{after}"),
+        format!("{number}{after}"),
+    ];
+    names.dedup();
+    names
+        .iter()
+        .map(|name| {
+            let mut sha = sha1::Sha1::new();
+            sha.update(name.as_bytes());
+            sha.update(&local.raw);
+            hex(&sha.finalize())
+        })
+        .collect()
+}
+
 fn ambiguous(tool: Tool, entry: &str, files: &[&Local]) -> Error {
     let list: Vec<&str> = files.iter().map(|l| l.file.as_str()).collect();
     Error::new(
@@ -547,6 +607,11 @@ pub fn plan(
                     (Some(sum), Tool::Prisma)
                         if sha256_hex(&local.raw) != *sum
                             && sha256_hex(&normalize(&local.raw)) != *sum =>
+                    {
+                        AdoptState::Changed
+                    }
+                    (Some(sum), Tool::PostgresMigrations)
+                        if !postgres_migrations_hashes(local).contains(sum) =>
                     {
                         AdoptState::Changed
                     }
@@ -850,6 +915,10 @@ fn probe_row(r: &tokio_postgres::SimpleQueryRow, found: &mut Vec<Found>) {
     };
     let is_tracking = r.get(2) == Some("t");
     let cols: Vec<&str> = r.get(3).unwrap_or("").split(',').collect();
+    let has = |name: &str| cols.iter().any(|c| c.split(' ').next() == Some(name));
+    if tool == Tool::PostgresMigrations && !(has("hash") && has("executed_at") && has("name")) {
+        return;
+    }
     let tool = if tool == Tool::Dbmate {
         let string = |c: &str| c == "version text" || c.starts_with("version character varying");
         if cols.len() == 1 && string(cols[0]) {
@@ -1379,6 +1448,69 @@ mod tests {
     fn planned(tool: Tool, list: &[&[Option<&str>]], locals: &[Local]) -> AdoptReport {
         let entries = tool.entries(&rows(list)).expect("entries");
         plan(tool, &entries, locals, &[]).expect("plan")
+    }
+
+    #[test]
+    fn postgres_migrations_matches_by_id_and_checks_its_sha1() {
+        use sha1::Digest as _;
+        let sha1 =
+            |name: &str, sql: &str| hex(&sha1::Sha1::digest(format!("{name}{sql}").as_bytes()));
+        let locals = vec![
+            local("1_create-users.sql", "CREATE TABLE users (id int);"),
+            // Renamed from postgres-migrations' `2-add-email.sql` for tidemark.
+            local("2_add-email.sql", "ALTER TABLE users ADD email text;"),
+            local("3_edited.sql", "SELECT 2;"),
+            local("4_new.sql", "SELECT 4;"),
+        ];
+        let entries = Tool::PostgresMigrations
+            .entries(&rows(&[
+                &[
+                    Some("0"),
+                    Some("create-migrations-table"),
+                    Some("e18db593bcde2aca2a408c4d1100f6abba2195df"),
+                    Some("2024-05-01 09:00:00"),
+                ],
+                &[
+                    Some("1"),
+                    Some("create-users"),
+                    Some(&sha1("1_create-users.sql", "CREATE TABLE users (id int);")),
+                    Some("2024-05-01 09:00:01"),
+                ],
+                &[
+                    Some("2"),
+                    Some("add-email"),
+                    Some(&sha1(
+                        "2-add-email.sql",
+                        "ALTER TABLE users ADD email text;",
+                    )),
+                    Some("2024-05-01 09:00:02"),
+                ],
+                &[
+                    Some("3"),
+                    Some("edited"),
+                    Some(&sha1("3_edited.sql", "SELECT 1;")),
+                    Some("2024-05-01 09:00:03"),
+                ],
+            ]))
+            .expect("entries");
+        // Its own table-creating migration 0 has no file: not an entry.
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].label, "1 create-users");
+        let r = plan(Tool::PostgresMigrations, &entries, &locals, &[]).expect("plan");
+        assert_eq!(
+            states(&r),
+            [
+                ("1", AdoptState::Matched),
+                ("2", AdoptState::Matched),
+                ("3", AdoptState::Changed)
+            ]
+        );
+        assert_eq!(
+            r.adopted[0].applied_at.as_deref(),
+            Some("2024-05-01 09:00:01")
+        );
+        assert_eq!(r.pending.len(), 1);
+        assert_eq!(r.pending[0].file, "4_new.sql");
     }
 
     #[test]

@@ -726,6 +726,14 @@ fn other_tool_naming(name: &str) -> Option<String> {
             ));
         }
     }
+    // postgres-migrations' `2-add-email.sql` (it also reads `2_add-email.sql`).
+    if let Some((version, description)) = stem.split_once('-') {
+        if digits(version) && !description.is_empty() && !description.contains("__") {
+            return Some(format!(
+                "it is named like a postgres-migrations migration (<id>-<name>.sql), which tidemark reads as <version>_<name>.sql: rename it to {version}_{description}.sql (tidemark adopt still matches it to that tool's history)"
+            ));
+        }
+    }
     let (prefix, rest) = stem.split_at(stem.find("__")?);
     let description = rest.trim_start_matches('_');
     let (kind, version) = prefix.split_at(1.min(prefix.len()));
@@ -872,6 +880,7 @@ mod tests {
             ("U3__init.sql", "Flyway undo migration (V<version>__<description>.sql), which tidemark reads as <version>_<name>.sql: rename it to 3_init.down.sql"),
             ("V1.1__add_b.sql", "with a version of digits only (1.1 has dots or underscores): renumber the files in order"),
             ("R__views.sql", "Flyway repeatable migration (R__<description>.sql, run again whenever it changes), which tidemark does not have"),
+            ("2-add-email.sql", "postgres-migrations migration (<id>-<name>.sql), which tidemark reads as <version>_<name>.sql: rename it to 2_add-email.sql"),
             ("init.sql", "rename it, or move it out of the migrations folder"),
             ("Vx__init.sql", "rename it, or move it out of the migrations folder"),
         ] {

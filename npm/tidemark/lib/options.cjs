@@ -77,7 +77,7 @@ const COMMANDS = {
     description: 'Reverts the last N migrations with their down SQL, then applies them again.',
   },
   adopt: {
-    summary: 'Take over the history of node-pg-migrate, knex, drizzle, Prisma, sqlx, dbmate, golang-migrate or diesel',
+    summary: 'Take over the history of node-pg-migrate, knex, drizzle, Prisma, sqlx, dbmate, golang-migrate, diesel or postgres-migrations',
     description:
       'Reads the other tool\'s history table, matches each entry to a file of the migrations folder by that\n' +
       'tool\'s own identity (file name, version, or drizzle\'s SHA-256 and journal), and records them in\n' +
@@ -238,7 +238,7 @@ const OPTIONS = [
   },
   {
     key: 'from', flag: 'from', type: 'string', value: '<tool>', commands: ['adopt'],
-    help: 'Whose history to adopt: node-pg-migrate, knex, drizzle, prisma, sqlx, dbmate, golang-migrate or diesel (default: the one found)',
+    help: 'Whose history to adopt: node-pg-migrate, knex, drizzle, prisma, sqlx, dbmate, golang-migrate, diesel or postgres-migrations (default: the one found)',
   },
   {
     key: 'dryRun', flag: 'dry-run', type: 'boolean', commands: ['deploy', 'adopt', 'baseline'],
