@@ -188,6 +188,11 @@ test('a folder tidemark cannot read is never "up to date": exit 3 naming what it
       { 'migrations/current.sql': '-- Enter migration here\n', 'migrations/committed/000001.sql': '--! Previous: -\n--! Hash: sha1:0a\n\nCREATE TABLE a ();\n' },
       /committed\/: this is a graphile-migrate folder/,
     ],
+    // Hasura: one folder of migrations per database, under migrations/.
+    [
+      { 'migrations/default/1600000000000_init/up.sql': 'CREATE TABLE a ();', 'migrations/default/1600000000000_init/down.sql': 'DROP TABLE a;' },
+      /the folder default\/ holds migrations of its own \(default\/1600000000000_init\), as Hasura keeps one folder per database; .*make default\/ the migrations folder/,
+    ],
   ];
   for (const [files, message] of cases) {
     const cwd = project(t, files);

@@ -342,6 +342,27 @@ fn foreign_project(top: &[SourceFile], folders: &[(String, Folder)]) -> Option<E
 fn folder_migration(dir: &str, folder: Folder, laid: &mut Laid) -> Result<()> {
     let has_sql = folder.files.iter().any(|(n, _)| n.ends_with(".sql"));
     let Some((version, name)) = parse_folder_name(dir) else {
+        // Migrations one level down (Hasura's `migrations/<database>/`).
+        let inner = folder
+            .nested
+            .iter()
+            .filter_map(|n| n.split('/').nth(1))
+            .find(|sub| parse_folder_name(sub).is_some())
+            .or_else(|| {
+                folder
+                    .files
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .find(|n| parse_file_name(n).is_some())
+            });
+        if let Some(inner) = inner {
+            return Err(unknown(
+                &format!("{dir}/"),
+                format!(
+                    "the folder {dir}/ holds migrations of its own ({dir}/{inner}), as Hasura keeps one folder per database; tidemark reads one folder of migrations, so nothing was run: make {dir}/ the migrations folder"
+                ),
+            ));
+        }
         if has_sql || !folder.nested.is_empty() {
             return Err(unknown(
                 &format!("{dir}/"),
@@ -889,6 +910,41 @@ mod tests {
             assert!(err.message().starts_with(&format!("{name} is not named <version>_<name>.sql")), "{}", err.message());
             assert!(err.message().contains(says), "{name}: {}", err.message());
             assert_eq!(err.file(), Some(name));
+        }
+    }
+
+    #[test]
+    fn migrations_one_folder_down_name_that_folder() {
+        for (list, shown) in [
+            (
+                vec![
+                    ("default/", ""),
+                    ("default/1600000000000_init/", ""),
+                    ("default/1600000000001_users/", ""),
+                ],
+                "default/1600000000000_init",
+            ),
+            (
+                vec![("sql/", ""), ("sql/001_init.sql", "select 1;")],
+                "sql/001_init.sql",
+            ),
+        ] {
+            let err = lay_out(entries(&list)).unwrap_err();
+            assert_eq!(err.code(), "E_UNKNOWN_LAYOUT");
+            let dir = list[0].0;
+            assert_eq!(err.file(), Some(dir));
+            assert!(
+                err.message()
+                    .contains(&format!("holds migrations of its own ({shown})")),
+                "{}",
+                err.message()
+            );
+            assert!(
+                err.message()
+                    .ends_with(&format!("make {dir} the migrations folder")),
+                "{}",
+                err.message()
+            );
         }
     }
 
