@@ -169,6 +169,12 @@ test('postgres-migrations: its migrations table is adopted by id, its SHA-1 chec
     '2',
     'applied_at comes from executed_at',
   );
+  // A JavaScript migration of that tool it never applied cannot run here: named as its, nothing runs.
+  writeFiles(cwd, { 'migrations/4_later.js': 'module.exports.generateSql = () => "INSERT INTO runs VALUES (\'4\')";\n' });
+  const pending = await tidemark(['deploy', '--url', db.url], { cwd });
+  assert.equal(pending.code, 3, pending.all);
+  assert.match(pending.stderr, /4_later\.js is a postgres-migrations JavaScript migration \(it exports generateSql\)/);
+  assert.equal(await runs(db), '1,2,3');
 
   // An applied file edited since: adopt records postgres-migrations' checksum and says so (exit 1).
   const db2 = await database(t);

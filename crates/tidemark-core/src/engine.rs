@@ -214,6 +214,14 @@ pub(crate) fn prepare_up<'a>(m: &'a Migration, options: &Options) -> Result<Body
                 "a knex migration (JavaScript/TypeScript that takes knex)",
                 "knex already applied it (tidemark adopt records it from knex_migrations)",
             ),
+            ScriptTool::PostgresMigrations => (
+                "a postgres-migrations JavaScript migration (it exports generateSql)",
+                "postgres-migrations already applied it (tidemark adopt records it from its migrations table)",
+            ),
+            ScriptTool::Unknown => (
+                "a JavaScript/TypeScript migration",
+                "the tool that wrote it already applied it (tidemark adopt records it from that tool's table)",
+            ),
         };
         let fix = format!(
             "{} is {whose}, and tidemark runs only SQL, so nothing was run; it is fine as history when {history}, but this one is pending: write it as SQL ({}_{}.sql) and delete the script",

@@ -79,33 +79,39 @@ pub struct Migration {
     /// The down SQL runs without a transaction (its own marker, a dbmate
     /// `-- migrate:down transaction:false`, or diesel's `metadata.toml`).
     pub down_no_transaction: bool,
-    /// A `.js`/`.ts` migration (node-pg-migrate's, or knex's): history
-    /// only, never run.
+    /// A `.js`/`.ts` migration (node-pg-migrate's, knex's,
+    /// postgres-migrations'): history only, never run.
     pub script: Option<ScriptTool>,
 }
 
-/// Whose `.js`/`.ts` migration a script is, as its text tells: both
-/// node-pg-migrate and knex name theirs `<version>_<name>.js`, and the
-/// error for a pending one names the tool and what its user does next.
+/// Whose `.js`/`.ts` migration a script is, as its text tells:
+/// node-pg-migrate, knex and postgres-migrations all name theirs
+/// `<version>_<name>.js`, and the error for a pending one names the tool and
+/// what its user does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScriptTool {
-    /// `exports.up = (pgm) => ...`, or no sign of either tool.
+    /// `exports.up = (pgm) => ...`, or `node-pg-migrate` named.
     NodePgMigrate,
     /// `exports.up = function (knex) ...`, `import { Knex } from 'knex'`.
     Knex,
+    /// `module.exports.generateSql = () => ...`.
+    PostgresMigrations,
+    /// No sign of any of them.
+    Unknown,
 }
 
 impl ScriptTool {
-    /// The tool of a script migration with these bytes: knex when the text
-    /// names `knex` as a word and never node-pg-migrate's `pgm` (or the
-    /// package), node-pg-migrate otherwise.
+    /// The tool of a script migration with these bytes: node-pg-migrate when
+    /// the text names its `pgm` as a word (or the package), else knex when it
+    /// names `knex`, else postgres-migrations when it exports `generateSql`.
     ///
     /// ```
     /// use tidemark_core::source::ScriptTool;
     /// assert_eq!(ScriptTool::of(b"exports.up = function (knex) { return knex.schema.createTable('t', () => {}); };"), ScriptTool::Knex);
     /// assert_eq!(ScriptTool::of(b"import type { Knex } from 'knex';\nexport async function up(k: Knex) {}"), ScriptTool::Knex);
     /// assert_eq!(ScriptTool::of(b"exports.up = (pgm) => { pgm.createTable('knex_like', {}); };"), ScriptTool::NodePgMigrate);
-    /// assert_eq!(ScriptTool::of(b"exports.up = () => {};"), ScriptTool::NodePgMigrate);
+    /// assert_eq!(ScriptTool::of(b"module.exports.generateSql = () => 'CREATE TABLE t ()';"), ScriptTool::PostgresMigrations);
+    /// assert_eq!(ScriptTool::of(b"exports.up = () => {};"), ScriptTool::Unknown);
     /// ```
     pub fn of(bytes: &[u8]) -> ScriptTool {
         let text = String::from_utf8_lossy(bytes);
@@ -113,10 +119,14 @@ impl ScriptTool {
             text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
                 .any(|t| t.eq_ignore_ascii_case(w))
         };
-        if !text.contains("node-pg-migrate") && !words("pgm") && words("knex") {
-            ScriptTool::Knex
-        } else {
+        if text.contains("node-pg-migrate") || words("pgm") {
             ScriptTool::NodePgMigrate
+        } else if words("knex") {
+            ScriptTool::Knex
+        } else if words("generateSql") {
+            ScriptTool::PostgresMigrations
+        } else {
+            ScriptTool::Unknown
         }
     }
 }
