@@ -572,6 +572,45 @@ test('diesel: deploy refuses its database and names adopt', engine, async (t) =>
   assert.equal(await db.query("SELECT to_regclass('posts') IS NULL"), 't');
 });
 
+test('tools tidemark does not adopt (Flyway, Sequelize, TypeORM): deploy, migrate and status refuse their database and point at baseline', engine, async (t) => {
+  const cases = [
+    // Flyway's table (flyway/flyway, the PostgreSQL create table script of its schema history).
+    [
+      'Flyway',
+      'flyway_schema_history',
+      'CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL, ' +
+        'type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum int, installed_by varchar(100) NOT NULL, ' +
+        'installed_on timestamp NOT NULL DEFAULT now(), execution_time int NOT NULL, success boolean NOT NULL);\n' +
+        "INSERT INTO flyway_schema_history VALUES (1, '1', 'create posts', 'SQL', 'V1__create_posts.sql', 12345, 'postgres', now(), 5, true);",
+    ],
+    // Sequelize's (sequelize/umzug SequelizeStorage: "SequelizeMeta", name varchar(255) primary key).
+    ['Sequelize', '"SequelizeMeta"', 'CREATE TABLE "SequelizeMeta" (name varchar(255) PRIMARY KEY);\n' + "INSERT INTO \"SequelizeMeta\" VALUES ('20240101000000-create-posts.js');"],
+    // TypeORM's (typeorm MigrationExecutor: migrations (id serial, timestamp bigint, name varchar)).
+    ['TypeORM', 'migrations', 'CREATE TABLE migrations (id serial PRIMARY KEY, "timestamp" bigint NOT NULL, name varchar NOT NULL);\n' + "INSERT INTO migrations (\"timestamp\", name) VALUES (1704067200000, 'CreatePosts1704067200000');"],
+  ];
+  for (const [tool, table, sql] of cases) {
+    const db = await database(t);
+    await db.query(sql);
+    const cwd = project(t, { 'migrations/1_create_posts.sql': 'CREATE TABLE posts (id int);\n', 'migrations/2_add_title.sql': 'ALTER TABLE posts ADD title text;\n' });
+    for (const command of ['deploy', 'migrate', 'status']) {
+      const r = await tidemark([command, '--url', db.url], { cwd });
+      assert.equal(r.code, 3, `${tool} ${command}: ${r.all}`);
+      assert.match(
+        r.stderr,
+        new RegExp(`^error: this database's migrations were applied by ${tool} \\(${table.replace(/"/g, '"?')}\\) and tidemark has no history of its own .*tidemark does not read ${tool}'s history: .*tidemark baseline --to`),
+      );
+    }
+    assert.equal(await db.query("SELECT to_regclass('posts') IS NULL"), 't', `${tool}: nothing ran`);
+    // The way on: what the tool applied is marked, the rest deploys.
+    await db.query('CREATE TABLE posts (id int);');
+    const baseline = await tidemark(['baseline', '--to', '1', '--url', db.url], { cwd });
+    assert.equal(baseline.code, 0, baseline.all);
+    const deploy = await tidemark(['deploy', '--url', db.url], { cwd });
+    assert.equal(deploy.code, 0, deploy.all);
+    assert.match(deploy.out.at(-1), /^1 migration applied, 0 pending/);
+  }
+});
+
 test('two tools\' histories: adopt refuses to guess; --from chooses', engine, async (t) => {
   const db = await sqlxDatabase(t);
   // node-pg-migrate's table (salsita/node-pg-migrate src/migration.ts: id, name, run_on).

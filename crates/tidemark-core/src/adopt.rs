@@ -877,6 +877,35 @@ pub(crate) struct Found {
     pub is_tracking: bool,
 }
 
+/// History tables of tools whose history tidemark knows by name but does not
+/// adopt (their migrations are code, or their history names no file
+/// tidemark reads): on a database that has one and no tidemark history,
+/// `deploy`, `migrate` and `status` stop instead of running everything again.
+/// As `to_regclass` reads them (quoted where the tool's name has capitals).
+const UNADOPTABLE: [(&str, &str); 14] = [
+    ("Flyway", "flyway_schema_history"),
+    ("Liquibase", "databasechangelog"),
+    ("goose", "goose_db_version"),
+    ("sql-migrate", "gorp_migrations"),
+    ("refinery", "refinery_schema_history"),
+    ("Alembic", "alembic_version"),
+    ("Django", "django_migrations"),
+    ("Sequelize", "\"SequelizeMeta\""),
+    ("MikroORM", "mikro_orm_migrations"),
+    ("Kysely", "kysely_migration"),
+    ("Entity Framework", "\"__EFMigrationsHistory\""),
+    ("Atlas", "atlas_schema_revisions.atlas_schema_revisions"),
+    ("graphile-migrate", "graphile_migrate.migrations"),
+    ("sqitch", "sqitch.changes"),
+];
+
+/// TypeORM's history table (`migrations`: id, timestamp, name) has the name
+/// postgres-migrations uses; it is told by its `timestamp` column.
+const TYPEORM: &str = "TypeORM";
+
+/// Marks an [`UNADOPTABLE`] tool's name in [`probe_sql`]'s rows.
+const UNADOPTABLE_MARK: char = '~';
+
 /// Looks for the peers' tables. A `schema_migrations` counts as dbmate's
 /// when `version` is its only column, as golang-migrate's when it has
 /// `(version bigint, dirty boolean)`. The first column is named
@@ -894,12 +923,27 @@ pub(crate) fn probe_sql(t: &Tracking) -> String {
         })
         .collect();
     values.push(format!("('dbmate', {})", quote_literal(&t.qualified)));
+    values.extend(UNADOPTABLE.iter().map(|(tool, table)| {
+        format!(
+            "({}, {})",
+            quote_literal(&format!("{UNADOPTABLE_MARK}{tool}")),
+            quote_literal(table)
+        )
+    }));
     format!(
         "SELECT v.tool AS {PROBE_MARKER}, c.oid::regclass::text, c.oid = to_regclass({tracking}), \
          (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum) \
           FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
-         FROM (VALUES {}) v(tool, name) JOIN pg_class c ON c.oid = to_regclass(v.name);\n",
-        values.join(", "),
+         FROM (VALUES {}) v(n, tool, name) JOIN pg_class c ON c.oid = to_regclass(v.name) \
+         ORDER BY v.n;\n",
+        // Numbered: the rows come back in [`Tool::ALL`]'s order, whatever join
+        // the server picks.
+        values
+            .iter()
+            .enumerate()
+            .map(|(n, v)| format!("({n}, {}", &v[1..]))
+            .collect::<Vec<_>>()
+            .join(", "),
         tracking = quote_literal(&t.qualified)
     )
 }
@@ -907,16 +951,43 @@ pub(crate) fn probe_sql(t: &Tracking) -> String {
 /// Column name of [`probe_sql`]'s rows.
 const PROBE_MARKER: &str = "tidemark_peer_probe";
 
-/// One row of [`probe_sql`], added to `found` when it is a peer's table.
+/// A history table of a tool tidemark does not adopt (see [`UNADOPTABLE`]):
+/// the tool's name and the table, as the server prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unadoptable {
+    pub tool: String,
+    pub table: String,
+}
+
+/// One row of [`probe_sql`], added to `found` when it is a peer's table, to
+/// `others` when it is the table of a tool tidemark does not adopt.
 #[inline(never)] // out of line: see lib.rs
-fn probe_row(r: &tokio_postgres::SimpleQueryRow, found: &mut Vec<Found>) {
-    let (Some(tool), Some(table)) = (r.get(0).and_then(Tool::parse), r.get(1)) else {
+fn probe_row(
+    r: &tokio_postgres::SimpleQueryRow,
+    found: &mut Vec<Found>,
+    others: &mut Vec<Unadoptable>,
+) {
+    let (Some(name), Some(table)) = (r.get(0), r.get(1)) else {
+        return;
+    };
+    let other = |tool: &str| Unadoptable {
+        tool: tool.to_string(),
+        table: table.to_string(),
+    };
+    if let Some(tool) = name.strip_prefix(UNADOPTABLE_MARK) {
+        others.push(other(tool));
+        return;
+    }
+    let Some(tool) = Tool::parse(name) else {
         return;
     };
     let is_tracking = r.get(2) == Some("t");
     let cols: Vec<&str> = r.get(3).unwrap_or("").split(',').collect();
     let has = |name: &str| cols.iter().any(|c| c.split(' ').next() == Some(name));
     if tool == Tool::PostgresMigrations && !(has("hash") && has("executed_at") && has("name")) {
+        if has("timestamp") && has("name") && !is_tracking {
+            others.push(other(TYPEORM));
+        }
         return;
     }
     let tool = if tool == Tool::Dbmate {
@@ -951,34 +1022,64 @@ fn probe_row(r: &tokio_postgres::SimpleQueryRow, found: &mut Vec<Found>) {
 pub(crate) async fn first_read(client: &Client, t: &Tracking) -> Result<db::FirstRead> {
     // The row loop polls in a function of its own (out of line: see lib.rs).
     let (first, probed) = crate::out_of_line(db::first_read(client, t, &probe_sql(t))).await?;
-    let mut found = Vec::new();
+    let (mut found, mut others) = (Vec::new(), Vec::new());
     for r in &probed {
-        probe_row(r, &mut found);
+        probe_row(r, &mut found, &mut others);
     }
-    if !found.is_empty() && !matches!(&first, db::FirstRead::Rows(r) if !r.is_empty()) {
-        refuse(t, with_history(client, found).await?)?;
+    let empty = !matches!(&first, db::FirstRead::Rows(r) if !r.is_empty());
+    if empty && !(found.is_empty() && others.is_empty()) {
+        let tables: Vec<&str> = found
+            .iter()
+            .map(|f| f.table.as_str())
+            .chain(others.iter().map(|o| o.table.as_str()))
+            .collect();
+        let mut has = with_history(client, &tables).await?.into_iter();
+        found.retain(|_| has.next().unwrap_or(false));
+        others.retain(|_| has.next().unwrap_or(false));
+        refuse(t, found)?;
+        refuse_unadoptable(t, &others)?;
     }
     Ok(first)
 }
 
-/// The peers of `found` whose tables hold at least one entry.
-async fn with_history(client: &Client, found: Vec<Found>) -> Result<Vec<Found>> {
-    let sql: Vec<String> = found
+/// Whether each of `tables` holds at least one entry, in one message.
+async fn with_history(client: &Client, tables: &[&str]) -> Result<Vec<bool>> {
+    let sql: Vec<String> = tables
         .iter()
-        .map(|f| format!("SELECT EXISTS (SELECT 1 FROM {})", f.table))
+        .map(|table| format!("SELECT EXISTS (SELECT 1 FROM {table})"))
         .collect();
     let messages = client
         .simple_query(&sql.join(";\n"))
         .await
         .map_err(|e| Error::database("could not read other tools' history tables", &e))?;
-    let mut has = messages.into_iter().filter_map(|m| match m {
-        SimpleQueryMessage::Row(r) => Some(r.get(0) == Some("t")),
-        _ => None,
-    });
-    Ok(found
+    Ok(messages
         .into_iter()
-        .filter(|_| has.next().unwrap_or(false))
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(r.get(0) == Some("t")),
+            _ => None,
+        })
         .collect())
+}
+
+/// The refusal of `deploy`, `migrate` and `status` when tools tidemark does
+/// not adopt keep this database's history.
+fn refuse_unadoptable(t: &Tracking, others: &[Unadoptable]) -> Result<()> {
+    if others.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = others
+        .iter()
+        .map(|o| format!("{} ({})", o.tool, o.table))
+        .collect();
+    Err(Error::new(
+        Kind::PeerHistory,
+        format!(
+            "this database's migrations were applied by {} and tidemark has no history of its own in {}, so it would run them again; tidemark does not read {}'s history: once the migrations folder holds what was applied as tidemark migrations, record those as applied with `tidemark baseline --to <the last one's version>` (it runs nothing), then deploy",
+            names.join(" and "),
+            t.display(),
+            others[0].tool
+        ),
+    ))
 }
 
 /// The peer's rows, read through `to_jsonb` so that a column a version of the
@@ -1067,7 +1168,7 @@ async fn begin_locked(
             continue;
         };
         match r.columns().first().map(|c| c.name()) {
-            Some(PROBE_MARKER) => probe_row(&r, &mut found),
+            Some(PROBE_MARKER) => probe_row(&r, &mut found, &mut Vec::new()),
             Some("tidemark_exists") => exists = r.get(0) == Some("t"),
             _ => {}
         }
