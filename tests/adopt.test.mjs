@@ -601,6 +601,9 @@ test('tools tidemark does not adopt (Flyway, Sequelize, TypeORM): deploy, migrat
       );
     }
     assert.equal(await db.query("SELECT to_regclass('posts') IS NULL"), 't', `${tool}: nothing ran`);
+    const adopt = await tidemark(['adopt', '--url', db.url], { cwd });
+    assert.equal(adopt.code, 3, adopt.all);
+    assert.match(adopt.stderr, new RegExp(`^error: this database's history is kept by ${tool} \\(.*\\), which tidemark does not adopt .*tidemark baseline --to`));
     // The way on: what the tool applied is marked, the rest deploys.
     await db.query('CREATE TABLE posts (id int);');
     const baseline = await tidemark(['baseline', '--to', '1', '--url', db.url], { cwd });

@@ -1144,7 +1144,7 @@ async fn begin_locked(
     client: &Client,
     t: &Tracking,
     s: db::SessionSettings,
-) -> Result<(Vec<Found>, bool)> {
+) -> Result<(Vec<Found>, Vec<Unadoptable>, bool)> {
     let sql = format!(
         "BEGIN;\n{}{}SELECT to_regclass({}) IS NOT NULL AS tidemark_exists;",
         db::xact_lock_sql(t, s),
@@ -1161,19 +1161,19 @@ async fn begin_locked(
             });
         }
     };
-    let mut found = Vec::new();
+    let (mut found, mut others) = (Vec::new(), Vec::new());
     let mut exists = false;
     for m in messages {
         let SimpleQueryMessage::Row(r) = m else {
             continue;
         };
         match r.columns().first().map(|c| c.name()) {
-            Some(PROBE_MARKER) => probe_row(&r, &mut found, &mut Vec::new()),
+            Some(PROBE_MARKER) => probe_row(&r, &mut found, &mut others),
             Some("tidemark_exists") => exists = r.get(0) == Some("t"),
             _ => {}
         }
     }
-    Ok((found, exists))
+    Ok((found, others, exists))
 }
 
 async fn rollback(client: &Client) {
@@ -1325,7 +1325,16 @@ fn choose<'a>(
     }
 }
 
-fn no_history_error() -> Error {
+fn no_history_error(others: &[Unadoptable]) -> Error {
+    if let Some(other) = others.first() {
+        return Error::new(
+            Kind::NoPeerHistory,
+            format!(
+                "this database's history is kept by {} ({}), which tidemark does not adopt (its migrations are code, or its history names files tidemark does not read); once the migrations folder holds what was applied as tidemark migrations, record those as applied with `tidemark baseline --to <the last one's version>` (it runs nothing)",
+                other.tool, other.table
+            ),
+        );
+    }
     let tables: Vec<&str> = Tool::ALL
         .iter()
         .filter(|t| **t != Tool::GolangMigrate)
@@ -1350,6 +1359,9 @@ pub(crate) enum What<'a> {
 /// What the locked reads found.
 struct History {
     found: Vec<Found>,
+    /// Tables of tools tidemark does not adopt, named when there is nothing
+    /// to adopt.
+    others: Vec<Unadoptable>,
     peer_rows: Vec<(Tool, Vec<Option<String>>)>,
     /// tidemark's own rows (none when its table is a peer's, to convert).
     recorded: Vec<AppliedRow>,
@@ -1385,12 +1397,13 @@ pub(crate) async fn run(
         _ => None,
     };
     let locals = locals(files)?;
-    let (found, exists) = begin_locked(client, t, s).await?;
+    let (found, others, exists) = begin_locked(client, t, s).await?;
     let decided = async {
         let own = exists && !found.iter().any(|f| f.is_tracking);
         let (peer_rows, recorded) = read_rows(client, t, &found, own).await?;
         let h = History {
             found,
+            others,
             peer_rows,
             recorded,
         };
@@ -1445,7 +1458,7 @@ fn adopt_report(
 ) -> Result<(Option<Found>, AdoptReport)> {
     let Some(chosen) = choose(&h.found, &h.peer_rows, from)? else {
         if h.recorded.is_empty() {
-            return Err(no_history_error());
+            return Err(no_history_error(&h.others));
         }
         // Adopted before (a converted schema_migrations is tidemark's now).
         return Ok((
