@@ -911,39 +911,33 @@ const UNADOPTABLE_MARK: char = '~';
 /// `(version bigint, dirty boolean)`. The first column is named
 /// [`PROBE_MARKER`] so the rows can share a message with other reads.
 pub(crate) fn probe_sql(t: &Tracking) -> String {
-    let mut values: Vec<String> = Tool::ALL
+    let mut pairs: Vec<(String, &str)> = Tool::ALL
         .iter()
         .filter(|tool| **tool != Tool::GolangMigrate)
-        .map(|tool| {
-            format!(
-                "({}, {})",
-                quote_literal(tool.name()),
-                quote_literal(tool.table())
-            )
+        .map(|tool| (tool.name().to_string(), tool.table()))
+        .collect();
+    pairs.push(("dbmate".into(), &t.qualified));
+    pairs.extend(
+        UNADOPTABLE
+            .iter()
+            .map(|(tool, table)| (format!("{UNADOPTABLE_MARK}{tool}"), *table)),
+    );
+    // Numbered: the rows come back in this order, whatever join the server
+    // picks.
+    let values: Vec<String> = pairs
+        .iter()
+        .enumerate()
+        .map(|(n, (tool, table))| {
+            format!("({n}, {}, {})", quote_literal(tool), quote_literal(table))
         })
         .collect();
-    values.push(format!("('dbmate', {})", quote_literal(&t.qualified)));
-    values.extend(UNADOPTABLE.iter().map(|(tool, table)| {
-        format!(
-            "({}, {})",
-            quote_literal(&format!("{UNADOPTABLE_MARK}{tool}")),
-            quote_literal(table)
-        )
-    }));
     format!(
         "SELECT v.tool AS {PROBE_MARKER}, c.oid::regclass::text, c.oid = to_regclass({tracking}), \
          (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum) \
           FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
          FROM (VALUES {}) v(n, tool, name) JOIN pg_class c ON c.oid = to_regclass(v.name) \
          ORDER BY v.n;\n",
-        // Numbered: the rows come back in [`Tool::ALL`]'s order, whatever join
-        // the server picks.
-        values
-            .iter()
-            .enumerate()
-            .map(|(n, v)| format!("({n}, {}", &v[1..]))
-            .collect::<Vec<_>>()
-            .join(", "),
+        values.join(", "),
         tracking = quote_literal(&t.qualified)
     )
 }
@@ -1061,6 +1055,19 @@ async fn with_history(client: &Client, tables: &[&str]) -> Result<Vec<bool>> {
         .collect())
 }
 
+/// How a database whose history tidemark cannot read becomes tidemark's.
+const BASELINE_WAY: &str = "once the migrations folder holds what was applied as tidemark migrations, record those as applied with `tidemark baseline --to <the last one's version>` (it runs nothing)";
+
+/// The start of the refusals of `deploy`, `migrate` and `status`: who keeps
+/// this database's history (`names`), and that tidemark has none.
+fn applied_by(names: &[String], t: &Tracking) -> String {
+    format!(
+        "this database's migrations were applied by {} and tidemark has no history of its own in {}, so it would run them again",
+        names.join(" and "),
+        t.display()
+    )
+}
+
 /// The refusal of `deploy`, `migrate` and `status` when tools tidemark does
 /// not adopt keep this database's history.
 fn refuse_unadoptable(t: &Tracking, others: &[Unadoptable]) -> Result<()> {
@@ -1074,9 +1081,8 @@ fn refuse_unadoptable(t: &Tracking, others: &[Unadoptable]) -> Result<()> {
     Err(Error::new(
         Kind::PeerHistory,
         format!(
-            "this database's migrations were applied by {} and tidemark has no history of its own in {}, so it would run them again; tidemark does not read {}'s history: once the migrations folder holds what was applied as tidemark migrations, record those as applied with `tidemark baseline --to <the last one's version>` (it runs nothing), then deploy",
-            names.join(" and "),
-            t.display(),
+            "{}; tidemark does not read {}'s history: {BASELINE_WAY}, then deploy",
+            applied_by(&names, t),
             others[0].tool
         ),
     ))
@@ -1129,9 +1135,8 @@ fn refuse(t: &Tracking, peers: Vec<Found>) -> Result<()> {
     Err(Error::new(
         Kind::PeerHistory,
         format!(
-            "this database's migrations were applied by {} and tidemark has no history of its own in {}, so it would run them again; {how} first: it records what was applied without running anything",
-            names.join(" and "),
-            t.display()
+            "{}; {how} first: it records what was applied without running anything",
+            applied_by(&names, t)
         ),
     ))
 }
@@ -1330,7 +1335,7 @@ fn no_history_error(others: &[Unadoptable]) -> Error {
         return Error::new(
             Kind::NoPeerHistory,
             format!(
-                "this database's history is kept by {} ({}), which tidemark does not adopt (its migrations are code, or its history names files tidemark does not read); once the migrations folder holds what was applied as tidemark migrations, record those as applied with `tidemark baseline --to <the last one's version>` (it runs nothing)",
+                "this database's history is kept by {} ({}), which tidemark does not adopt (its migrations are code, or its history names files tidemark does not read); {BASELINE_WAY}",
                 other.tool, other.table
             ),
         );
